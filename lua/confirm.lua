@@ -1,0 +1,82 @@
+--[[
+confirm.lua: check a live hold and consume it into a confirmed reservation, in one step.
+Idempotent per hold: confirming it again answers the reservation it became.
+
+Input:
+  KEYS[1]  hold hash
+  KEYS[2]  cells hash          of the hold's slot
+  KEYS[3]  held zset           of the hold's slot
+  KEYS[4]  holds zset          live hold id -> expires ms
+  KEYS[5]  user zset           "<hold id>|<units>" -> expires ms
+  KEYS[6]  reservation hash    the new reservation
+  KEYS[7]  by-start zset       reference -> slot start ms
+  KEYS[8]  by-phone set        references of this client
+  KEYS[9]  slots zset          slot id -> start ms
+  KEYS[10] venue hash          slot_minutes
+  KEYS[11] feed stream
+  ARGV[1]  hold id
+  ARGV[2]  token digest        sha256 hex of the presented Hold-Token
+  ARGV[3]  reference           new, random
+  ARGV[4]  manage digest       sha256 hex of the new manage token
+  ARGV[5]  name
+  ARGV[6]  phone               E.164
+  ARGV[7]  email               '' = none
+  ARGV[8]  notes               '' = none
+  ARGV[9]  venue id
+  ARGV[10] feed maxlen
+  ARGV[11] tombstone ms        how long the consumed hold is remembered (idempotent retries)
+Output: {code, now ms, ...}
+  0  OK                      reference
+  1  REPLAYED                already confirmed: its reference
+  13 HOLD_NOT_FOUND
+  20 FORBIDDEN               wrong token
+  40 HOLD_EXPIRED            lapsed, released or expired
+  51 REFERENCE_TAKEN         the random reference exists already: pick another, retry
+]]
+
+local hold_id = ARGV[1]
+local token_digest = ARGV[2]
+local reference = ARGV[3]
+local manage_digest = ARGV[4]
+local name = ARGV[5]
+local phone = ARGV[6]
+local email = ARGV[7]
+local notes = ARGV[8]
+local venue_id = ARGV[9]
+local feed_maxlen = tonumber(ARGV[10])
+local tombstone_ms = tonumber(ARGV[11])
+local now = now_ms()
+
+local hold = redis.call('HMGET', KEYS[1], 'digest', 'status', 'expires', 'units', 'n', 'user',
+  'slot', 'party', 'ref')
+if not hold[1] then return {13, now} end
+if hold[1] ~= token_digest then return {20, now} end
+if hold[2] == 'confirmed' then return {1, now, hold[9]} end
+if hold[2] ~= 'held' or tonumber(hold[3]) <= now then return {40, now} end
+if redis.call('EXISTS', KEYS[6]) == 1 then return {51, now} end
+
+local slot = hold[7]
+local starts = tonumber(redis.call('ZSCORE', KEYS[9], slot))
+local slot_minutes = redis.call('HGET', KEYS[10], 'slot_minutes')
+local ends = ''
+if slot_minutes then ends = string.format('%d', starts + tonumber(slot_minutes) * 60000) end
+
+-- The hold's cells become the reservation's in the same step that consumes the hold.
+local units = split_csv(hold[4])
+local state = 'r|' .. reference
+for _, unit in ipairs(units) do
+  redis.call('HSET', KEYS[2], unit, state)
+  redis.call('ZREM', KEYS[3], unit)
+end
+redis.call('HSET', KEYS[6], 'reference', reference, 'status', 'confirmed', 'venue', venue_id,
+  'slot', slot, 'units', hold[4], 'party', hold[8], 'name', name, 'phone', phone,
+  'email', email, 'notes', notes, 'created', string.format('%d', now),
+  'starts', string.format('%d', starts), 'ends', ends, 'hold', hold_id, 'user', hold[6],
+  'digest', manage_digest)
+redis.call('ZADD', KEYS[7], starts, reference)
+redis.call('SADD', KEYS[8], reference)
+redis.call('HSET', KEYS[1], 'ref', reference)
+end_hold(KEYS[1], KEYS[4], KEYS[5], hold_id, hold[5], 'confirmed', tombstone_ms)
+feed_append(KEYS[11], feed_maxlen, 'confirmed', now, hold_id, hold[6], reference,
+  cells_json(slot, units))
+return {0, now, reference}

@@ -1,0 +1,43 @@
+--[[
+release.lua: the bearer lets a hold go; its cells are free at once. Idempotent.
+
+Input:
+  KEYS[1]  hold hash
+  KEYS[2]  cells hash          of the hold's slot
+  KEYS[3]  held zset           of the hold's slot
+  KEYS[4]  holds zset          live hold id -> expires ms
+  KEYS[5]  user zset           "<hold id>|<units>" -> expires ms
+  KEYS[6]  feed stream
+  ARGV[1]  hold id
+  ARGV[2]  token digest        sha256 hex of the presented Hold-Token
+  ARGV[3]  feed maxlen
+  ARGV[4]  tombstone ms        how long the ended hold is remembered
+Output: {code, now ms, ...}
+  0  OK                      released now ('released' entry), or it had lapsed ('expired' entry)
+  1  REPLAYED                it had already ended (released or expired): nothing to do
+  13 HOLD_NOT_FOUND
+  20 FORBIDDEN               wrong token
+  41 HOLD_CONFIRMED          already confirmed (cancel the reservation instead): reference
+]]
+
+local hold_id = ARGV[1]
+local token_digest = ARGV[2]
+local feed_maxlen = tonumber(ARGV[3])
+local tombstone_ms = tonumber(ARGV[4])
+local now = now_ms()
+
+local hold = redis.call('HMGET', KEYS[1], 'digest', 'status', 'expires', 'units', 'n', 'user',
+  'slot', 'ref')
+if not hold[1] then return {13, now} end
+if hold[1] ~= token_digest then return {20, now} end
+if hold[2] == 'confirmed' then return {41, now, hold[8]} end
+if hold[2] ~= 'held' then return {1, now} end
+
+-- A hold that lapsed before the sweeper saw it ends as expired, not released.
+local event = 'released'
+if tonumber(hold[3]) <= now then event = 'expired' end
+local units = split_csv(hold[4])
+free_hold_cells(KEYS[2], KEYS[3], hold_id, units)
+end_hold(KEYS[1], KEYS[4], KEYS[5], hold_id, hold[5], event, tombstone_ms)
+feed_append(KEYS[6], feed_maxlen, event, now, hold_id, hold[6], nil, cells_json(hold[7], units))
+return {0, now}

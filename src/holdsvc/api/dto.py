@@ -1,0 +1,43 @@
+"""Strict request bodies: ``"4"`` is not a number here."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+import msgspec
+from litestar.dto import MsgspecDTO
+from litestar.typing import FieldDefinition
+
+from holdsvc.errors import ValidationFailed
+
+if TYPE_CHECKING:
+    from litestar._openapi.schema_generation import SchemaCreator
+    from litestar.openapi.spec import Reference, Schema
+
+T = TypeVar("T", bound=msgspec.Struct)
+
+
+def decode_strict(raw: bytes, model: type[T]) -> T:
+    """Decode JSON into ``model`` with no type coercion; ValidationFailed on any mismatch."""
+    try:
+        return msgspec.json.decode(raw, type=model, strict=True)
+    except msgspec.ValidationError as error:
+        raise ValidationFailed(str(error)) from None
+    except msgspec.DecodeError as error:
+        raise ValidationFailed(f"The body is not valid JSON: {error}") from None
+
+
+class StrictBody(MsgspecDTO[T], Generic[T]):
+    """Litestar's msgspec DTO, decoding the raw body strictly (Litestar itself coerces
+    ``"4"`` to 4); the OpenAPI schema is the model's own."""
+
+    def decode_bytes(self, value: bytes) -> Any:
+        """Decode the request body with no coercion."""
+        return decode_strict(value, self.model_type)
+
+    @classmethod
+    def create_openapi_schema(
+        cls, field_definition: FieldDefinition, handler_id: str, schema_creator: SchemaCreator
+    ) -> Reference | Schema:
+        """The request body schema, straight from the model."""
+        return schema_creator.for_field_definition(FieldDefinition.from_annotation(cls.model_type))

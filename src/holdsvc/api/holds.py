@@ -1,0 +1,131 @@
+"""Holds on restaurant tables: place, read, refresh, release, confirm."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, delete, get, post
+from litestar.connection import ASGIConnection
+from litestar.di import Provide
+from litestar.handlers.base import BaseRouteHandler
+from litestar.params import Parameter
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+
+from holdsvc.api.deps import provide_services
+from holdsvc.api.dto import StrictBody
+from holdsvc.errors import ValidationFailed
+from holdsvc.holds import HoldRequest
+from holdsvc.models import ConfirmInput, Hold, HoldInput, Reservation
+from holdsvc.services import Services
+
+HoldToken = Annotated[str | None, Parameter(header="Hold-Token", description="The hold's secret")]
+IdempotencyKey = Annotated[
+    str | None,
+    Parameter(header="Idempotency-Key", max_length=255, description="Same key and body: same hold"),
+]
+
+
+class AlreadyConfirmed(Exception):  # noqa: N818 - a signal, not a failure
+    """Raised before the body is read when the hold already became this reservation."""
+
+    def __init__(self, reservation: Reservation) -> None:
+        super().__init__(reservation.reference)
+        self.reservation = reservation
+
+
+def on_already_confirmed(_: Request[Any, Any, Any], signal: AlreadyConfirmed) -> Response[Reservation]:
+    """A repeated confirm answers 200 with the same reservation, whatever its body."""
+    return Response(signal.reservation, status_code=HTTP_200_OK)
+
+
+def kind_and_venue(connection: ASGIConnection[Any, Any, Any, Any]) -> tuple[str, str]:
+    """Which venue a hold route addresses: restaurants or events."""
+    params = connection.path_params
+    if "eid" in params:
+        return "event", str(params["eid"])
+    return "restaurant", str(params["rid"])
+
+
+async def replay_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Runs before the confirm body is decoded: a confirmed hold answers its reservation."""
+    services: Services = connection.app.state.services
+    kind, venue_id = kind_and_venue(connection)
+    reservation = await services.holds.confirmed_reservation(
+        venue_id, kind, str(connection.path_params["hold_id"]), connection.headers.get("hold-token")
+    )
+    if reservation is not None:
+        raise AlreadyConfirmed(reservation)
+
+
+def hold_response(hold: Hold, replayed: bool) -> Response[Hold]:
+    """201 for a new hold, 200 for an idempotent replay."""
+    return Response(hold, status_code=HTTP_200_OK if replayed else HTTP_201_CREATED)
+
+
+def check_idempotency_key(key: str | None) -> None:
+    """An Idempotency-Key is 1..255 printable ASCII characters."""
+    if key is not None and (not key or not key.isprintable() or not key.isascii()):
+        raise ValidationFailed("Idempotency-Key must be 1..255 printable ASCII characters")
+
+
+class RestaurantHoldController(Controller):
+    """Holds on one table of one slot."""
+
+    path = "/v1/restaurants/{rid:str}/holds"
+    tags = ["holds"]
+    dependencies = {"services": Provide(provide_services, sync_to_thread=False)}
+
+    @post(
+        "/",
+        dto=StrictBody[HoldInput],
+        return_dto=None,
+        operation_id="placeHold",
+        responses={},
+        status_code=HTTP_201_CREATED,
+    )
+    async def place(
+        self, rid: str, data: HoldInput, services: Services, idempotency_key: IdempotencyKey = None
+    ) -> Response[Hold]:
+        """Hold a table (best fit when none is named); 200 when an Idempotency-Key replays."""
+        check_idempotency_key(idempotency_key)
+        request = HoldRequest(
+            user_id=data.user_id,
+            slot=data.slot,
+            party_size=data.party_size,
+            units=[data.table_id] if data.table_id is not None else [],
+            count=1,
+            idempotency_key=idempotency_key,
+        )
+        hold, replayed = await services.holds.place(rid, "restaurant", request)
+        return hold_response(hold, replayed)
+
+    @get("/{hold_id:str}", operation_id="getHold")
+    async def one(self, rid: str, hold_id: str, services: Services, hold_token: HoldToken = None) -> Hold:
+        """A hold, for its bearer."""
+        return await services.holds.get(rid, "restaurant", hold_id, hold_token)
+
+    @post("/{hold_id:str}/refresh", status_code=HTTP_200_OK, operation_id="refreshHold")
+    async def refresh(self, rid: str, hold_id: str, services: Services, hold_token: HoldToken = None) -> Hold:
+        """Keep a hold alive: now + hold_seconds, at most created + max_hold_seconds."""
+        return await services.holds.refresh(rid, "restaurant", hold_id, hold_token)
+
+    @delete("/{hold_id:str}", operation_id="releaseHold")
+    async def release(self, rid: str, hold_id: str, services: Services, hold_token: HoldToken = None) -> None:
+        """Release a hold; its table is free at once."""
+        await services.holds.release(rid, "restaurant", hold_id, hold_token)
+
+    @post(
+        "/{hold_id:str}/confirm",
+        guards=[replay_guard],
+        dto=StrictBody[ConfirmInput],
+        return_dto=None,
+        status_code=HTTP_201_CREATED,
+        operation_id="confirmHold",
+        exception_handlers={AlreadyConfirmed: on_already_confirmed},
+    )
+    async def confirm(
+        self, rid: str, hold_id: str, data: ConfirmInput, services: Services, hold_token: HoldToken = None
+    ) -> Response[Reservation]:
+        """Turn the hold into a reservation (201, with its manage token); again: 200, the same."""
+        reservation, replayed = await services.holds.confirm(rid, "restaurant", hold_id, hold_token, data)
+        return Response(reservation, status_code=HTTP_200_OK if replayed else HTTP_201_CREATED)

@@ -1,0 +1,88 @@
+"""Every error becomes ``application/problem+json`` with a stable ``code``; never a bare 500."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from holdsvc.errors import HoldsvcError, Unavailable
+
+log = logging.getLogger(__name__)
+PROBLEM_JSON = "application/problem+json"
+CODE_BY_STATUS = {
+    400: "validation_error",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    429: "rate_limited",
+    503: "unavailable",
+}
+
+
+def problem(
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    *,
+    retry_after: int | None = None,
+    errors: list[Any] | None = None,
+) -> Response[dict[str, Any]]:
+    """A problem+json response (RFC 9457) with our stable ``code``."""
+    body: dict[str, Any] = {
+        "type": f"/problems/{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    headers: dict[str, str] = {}
+    if retry_after is not None:
+        body["retry_after"] = retry_after
+        headers["Retry-After"] = str(retry_after)
+    if errors:
+        body["errors"] = errors
+    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def on_service_error(_: Request[Any, Any, Any], error: HoldsvcError) -> Response[dict[str, Any]]:
+    """A service error with its own code."""
+    return problem(
+        error.status_code, error.code, error.title, error.detail, retry_after=error.retry_after
+    )
+
+
+def on_http_error(_: Request[Any, Any, Any], error: HTTPException) -> Response[dict[str, Any]]:
+    """Litestar's own errors: bad JSON, failed validation, unknown route, body too large."""
+    status = error.status_code
+    code = CODE_BY_STATUS.get(status, "validation_error" if status < 500 else "unavailable")
+    errors = error.extra if isinstance(error, ValidationException) and isinstance(error.extra, list) else None
+    title = "The request is not valid" if code == "validation_error" else str(error.detail)
+    return problem(status, code, title, str(error.detail), errors=errors)
+
+
+def on_redis_down(_: Request[Any, Any, Any], error: Exception) -> Response[dict[str, Any]]:
+    """Redis unreachable: 503, the client may retry."""
+    log.warning("redis unavailable: %s", type(error).__name__)
+    unavailable = Unavailable("Redis is unreachable; try again shortly")
+    return problem(503, unavailable.code, unavailable.title, unavailable.detail, retry_after=1)
+
+
+def on_unexpected(_: Request[Any, Any, Any], error: Exception) -> Response[dict[str, Any]]:
+    """A bug: logged with its traceback, answered as a problem without details."""
+    log.exception("unhandled error", exc_info=error)
+    return problem(500, "internal_error", "Internal error", "An unexpected error happened")
+
+
+EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
+    HoldsvcError: on_service_error,
+    HTTPException: on_http_error,
+    RedisConnectionError: on_redis_down,
+    RedisTimeoutError: on_redis_down,
+    Exception: on_unexpected,
+}

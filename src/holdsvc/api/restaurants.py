@@ -1,0 +1,114 @@
+"""Restaurants, their tables, slot grids, availability and staff reservation lists."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Controller, get, patch, post
+from litestar.di import Provide
+from litestar.params import Parameter
+
+from holdsvc.api.auth import admin_guard
+from holdsvc.api.deps import provide_services
+from holdsvc.api.dto import StrictBody
+from holdsvc.api.schemas import AvailableSlotList, ReservationList, RestaurantList, SlotList, SlotsCreated, TableList
+from holdsvc.models import (
+    Restaurant,
+    RestaurantInput,
+    RestaurantPatch,
+    SlotsInput,
+    SlotView,
+    TablesInput,
+)
+from holdsvc.services import Services
+
+DateQuery = Annotated[str, Parameter(pattern=r"^\d{4}-\d{2}-\d{2}$", description="YYYY-MM-DD")]
+
+
+class RestaurantController(Controller):
+    """Admins create restaurants, tables and slots; anyone reads them."""
+
+    path = "/v1/restaurants"
+    tags = ["restaurants"]
+    dependencies = {"services": Provide(provide_services, sync_to_thread=False)}
+
+    @post("/", guards=[admin_guard], dto=StrictBody[RestaurantInput], return_dto=None, operation_id="createRestaurant")
+    async def create(self, data: RestaurantInput, services: Services) -> Restaurant:
+        """Create a restaurant."""
+        return await services.venues.create_restaurant(data)
+
+    @get("/", operation_id="listRestaurants")
+    async def list_all(self, services: Services) -> RestaurantList:
+        """Every restaurant."""
+        return RestaurantList(await services.venues.restaurants())
+
+    @get("/{rid:str}", operation_id="getRestaurant")
+    async def one(self, rid: str, services: Services) -> Restaurant:
+        """One restaurant."""
+        return await services.venues.restaurant(rid)
+
+    @patch("/{rid:str}", guards=[admin_guard], dto=StrictBody[RestaurantPatch], return_dto=None, operation_id="updateRestaurant")
+    async def update(self, rid: str, data: RestaurantPatch, services: Services) -> Restaurant:
+        """Change name, phone, pause/resume bookings, or the hold rules."""
+        return await services.venues.update_restaurant(rid, data)
+
+    @post("/{rid:str}/tables", guards=[admin_guard], dto=StrictBody[TablesInput], return_dto=None, operation_id="addTables")
+    async def add_tables(self, rid: str, data: TablesInput, services: Services) -> TableList:
+        """Add tables (capacity 2..8)."""
+        return TableList(await services.venues.add_tables(rid, data.tables))
+
+    @get("/{rid:str}/tables", operation_id="listTables")
+    async def tables(self, rid: str, services: Services) -> TableList:
+        """A restaurant's tables."""
+        return TableList(await services.venues.tables(rid))
+
+    @post("/{rid:str}/slots", guards=[admin_guard], dto=StrictBody[SlotsInput], return_dto=None, operation_id="addSlots")
+    async def add_slots(self, rid: str, data: SlotsInput, services: Services) -> SlotsCreated:
+        """Lay out the slot grid for a date range (idempotent)."""
+        created, total = await services.venues.add_slots(rid, data.first, data.last)
+        return SlotsCreated(created=created, total=total)
+
+    @get("/{rid:str}/availability", operation_id="getAvailability")
+    async def availability(
+        self,
+        rid: str,
+        services: Services,
+        first: Annotated[str, Parameter(query="from", pattern=r"^\d{4}-\d{2}-\d{2}$")],
+        last: Annotated[str, Parameter(query="to", pattern=r"^\d{4}-\d{2}-\d{2}$")],
+        party_size: Annotated[int, Parameter(ge=1, le=50)] = 2,
+    ) -> AvailableSlotList:
+        """Slots not yet started with at least one free table that fits the party."""
+        return AvailableSlotList(await services.venues.availability(rid, first, last, party_size))
+
+    @get("/{rid:str}/slots", operation_id="listSlots")
+    async def slots(
+        self,
+        rid: str,
+        services: Services,
+        first: Annotated[str, Parameter(query="from", pattern=r"^\d{4}-\d{2}-\d{2}$")],
+        last: Annotated[str, Parameter(query="to", pattern=r"^\d{4}-\d{2}-\d{2}$")],
+    ) -> SlotList:
+        """Every slot of the range with each table's status."""
+        return SlotList(await services.venues.slot_views(rid, first, last))
+
+    @get("/{rid:str}/slots/{slot:str}", operation_id="getSlot")
+    async def slot(self, rid: str, slot: str, services: Services) -> SlotView:
+        """One slot with each table's status."""
+        return await services.venues.slot_view(rid, slot)
+
+    @get("/{rid:str}/reservations", guards=[admin_guard], operation_id="listRestaurantReservations")
+    async def reservations(
+        self,
+        rid: str,
+        services: Services,
+        first: Annotated[str | None, Parameter(query="from", pattern=r"^\d{4}-\d{2}-\d{2}$")] = None,
+        last: Annotated[str | None, Parameter(query="to", pattern=r"^\d{4}-\d{2}-\d{2}$")] = None,
+        phone: Annotated[str | None, Parameter(max_length=40)] = None,
+        status: Annotated[str | None, Parameter(max_length=20)] = None,
+        tag: Annotated[str | None, Parameter(max_length=32)] = None,
+    ) -> ReservationList:
+        """Staff view of reservations, sorted by start."""
+        found = await services.reservations.for_venue(
+            rid, "restaurant", first=first, last=last, phone=phone, status=status, tag=tag
+        )
+        return ReservationList(found)

@@ -1,0 +1,124 @@
+"""``create_app(settings)``: the only factory. Its lifespan owns the Redis client."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar
+from litestar.config.cors import CORSConfig
+from litestar.openapi import OpenAPIConfig
+from litestar.types import ASGIApp, Receive, Scope, Send
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import RedisError
+
+from holdsvc.api.holds import RestaurantHoldController
+from holdsvc.api.ops import OpsController
+from holdsvc.api.problems import EXCEPTION_HANDLERS
+from holdsvc.api.reservations import ReservationController
+from holdsvc.api.restaurants import RestaurantController
+from holdsvc.metrics import Metrics
+from holdsvc.scripts import AnyRedis
+from holdsvc.services import Services
+from holdsvc.settings import Settings
+
+log = logging.getLogger("holdsvc")
+
+
+def connect_redis(settings: Settings) -> AnyRedis:
+    """A Redis client for the configured URL: one node, or a cluster."""
+    url = settings.redis_url or "redis://127.0.0.1:6379/0"
+    if settings.redis_cluster or url.startswith("redis+cluster://"):
+        return RedisCluster.from_url(
+            url.replace("redis+cluster://", "redis://", 1),
+            decode_responses=True,
+            socket_timeout=settings.redis_timeout_seconds,
+        )
+    pool = BlockingConnectionPool.from_url(
+        url,
+        decode_responses=True,
+        max_connections=settings.redis_pool_size,
+        timeout=settings.redis_timeout_seconds,
+        socket_timeout=settings.redis_timeout_seconds,
+        socket_connect_timeout=settings.redis_timeout_seconds,
+    )
+    return Redis(connection_pool=pool)
+
+
+def metrics_middleware(app: ASGIApp) -> ASGIApp:
+    """Counts and times every HTTP request by route handler and status."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def capture(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await app(scope, receive, capture)
+        finally:
+            handler = scope.get("route_handler")
+            route = getattr(handler, "handler_name", "unmatched") if handler else "unmatched"
+            method = str(scope.get("method", ""))
+            metrics: Metrics = scope["app"].state.metrics
+            metrics.requests.labels(method, route, str(status)).inc()
+            metrics.latency.labels(method, route).observe(time.perf_counter() - started)
+
+    return middleware
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    """Build the app. The lifespan opens Redis, loads the scripts, runs the sweeper."""
+    settings = settings or Settings()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        redis = connect_redis(settings)
+        services = Services.build(redis, settings, metrics)
+        try:
+            await services.scripts.load()
+        except (RedisError, OSError) as error:
+            # Start anyway: /ready says 503 until Redis answers; scripts load on first use.
+            log.warning("redis not reachable at start-up (%s); /ready will say so", type(error).__name__)
+        app.state.services = services
+        sweeper = asyncio.create_task(services.sweeper.run(settings.sweep_interval_seconds))
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+            await redis.aclose()
+
+    app = Litestar(
+        route_handlers=[
+            RestaurantController,
+            RestaurantHoldController,
+            ReservationController,
+            OpsController,
+        ],
+        lifespan=[lifespan],
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[metrics_middleware],
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(title="holdsvc", version="1.0.0", path="/schema"),
+        cors_config=None if not settings.cors_origins else CORSConfig(allow_origins=settings.cors_origins),
+        debug=False,
+    )
+    app.state.metrics = metrics
+    app.state.admin_digests = settings.admin_token_digests()
+    return app

@@ -1,0 +1,212 @@
+"""Script status codes, the exception tree, and the one place codes become exceptions."""
+
+from __future__ import annotations
+
+import math
+from enum import IntEnum
+
+
+class Status(IntEnum):
+    """Integer status codes returned by the Lua scripts (mirrors the script headers)."""
+
+    OK = 0
+    REPLAYED = 1
+    VENUE_NOT_FOUND = 10
+    SLOT_NOT_FOUND = 11
+    UNIT_NOT_FOUND = 12
+    HOLD_NOT_FOUND = 13
+    RESERVATION_NOT_FOUND = 14
+    FORBIDDEN = 20
+    UNIT_UNAVAILABLE = 30
+    NO_TABLE_AVAILABLE = 31
+    NOT_ENOUGH_SEATS = 32
+    HOLD_LIMIT_REACHED = 33
+    BOOKINGS_PAUSED = 34
+    SLOT_IN_PAST = 35
+    OUTSIDE_BOOKING_WINDOW = 36
+    RESERVATION_CANCELLED = 37
+    HOLD_LIFETIME_EXCEEDED = 38
+    HOLD_EXPIRED = 40
+    HOLD_CONFIRMED = 41
+    IDEMPOTENCY_MISMATCH = 50
+    REFERENCE_TAKEN = 51
+    NEEDS_SWEEP = 52
+    NOT_EXPIRED = 53
+
+
+class HoldsvcError(Exception):
+    """Base of every error the service raises on purpose; carries its stable API code."""
+
+    code = "internal_error"
+    status_code = 500
+    title = "Internal error"
+
+    def __init__(self, detail: str | None = None, *, retry_after: int | None = None) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.retry_after = retry_after
+
+
+class ValidationFailed(HoldsvcError):
+    code, status_code, title = "validation_error", 400, "The request is not valid"
+
+
+class Unauthorized(HoldsvcError):
+    code, status_code, title = "unauthorized", 401, "A valid admin token is required"
+
+
+class Forbidden(HoldsvcError):
+    code, status_code, title = "forbidden", 403, "The token does not grant this"
+
+
+class NotFound(HoldsvcError):
+    code, status_code, title = "not_found", 404, "Not found"
+
+
+class Conflict(HoldsvcError):
+    status_code = 409
+
+
+class UnitUnavailable(Conflict):
+    code, title = "unit_unavailable", "The unit is held or reserved by someone else"
+
+
+class NoTableAvailable(Conflict):
+    code, title = "no_table_available", "No free table fits the party in that slot"
+
+
+class NotEnoughSeats(Conflict):
+    code, title = "not_enough_seats", "Not enough free seats"
+
+
+class HoldLimitReached(Conflict):
+    code, title = "hold_limit_reached", "Too many live held units for this user"
+
+
+class BookingsPaused(Conflict):
+    code, title = "bookings_paused", "The venue does not accept new holds right now"
+
+
+class SlotInPast(Conflict):
+    code, title = "slot_in_past", "The slot has already started"
+
+
+class OutsideBookingWindow(Conflict):
+    code, title = "outside_booking_window", "The slot is outside the booking window"
+
+
+class ReservationCancelled(Conflict):
+    code, title = "reservation_cancelled", "The reservation is cancelled"
+
+
+class HoldLifetimeExceeded(Conflict):
+    code, title = "hold_lifetime_exceeded", "The hold has reached its maximum lifetime"
+
+
+class HoldExpired(HoldsvcError):
+    code, status_code, title = "hold_expired", 410, "The hold is no longer live"
+
+
+class RateLimited(HoldsvcError):
+    code, status_code, title = "rate_limited", 429, "Too many requests"
+
+
+class Unavailable(HoldsvcError):
+    code, status_code, title = "unavailable", 503, "The service is unavailable right now"
+
+
+class ReferenceTaken(Exception):
+    """Internal: the random reference collided; the service picks another and retries."""
+
+
+class NeedsSweep(Exception):
+    """Internal: lapsed holds sit on the cells asked for; sweep them, then retry."""
+
+    def __init__(self, hold_ids: list[str]) -> None:
+        super().__init__(f"lapsed holds to sweep first: {hold_ids}")
+        self.hold_ids = hold_ids
+
+
+class UnknownStatus(RuntimeError):
+    """A script answered a code this version does not know: a bug, never hidden."""
+
+
+def _retry_after(expires_ms: int, now_ms: int) -> int | None:
+    if expires_ms < 0:
+        return None
+    return max(1, math.ceil((expires_ms - now_ms) / 1000))
+
+
+def _as_int(value: object) -> int:
+    return int(value) if isinstance(value, int | bytes | str) else 0
+
+
+def _as_str(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def raise_for_status(reply: list[object]) -> None:
+    """Turn a script's error status into its exception; return quietly on OK and REPLAYED.
+
+    This is the only place where script codes become exceptions.
+
+    Raises:
+        HoldsvcError: the API error the code stands for.
+        NeedsSweep, ReferenceTaken: internal signals the service handles.
+        UnknownStatus: a code this version does not know.
+    """
+    raw = _as_int(reply[0])
+    now = _as_int(reply[1])
+    try:
+        status = Status(raw)
+    except ValueError:
+        raise UnknownStatus(f"script answered unknown status {raw}: {reply!r}") from None
+    extra = reply[2:]
+    if status in (Status.OK, Status.REPLAYED, Status.NOT_EXPIRED):
+        return
+    if status is Status.VENUE_NOT_FOUND:
+        raise NotFound("No such venue")
+    if status is Status.SLOT_NOT_FOUND:
+        raise NotFound("No such slot in this venue's grid")
+    if status is Status.UNIT_NOT_FOUND:
+        raise NotFound(f"No such unit: {_as_str(extra[0])}")
+    if status is Status.HOLD_NOT_FOUND:
+        raise NotFound("No such hold")
+    if status is Status.RESERVATION_NOT_FOUND:
+        raise NotFound("No such reservation")
+    if status is Status.FORBIDDEN:
+        raise Forbidden("The token does not match")
+    if status is Status.UNIT_UNAVAILABLE:
+        raise UnitUnavailable(
+            f"{_as_str(extra[0])} is held or reserved by someone else",
+            retry_after=_retry_after(_as_int(extra[1]), now),
+        )
+    if status is Status.NO_TABLE_AVAILABLE:
+        raise NoTableAvailable(retry_after=_retry_after(_as_int(extra[0]), now))
+    if status is Status.NOT_ENOUGH_SEATS:
+        raise NotEnoughSeats(retry_after=_retry_after(_as_int(extra[0]), now))
+    if status is Status.HOLD_LIMIT_REACHED:
+        raise HoldLimitReached(
+            f"The user holds {_as_int(extra[0])} units; the limit is {_as_int(extra[1])}"
+        )
+    if status is Status.BOOKINGS_PAUSED:
+        raise BookingsPaused()
+    if status is Status.SLOT_IN_PAST:
+        raise SlotInPast()
+    if status is Status.OUTSIDE_BOOKING_WINDOW:
+        raise OutsideBookingWindow()
+    if status is Status.RESERVATION_CANCELLED:
+        raise ReservationCancelled()
+    if status is Status.HOLD_LIFETIME_EXCEEDED:
+        raise HoldLifetimeExceeded()
+    if status is Status.HOLD_EXPIRED:
+        raise HoldExpired()
+    if status is Status.HOLD_CONFIRMED:
+        raise HoldExpired(f"The hold was confirmed as reservation {_as_str(extra[0])}")
+    if status is Status.IDEMPOTENCY_MISMATCH:
+        raise ValidationFailed("This Idempotency-Key was used with a different request body")
+    if status is Status.REFERENCE_TAKEN:
+        raise ReferenceTaken()
+    if status is Status.NEEDS_SWEEP:
+        raise NeedsSweep([_as_str(hold_id) for hold_id in extra])
+    raise UnknownStatus(f"script status {status!r} has no mapping")

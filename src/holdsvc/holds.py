@@ -1,0 +1,259 @@
+"""Holds: place, refresh, release, read and confirm (no HTTP here)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import msgspec
+
+from holdsvc import slots as timegrid
+from holdsvc.errors import Forbidden, HoldExpired, NeedsSweep, NotFound, ReferenceTaken
+from holdsvc.identifiers import (
+    digest,
+    hold_token,
+    new_hold_id,
+    new_reference,
+    new_secret,
+    same_secret,
+)
+from holdsvc.keys import Keys, VenueKeys
+from holdsvc.metrics import Metrics
+from holdsvc.models import ConfirmInput, Hold, Reservation
+from holdsvc.reservations import Reservations
+from holdsvc.scripts import AnyRedis, Scripts
+from holdsvc.settings import Settings
+from holdsvc.sweeper import Sweeper
+from holdsvc.venues import VenueProfile, Venues, check_slot_id
+
+MAX_SWEEP_RETRIES = 3
+HOLD_FIELDS = ("user", "digest", "slot", "units", "party", "created", "expires", "refreshes", "status", "ref")
+
+
+@dataclass(frozen=True, slots=True)
+class HoldRequest:
+    """What a caller asks to hold: specific units, or the best ``count`` that fit the party."""
+
+    user_id: str
+    slot: str
+    party_size: int
+    units: list[str]
+    count: int
+    idempotency_key: str | None = None
+
+
+class Holds:
+    """The hold lifecycle; every change is one script call."""
+
+    def __init__(
+        self,
+        redis: AnyRedis,
+        keys: Keys,
+        scripts: Scripts,
+        venues: Venues,
+        reservations: Reservations,
+        sweeper: Sweeper,
+        settings: Settings,
+        metrics: Metrics,
+    ) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._scripts = scripts
+        self._venues = venues
+        self._reservations = reservations
+        self._sweeper = sweeper
+        self._settings = settings
+        self._metrics = metrics
+        secret = settings.secret_key.get_secret_value() if settings.secret_key else new_secret()
+        self._secret = secret.encode()
+
+    def _token(self, venue_id: str, hold_id: str) -> str:
+        return hold_token(self._secret, venue_id, hold_id)
+
+    async def place(self, venue_id: str, kind: str, request: HoldRequest) -> tuple[Hold, bool]:
+        """Place a hold; (hold with its token, True when an Idempotency-Key replayed it)."""
+        venue = await self._venues.profile(venue_id, kind)
+        check_slot_id(request.slot)
+        keys = self._keys.of(venue_id)
+        fingerprint = hashlib.sha256(
+            msgspec.json.encode([request.slot, request.party_size, request.units, request.count])
+        ).hexdigest()
+        for attempt in range(MAX_SWEEP_RETRIES + 1):
+            hold_id = new_hold_id()
+            try:
+                placed = await self._scripts.hold(
+                    keys,
+                    hold_id=hold_id,
+                    token_digest=digest(self._token(venue_id, hold_id)),
+                    user_id=request.user_id,
+                    slot=request.slot,
+                    party_size=request.party_size,
+                    units=request.units,
+                    count=request.count,
+                    idempotency_key=request.idempotency_key,
+                    fingerprint=fingerprint,
+                )
+                break
+            except NeedsSweep as lapsed:
+                # Lapsed holds sit on the cells: expire them first so the feed stays in order.
+                if attempt == MAX_SWEEP_RETRIES:
+                    raise
+                await self._sweeper.expire_holds(venue_id, lapsed.hold_ids)
+            except Exception as error:
+                self._metrics.hold_refused(kind, error)
+                raise
+        if placed.replayed:
+            hold = await self._read(venue, keys, placed.hold_id)
+        else:
+            hold = hold_view(
+                venue,
+                placed.hold_id,
+                {
+                    "user": request.user_id,
+                    "slot": request.slot,
+                    "units": ",".join(placed.units),
+                    "party": str(request.party_size),
+                    "created": str(placed.created_ms),
+                    "expires": str(placed.expires_ms),
+                },
+                placed.now_ms,
+            )
+        hold.token = self._token(venue_id, placed.hold_id)
+        self._metrics.hold_placed(kind, replayed=placed.replayed)
+        return hold, placed.replayed
+
+    async def _fields(self, keys: VenueKeys, hold_id: str) -> dict[str, str]:
+        values = await self._redis.hmget(keys.hold(hold_id), HOLD_FIELDS)  # type: ignore[misc]
+        if values[0] is None:
+            raise NotFound("No such hold")
+        return {name: value for name, value in zip(HOLD_FIELDS, values, strict=True) if value is not None}
+
+    async def _authorized(self, venue_id: str, hold_id: str, token: str | None) -> dict[str, str]:
+        fields = await self._fields(self._keys.of(venue_id), hold_id)
+        if not same_secret(token, fields.get("digest")):
+            raise Forbidden("The Hold-Token does not match this hold")
+        return fields
+
+    async def _read(self, venue: VenueProfile, keys: VenueKeys, hold_id: str) -> Hold:
+        fields = await self._fields(keys, hold_id)
+        now = await _now(self._redis)
+        return hold_view(venue, hold_id, fields, now)
+
+    async def get(self, venue_id: str, kind: str, hold_id: str, token: str | None) -> Hold:
+        """A hold, for its bearer."""
+        venue = await self._venues.profile(venue_id, kind)
+        fields = await self._authorized(venue_id, hold_id, token)
+        return hold_view(venue, hold_id, fields, await _now(self._redis))
+
+    async def refresh(self, venue_id: str, kind: str, hold_id: str, token: str | None) -> Hold:
+        """Extend a live hold, for its bearer."""
+        venue = await self._venues.profile(venue_id, kind)
+        fields = await self._authorized(venue_id, hold_id, token)
+        keys = self._keys.of(venue_id)
+        await self._scripts.refresh(
+            keys,
+            hold_id=hold_id,
+            token_digest=digest(token or ""),
+            slot=fields["slot"],
+            user_id=fields["user"],
+        )
+        return await self._read(venue, keys, hold_id)
+
+    async def release(self, venue_id: str, kind: str, hold_id: str, token: str | None) -> None:
+        """Release a hold, for its bearer; its cells are free at once."""
+        await self._venues.profile(venue_id, kind)
+        fields = await self._authorized(venue_id, hold_id, token)
+        await self._scripts.release(
+            self._keys.of(venue_id),
+            hold_id=hold_id,
+            token_digest=digest(token or ""),
+            slot=fields["slot"],
+            user_id=fields["user"],
+        )
+
+    async def confirmed_reservation(
+        self, venue_id: str, kind: str, hold_id: str, token: str | None
+    ) -> Reservation | None:
+        """The reservation this hold already became, or None (bearer only).
+
+        Checked before the confirm body is read: a repeated confirm answers the same
+        reservation whatever body it carries.
+        """
+        await self._venues.profile(venue_id, kind)
+        fields = await self._authorized(venue_id, hold_id, token)
+        if fields.get("status") == "confirmed" and fields.get("ref"):
+            return await self._reservations.get(fields["ref"], admin=False, skip_auth=True)
+        return None
+
+    async def confirm(
+        self, venue_id: str, kind: str, hold_id: str, token: str | None, data: ConfirmInput
+    ) -> tuple[Reservation, bool]:
+        """Consume a live hold into a reservation: (reservation, True when it already was)."""
+        venue = await self._venues.profile(venue_id, kind)
+        fields = await self._authorized(venue_id, hold_id, token)
+        phone = self._venues.phone(data.phone)
+        keys = self._keys.of(venue_id)
+        manage_token = new_secret()
+        for _ in range(5):
+            try:
+                confirmed = await self._scripts.confirm(
+                    keys,
+                    venue_id=venue.id,
+                    hold_id=hold_id,
+                    token_digest=digest(token or ""),
+                    slot=fields["slot"],
+                    user_id=fields["user"],
+                    reference=new_reference(venue.id),
+                    manage_digest=digest(manage_token),
+                    name=data.name,
+                    phone=phone,
+                    email=data.email or "",
+                    notes=data.notes or "",
+                )
+                break
+            except ReferenceTaken:
+                continue
+            except HoldExpired:
+                self._metrics.confirm_refused(kind, "hold_expired")
+                raise
+        else:  # pragma: no cover - five collisions in a 887-million space
+            raise RuntimeError("could not find a free reference")
+        reservation = await self._reservations.get(confirmed.reference, admin=False, skip_auth=True)
+        if not confirmed.replayed:
+            reservation.manage_token = manage_token
+            self._metrics.confirmed(kind)
+        return reservation, confirmed.replayed
+
+
+async def _now(redis: AnyRedis) -> int:
+    seconds, micros = await redis.time()
+    return int(seconds) * 1000 + int(micros) // 1000
+
+
+def hold_view(venue: VenueProfile, hold_id: str, fields: dict[str, str], now_ms: int) -> Hold:
+    """A stored hold as the API shows it (status 'expired' once lapsed, by Redis time)."""
+    expires = int(fields["expires"])
+    status = fields.get("status", "held")
+    if status == "held" and expires <= now_ms:
+        status = "expired"
+    units = fields["units"].split(",")
+    hold = Hold(
+        id=hold_id,
+        venue_id=venue.id,
+        user_id=fields["user"],
+        slot=fields["slot"],
+        party_size=int(fields.get("party", "1")),
+        status=status,
+        created_at=timegrid.rfc3339(int(fields["created"]), venue.tz),
+        expires_at=timegrid.rfc3339(expires, venue.tz),
+        expires_in=max(0.0, round((expires - now_ms) / 1000, 3)) if status == "held" else 0.0,
+        refreshes=int(fields.get("refreshes", "0")),
+    )
+    if venue.kind == "event":
+        hold.seats = units
+    else:
+        hold.table_id = units[0]
+    if fields.get("ref"):
+        hold.reference = fields["ref"]
+    return hold
+

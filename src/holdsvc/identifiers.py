@@ -1,0 +1,82 @@
+"""New ids, references and secrets, and the digests secrets are stored as."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+import phonenumbers
+
+# Read aloud without doubt: no 0/O, no 1/I/L.
+UNAMBIGUOUS = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+VENUE_ID_LENGTH = 6
+REFERENCE_TAIL_LENGTH = 6
+
+
+def _code(length: int) -> str:
+    return "".join(secrets.choice(UNAMBIGUOUS) for _ in range(length))
+
+
+def new_venue_id() -> str:
+    """A venue id: six unambiguous characters (887 million possibilities)."""
+    return _code(VENUE_ID_LENGTH)
+
+
+def new_hold_id() -> str:
+    """A hold id: 128 random bits, URL-safe."""
+    return secrets.token_urlsafe(16)
+
+
+def new_reference(venue_id: str) -> str:
+    """A reservation reference, ``<venue id>-<6 characters>``.
+
+    It carries its venue, so a reference alone finds its reservation with no global index
+    (no command ever crosses cluster slots), and it is unique because venue ids are.
+    """
+    return f"{venue_id}-{_code(REFERENCE_TAIL_LENGTH)}"
+
+
+def venue_of_reference(reference: str) -> str | None:
+    """The venue id inside a reference, or None when it is not shaped like one."""
+    venue_id, sep, tail = reference.upper().partition("-")
+    if not sep or len(venue_id) != VENUE_ID_LENGTH or len(tail) != REFERENCE_TAIL_LENGTH:
+        return None
+    if any(ch not in UNAMBIGUOUS for ch in venue_id + tail):
+        return None
+    return venue_id
+
+
+def new_secret() -> str:
+    """A fresh random secret token (manage tokens)."""
+    return secrets.token_urlsafe(24)
+
+
+def hold_token(secret_key: bytes, venue_id: str, hold_id: str) -> str:
+    """The hold's token: an HMAC of its id, so an idempotent retry can hand it back again
+    while Redis keeps only its digest."""
+    mac = hmac.new(secret_key, f"hold:{venue_id}:{hold_id}".encode(), hashlib.sha256)
+    return mac.hexdigest()[:40]
+
+
+def digest(token: str) -> str:
+    """The SHA-256 hex digest a secret is stored and compared as."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def same_secret(presented: str | None, stored_digest: str | None) -> bool:
+    """Constant-time check of a presented token against a stored digest."""
+    if not presented or not stored_digest:
+        return False
+    return hmac.compare_digest(digest(presented), stored_digest)
+
+
+def normalize_phone(raw: str, region: str) -> str:
+    """A phone number in E.164 (``+12125550100``); ValueError when it is not one."""
+    try:
+        number = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException as error:
+        raise ValueError(f"{raw!r} is not a phone number") from error
+    if not phonenumbers.is_possible_number(number):
+        raise ValueError(f"{raw!r} is not a possible phone number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

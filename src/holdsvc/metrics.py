@@ -1,0 +1,60 @@
+"""Prometheus metrics: requests, holds placed and refused by code, confirms, expiries."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+from holdsvc.errors import HoldsvcError
+
+
+class Metrics:
+    """The counters and histograms of one app instance, in their own registry."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "holdsvc_requests", "HTTP requests", ["method", "route", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "holdsvc_request_seconds",
+            "HTTP request latency",
+            ["method", "route"],
+            registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+        )
+        self.holds = Counter(
+            "holdsvc_holds", "Holds placed", ["kind", "replayed"], registry=self.registry
+        )
+        self.holds_refused = Counter(
+            "holdsvc_holds_refused", "Holds refused, by error code", ["kind", "code"], registry=self.registry
+        )
+        self.confirms = Counter("holdsvc_confirms", "Holds confirmed", ["kind"], registry=self.registry)
+        self.confirms_refused = Counter(
+            "holdsvc_confirms_refused", "Confirms refused, by error code", ["kind", "code"], registry=self.registry
+        )
+        self.expiries = Counter("holdsvc_expiries", "Holds expired by the sweeper", registry=self.registry)
+
+    def hold_placed(self, kind: str, *, replayed: bool) -> None:
+        """Count a placed (or replayed) hold."""
+        self.holds.labels(kind, "true" if replayed else "false").inc()
+
+    def hold_refused(self, kind: str, error: BaseException) -> None:
+        """Count a refused hold by its API code."""
+        code = error.code if isinstance(error, HoldsvcError) else "internal_error"
+        self.holds_refused.labels(kind, code).inc()
+
+    def confirmed(self, kind: str) -> None:
+        """Count a confirm that made a reservation."""
+        self.confirms.labels(kind).inc()
+
+    def confirm_refused(self, kind: str, code: str) -> None:
+        """Count a refused confirm."""
+        self.confirms_refused.labels(kind, code).inc()
+
+    def expired(self) -> None:
+        """Count a hold the sweeper expired."""
+        self.expiries.inc()
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition."""
+        return generate_latest(self.registry)

@@ -1,0 +1,193 @@
+"""What the service hands out: venues, tables, slots, holds and reservations as the API shows them."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+
+OMIT = msgspec.UNSET
+Omittable = msgspec.UnsetType
+
+
+class Restaurant(msgspec.Struct, kw_only=True):
+    """A restaurant and its booking rules."""
+
+    id: str
+    name: str
+    phone: str
+    timezone: str
+    opens: str
+    closes: str
+    slot_minutes: int
+    hold_seconds: int
+    max_hold_seconds: int
+    max_holds_per_user: int
+    min_notice_minutes: int
+    max_days_ahead: int
+    bookings_open: bool
+    created_at: str
+
+
+class Table(msgspec.Struct, kw_only=True):
+    """A table: a unit with a capacity."""
+
+    id: str
+    label: str | None
+    capacity: int
+
+
+class TableStatus(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A table in one slot, with its state; ``free_at`` only while held."""
+
+    id: str
+    label: str | None
+    capacity: int
+    status: str
+    free_at: str | None = None
+
+
+class SlotView(msgspec.Struct, kw_only=True):
+    """One slot with every table and its status."""
+
+    slot: str
+    starts_at: str
+    ends_at: str
+    tables: list[TableStatus]
+
+
+class AvailableSlot(msgspec.Struct, kw_only=True):
+    """One bookable slot with the free tables that fit the party."""
+
+    slot: str
+    starts_at: str
+    ends_at: str
+    tables: list[Table]
+
+
+class Hold(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A hold; ``token`` only in the answer that created it."""
+
+    id: str
+    venue_id: str
+    user_id: str
+    slot: str
+    party_size: int
+    status: str
+    created_at: str
+    expires_at: str
+    expires_in: float
+    refreshes: int
+    table_id: str | Omittable = OMIT
+    seats: list[str] | Omittable = OMIT
+    reference: str | Omittable = OMIT
+    token: str | Omittable = OMIT
+
+
+class Reservation(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A reservation; ``manage_token`` once, at creation; staff fields for admins only."""
+
+    reference: str
+    status: str
+    venue_id: str
+    slot: str
+    starts_at: str
+    ends_at: str | None
+    party_size: int
+    name: str
+    phone: str
+    email: str | None
+    notes: str | None
+    created_at: str
+    cancelled_at: str | None
+    table_id: str | Omittable = OMIT
+    seats: list[str] | Omittable = OMIT
+    manage_token: str | Omittable = OMIT
+    business_notes: str | None | Omittable = OMIT
+    tags: list[str] | Omittable = OMIT
+
+
+# Inputs: the request bodies, with the ranges of API.md as constraints.
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Phone = Annotated[str, msgspec.Meta(min_length=3, max_length=40)]
+HoldSeconds = Annotated[int, msgspec.Meta(ge=1, le=86_400)]
+MaxHoldSeconds = Annotated[int, msgspec.Meta(ge=1, le=604_800)]
+MaxHoldsPerUser = Annotated[int, msgspec.Meta(ge=1, le=1000)]
+MinNotice = Annotated[int, msgspec.Meta(ge=0, le=525_600)]
+MaxDaysAhead = Annotated[int, msgspec.Meta(ge=1, le=3660)]
+SlotMinutes = Annotated[int, msgspec.Meta(ge=15, le=240)]
+PartySize = Annotated[int, msgspec.Meta(ge=1, le=50)]
+UserId = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f-\x9f]+$")]
+SlotId = Annotated[str, msgspec.Meta(min_length=16, max_length=16)]
+UnitId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+HhMm = Annotated[str, msgspec.Meta(pattern=r"^\d{2}:\d{2}$")]
+DateText = Annotated[str, msgspec.Meta(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+Email = Annotated[str, msgspec.Meta(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+Notes = Annotated[str, msgspec.Meta(max_length=2000)]
+
+
+class RestaurantInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Body of POST /v1/restaurants."""
+
+    name: Name
+    phone: Phone
+    timezone: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    opens: HhMm
+    closes: HhMm
+    slot_minutes: SlotMinutes = 60
+    hold_seconds: HoldSeconds | None = None
+    max_hold_seconds: MaxHoldSeconds | None = None
+    max_holds_per_user: MaxHoldsPerUser | None = None
+    min_notice_minutes: MinNotice = 0
+    max_days_ahead: MaxDaysAhead = 90
+
+
+class RestaurantPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Body of PATCH /v1/restaurants/{rid}: any subset of these."""
+
+    name: Name | Omittable = OMIT
+    phone: Phone | Omittable = OMIT
+    bookings_open: bool | Omittable = OMIT
+    hold_seconds: HoldSeconds | Omittable = OMIT
+    max_hold_seconds: MaxHoldSeconds | Omittable = OMIT
+    max_holds_per_user: MaxHoldsPerUser | Omittable = OMIT
+    min_notice_minutes: MinNotice | Omittable = OMIT
+    max_days_ahead: MaxDaysAhead | Omittable = OMIT
+
+
+class TableInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """One table to add."""
+
+    capacity: Annotated[int, msgspec.Meta(ge=2, le=8)]
+    label: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+
+
+class TablesInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Body of POST /v1/restaurants/{rid}/tables."""
+
+    tables: Annotated[list[TableInput], msgspec.Meta(min_length=1, max_length=500)]
+
+
+class SlotsInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, rename={"first": "from", "last": "to"}):
+    """Body of POST /v1/restaurants/{rid}/slots: an inclusive date range."""
+
+    first: DateText
+    last: DateText
+
+
+class HoldInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Body of POST /v1/restaurants/{rid}/holds."""
+
+    user_id: UserId
+    slot: SlotId
+    party_size: PartySize
+    table_id: UnitId | None = None
+
+
+class ConfirmInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Body of POST .../holds/{hold_id}/confirm."""
+
+    name: Name
+    phone: Phone
+    email: Email | None = None
+    notes: Notes | None = None

@@ -1,0 +1,170 @@
+"""Reservations: read, cancel and list (no HTTP here)."""
+
+from __future__ import annotations
+
+import json
+
+from holdsvc import slots as timegrid
+from holdsvc.errors import Forbidden, NotFound, ValidationFailed
+from holdsvc.identifiers import same_secret, venue_of_reference
+from holdsvc.keys import Keys
+from holdsvc.models import Reservation
+from holdsvc.scripts import AnyRedis, Scripts
+from holdsvc.venues import VenueProfile, Venues, date_range
+
+STATUSES = ("confirmed", "cancelled", "no_show", "completed")
+VENUE_KINDS = ("restaurant", "event")
+
+
+class Reservations:
+    """Read, cancel and list reservations."""
+
+    def __init__(self, redis: AnyRedis, keys: Keys, scripts: Scripts, venues: Venues) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._scripts = scripts
+        self._venues = venues
+
+    async def _record(self, reference: str) -> tuple[VenueProfile, dict[str, str]]:
+        venue_id = venue_of_reference(reference)
+        if venue_id is None:
+            raise NotFound("No such reservation")
+        fields: dict[str, str] = await self._redis.hgetall(  # type: ignore[misc]
+            self._keys.of(venue_id).reservation(reference.upper())
+        )
+        if not fields:
+            raise NotFound("No such reservation")
+        profile = await self._venues.profile(venue_id)
+        return profile, fields
+
+    async def get(
+        self,
+        reference: str,
+        *,
+        admin: bool,
+        manage_token: str | None = None,
+        skip_auth: bool = False,
+    ) -> Reservation:
+        """A reservation, for the bearer of its manage token or an admin."""
+        profile, fields = await self._record(reference)
+        if not (admin or skip_auth or same_secret(manage_token, fields.get("digest"))):
+            raise Forbidden("The Manage-Token does not match this reservation")
+        return reservation_view(profile, fields, admin=admin)
+
+    async def cancel(
+        self, reference: str, *, admin: bool, manage_token: str | None = None
+    ) -> Reservation:
+        """Cancel; its cells are free at once. Cancelling again changes nothing."""
+        profile, fields = await self._record(reference)
+        if not (admin or same_secret(manage_token, fields.get("digest"))):
+            raise Forbidden("The Manage-Token does not match this reservation")
+        if not admin and fields.get("status") in ("no_show", "completed"):
+            raise Forbidden("Only staff can change a reservation marked no_show or completed")
+        await self._scripts.cancel(
+            self._keys.of(profile.id), reference=fields["reference"], slot=fields["slot"]
+        )
+        return await self.get(fields["reference"], admin=admin, skip_auth=True)
+
+    async def for_venue(
+        self,
+        venue_id: str,
+        kind: str,
+        *,
+        first: str | None = None,
+        last: str | None = None,
+        phone: str | None = None,
+        status: str | None = None,
+        tag: str | None = None,
+    ) -> list[Reservation]:
+        """A venue's reservations (staff view), sorted by start; every filter optional."""
+        profile = await self._venues.profile(venue_id, kind)
+        if status is not None and status not in STATUSES:
+            raise ValidationFailed(f"status must be one of {', '.join(STATUSES)}")
+        keys = self._keys.of(venue_id)
+        low: int | str = "-inf"
+        high: int | str = "+inf"
+        if first is not None or last is not None:
+            first_day, last_day = date_range(first or "0001-01-01", last or "9999-12-30", max_days=10**7)
+            low, end = timegrid.local_day_bounds_ms(first_day, last_day, profile.tz)
+            high = f"({end}"
+        if phone is not None:
+            wanted = set(await self._redis.smembers(keys.reservations_by_phone(self._venues.phone(phone))))  # type: ignore[misc]
+            ordered = [
+                ref
+                for ref in await self._redis.zrangebyscore(keys.reservations_by_start, low, high)
+                if ref in wanted
+            ]
+        else:
+            ordered = await self._redis.zrangebyscore(keys.reservations_by_start, low, high)
+        rows = await self._rows(venue_id, ordered)
+        return [
+            reservation_view(profile, row, admin=True)
+            for row in rows
+            if row
+            and (status is None or row.get("status") == status)
+            and (tag is None or tag in json.loads(row.get("tags") or "[]"))
+        ]
+
+    async def by_phone(self, phone: str) -> list[Reservation]:
+        """One client's reservations in every venue, sorted by start.
+
+        Per-venue indexes merged at read time: no key ever spans two venues (cluster safe).
+        """
+        e164 = self._venues.phone(phone)
+        venue_ids: list[str] = []
+        for kind in VENUE_KINDS:
+            venue_ids += await self._redis.zrange(self._keys.venues(kind), 0, -1)
+        pipe = self._redis.pipeline(transaction=False)
+        for venue_id in venue_ids:
+            pipe.smembers(self._keys.of(venue_id).reservations_by_phone(e164))
+        found: list[tuple[int, str, Reservation]] = []
+        for venue_id, refs in zip(venue_ids, await pipe.execute(), strict=True):
+            if not refs:
+                continue
+            profile = await self._venues.profile(venue_id)
+            rows = await self._rows(venue_id, sorted(refs))
+            found += [
+                (int(row["starts"]), row["reference"], reservation_view(profile, row, admin=True))
+                for row in rows
+                if row
+            ]
+        return [view for _, _, view in sorted(found, key=lambda item: item[:2])]
+
+    async def _rows(self, venue_id: str, references: list[str]) -> list[dict[str, str]]:
+        keys = self._keys.of(venue_id)
+        pipe = self._redis.pipeline(transaction=False)
+        for ref in references:
+            pipe.hgetall(keys.reservation(ref))
+        return list(await pipe.execute()) if references else []
+
+
+def _ms_text(profile: VenueProfile, value: str | None) -> str | None:
+    return timegrid.rfc3339(int(value), profile.tz) if value else None
+
+
+def reservation_view(profile: VenueProfile, fields: dict[str, str], *, admin: bool) -> Reservation:
+    """A stored reservation as the API shows it; staff fields only for admins."""
+    units = fields["units"].split(",")
+    reservation = Reservation(
+        reference=fields["reference"],
+        status=fields["status"],
+        venue_id=profile.id,
+        slot=fields["slot"],
+        starts_at=timegrid.rfc3339(int(fields["starts"]), profile.tz),
+        ends_at=_ms_text(profile, fields.get("ends")),
+        party_size=int(fields["party"]),
+        name=fields["name"],
+        phone=fields["phone"],
+        email=fields.get("email") or None,
+        notes=fields.get("notes") or None,
+        created_at=timegrid.rfc3339(int(fields["created"]), profile.tz),
+        cancelled_at=_ms_text(profile, fields.get("cancelled_at")),
+    )
+    if profile.kind == "event":
+        reservation.seats = units
+    else:
+        reservation.table_id = units[0]
+    if admin:
+        reservation.business_notes = fields.get("business_notes") or None
+        reservation.tags = json.loads(fields.get("tags") or "[]")
+    return reservation

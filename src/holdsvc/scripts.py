@@ -1,0 +1,290 @@
+"""The Lua scripts: read once at start-up, loaded into Redis, one typed async method each.
+
+Each ``lua/<verb>.lua`` is sent with ``lua/lib.lua`` (shared helpers) in front of it. Callers
+never see KEYS or ARGV: they call ``Scripts.hold(...)`` and get a typed result, or the
+exception that ``errors.raise_for_status`` made of the script's status code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import NoScriptError
+
+from holdsvc.errors import Status, raise_for_status
+from holdsvc.keys import VenueKeys
+
+AnyRedis = Redis | RedisCluster
+SCRIPT_NAMES = ("hold", "refresh", "release", "expire", "confirm", "cancel")
+
+
+def lua_dir() -> Path:
+    """Where the Lua files are: inside the installed wheel, else the checkout's ``lua/``."""
+    packaged = Path(str(resources.files("holdsvc"))) / "lua"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "lua"
+
+
+def read_script(name: str, directory: Path | None = None) -> str:
+    """The full text sent to Redis for one script: the shared prelude, then the script."""
+    folder = directory or lua_dir()
+    prelude = (folder / "lib.lua").read_text()
+    return prelude + "\n" + (folder / f"{name}.lua").read_text()
+
+
+@dataclass(frozen=True, slots=True)
+class HoldPlaced:
+    """What hold.lua answered: a new hold, or the earlier one an Idempotency-Key made."""
+
+    replayed: bool
+    hold_id: str
+    now_ms: int
+    created_ms: int = 0
+    expires_ms: int = 0
+    units: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Refreshed:
+    """What refresh.lua answered."""
+
+    now_ms: int
+    created_ms: int
+    expires_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Confirmed:
+    """What confirm.lua answered: the reference, and whether it was an earlier confirm."""
+
+    replayed: bool
+    reference: str
+    now_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Changed:
+    """What a script that only changes state answered (release, expire, cancel)."""
+
+    changed: bool
+    now_ms: int
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class Scripts:
+    """The scripts, registered once; each method is one atomic Redis call."""
+
+    def __init__(self, redis: AnyRedis, *, feed_maxlen: int, tombstone_seconds: int) -> None:
+        self._redis = redis
+        self._feed_maxlen = feed_maxlen
+        self._tombstone_ms = tombstone_seconds * 1000
+        self._source = {name: read_script(name) for name in SCRIPT_NAMES}
+        self._sha = {
+            name: hashlib.sha1(text.encode()).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1
+            for name, text in self._source.items()
+        }
+
+    @property
+    def shas(self) -> dict[str, str]:
+        """Script name -> SHA-1 that EVALSHA uses."""
+        return dict(self._sha)
+
+    async def load(self) -> None:
+        """Load every script into Redis (on every primary of a cluster)."""
+        for text in self._source.values():
+            # On a cluster redis-py sends SCRIPT LOAD to every primary.
+            await self._redis.script_load(text)
+
+    async def loaded(self) -> bool:
+        """True when Redis answers and has every script."""
+        flags = await self._redis.script_exists(*self._sha.values())
+        return all(flags)
+
+    async def _call(self, name: str, keys: list[str], args: list[str | int]) -> list[Any]:
+        try:
+            reply = await self._redis.evalsha(self._sha[name], len(keys), *keys, *args)  # type: ignore[misc]
+        except NoScriptError:
+            # Redis lost its script cache (restart, failover, SCRIPT FLUSH): load and retry once.
+            await self.load()
+            reply = await self._redis.evalsha(self._sha[name], len(keys), *keys, *args)  # type: ignore[misc]
+        result = list(reply)
+        raise_for_status(result)
+        return result
+
+    async def hold(
+        self,
+        keys: VenueKeys,
+        *,
+        hold_id: str,
+        token_digest: str,
+        user_id: str,
+        slot: str,
+        party_size: int,
+        units: list[str],
+        count: int,
+        idempotency_key: str | None,
+        fingerprint: str,
+    ) -> HoldPlaced:
+        """Place a hold on ``units`` (or the best-fitting ``count`` units) of one slot."""
+        idem_key = keys.idempotency(user_id, idempotency_key or "")
+        reply = await self._call(
+            "hold",
+            [
+                keys.venue,
+                keys.slots,
+                keys.cells(slot),
+                keys.held(slot),
+                keys.holds,
+                keys.user(user_id),
+                keys.hold(hold_id),
+                idem_key,
+                keys.units,
+                keys.units_by_fit,
+                keys.feed,
+            ],
+            [
+                hold_id,
+                token_digest,
+                user_id,
+                slot,
+                party_size,
+                ",".join(units),
+                count,
+                fingerprint if idempotency_key else "",
+                self._feed_maxlen,
+            ],
+        )
+        if int(reply[0]) == Status.REPLAYED:
+            return HoldPlaced(replayed=True, hold_id=_text(reply[2]), now_ms=int(reply[1]))
+        return HoldPlaced(
+            replayed=False,
+            hold_id=_text(reply[2]),
+            now_ms=int(reply[1]),
+            created_ms=int(reply[3]),
+            expires_ms=int(reply[4]),
+            units=tuple(_text(reply[5]).split(",")),
+        )
+
+    async def refresh(
+        self, keys: VenueKeys, *, hold_id: str, token_digest: str, slot: str, user_id: str
+    ) -> Refreshed:
+        """Extend a live hold (bearer only, bounded by the venue's max_hold_seconds)."""
+        reply = await self._call(
+            "refresh",
+            [
+                keys.hold(hold_id),
+                keys.cells(slot),
+                keys.held(slot),
+                keys.holds,
+                keys.user(user_id),
+                keys.venue,
+                keys.feed,
+            ],
+            [hold_id, token_digest, self._feed_maxlen],
+        )
+        return Refreshed(now_ms=int(reply[1]), created_ms=int(reply[2]), expires_ms=int(reply[3]))
+
+    async def release(
+        self, keys: VenueKeys, *, hold_id: str, token_digest: str, slot: str, user_id: str
+    ) -> Changed:
+        """Release a hold (bearer only); idempotent."""
+        reply = await self._call(
+            "release",
+            [
+                keys.hold(hold_id),
+                keys.cells(slot),
+                keys.held(slot),
+                keys.holds,
+                keys.user(user_id),
+                keys.feed,
+            ],
+            [hold_id, token_digest, self._feed_maxlen, self._tombstone_ms],
+        )
+        return Changed(changed=int(reply[0]) == Status.OK, now_ms=int(reply[1]))
+
+    async def expire(self, keys: VenueKeys, *, hold_id: str, slot: str, user_id: str) -> Changed:
+        """Expire a lapsed hold (sweeper); a no-op when it is live or already ended."""
+        reply = await self._call(
+            "expire",
+            [
+                keys.hold(hold_id),
+                keys.cells(slot),
+                keys.held(slot),
+                keys.holds,
+                keys.user(user_id),
+                keys.feed,
+            ],
+            [hold_id, self._feed_maxlen, self._tombstone_ms],
+        )
+        return Changed(changed=int(reply[0]) == Status.OK, now_ms=int(reply[1]))
+
+    async def confirm(
+        self,
+        keys: VenueKeys,
+        *,
+        venue_id: str,
+        hold_id: str,
+        token_digest: str,
+        slot: str,
+        user_id: str,
+        reference: str,
+        manage_digest: str,
+        name: str,
+        phone: str,
+        email: str,
+        notes: str,
+    ) -> Confirmed:
+        """Consume a live hold into a reservation; again on the same hold: the same one."""
+        reply = await self._call(
+            "confirm",
+            [
+                keys.hold(hold_id),
+                keys.cells(slot),
+                keys.held(slot),
+                keys.holds,
+                keys.user(user_id),
+                keys.reservation(reference),
+                keys.reservations_by_start,
+                keys.reservations_by_phone(phone),
+                keys.slots,
+                keys.venue,
+                keys.feed,
+            ],
+            [
+                hold_id,
+                token_digest,
+                reference,
+                manage_digest,
+                name,
+                phone,
+                email,
+                notes,
+                venue_id,
+                self._feed_maxlen,
+                self._tombstone_ms,
+            ],
+        )
+        return Confirmed(
+            replayed=int(reply[0]) == Status.REPLAYED,
+            reference=_text(reply[2]),
+            now_ms=int(reply[1]),
+        )
+
+    async def cancel(self, keys: VenueKeys, *, reference: str, slot: str) -> Changed:
+        """Cancel a reservation and free its cells; idempotent."""
+        reply = await self._call(
+            "cancel",
+            [keys.reservation(reference), keys.cells(slot), keys.feed],
+            [reference, self._feed_maxlen],
+        )
+        return Changed(changed=int(reply[0]) == Status.OK, now_ms=int(reply[1]))

@@ -1,0 +1,59 @@
+"""The service objects one app instance shares, built in the app's lifespan."""
+
+from __future__ import annotations
+
+from holdsvc.holds import Holds
+from holdsvc.keys import Keys
+from holdsvc.metrics import Metrics
+from holdsvc.reservations import Reservations
+from holdsvc.scripts import AnyRedis, Scripts
+from holdsvc.settings import Settings
+from holdsvc.sweeper import Sweeper
+from holdsvc.venues import Venues
+
+
+class Services:
+    """Everything a controller may call; none of it knows about HTTP.
+
+    A plain class on purpose: Litestar validates dataclass-typed dependencies field by field.
+    """
+
+    def __init__(
+        self,
+        redis: AnyRedis,
+        scripts: Scripts,
+        venues: Venues,
+        holds: Holds,
+        reservations: Reservations,
+        sweeper: Sweeper,
+        metrics: Metrics,
+    ) -> None:
+        self.redis = redis
+        self.scripts = scripts
+        self.venues = venues
+        self.holds = holds
+        self.reservations = reservations
+        self.sweeper = sweeper
+        self.metrics = metrics
+
+    @classmethod
+    def build(cls, redis: AnyRedis, settings: Settings, metrics: Metrics) -> Services:
+        """Wire the services around one Redis client."""
+        keys = Keys(settings.key_prefix)
+        scripts = Scripts(
+            redis, feed_maxlen=settings.feed_maxlen, tombstone_seconds=settings.hold_tombstone_seconds
+        )
+        venues = Venues(redis, keys, settings)
+        reservations = Reservations(redis, keys, scripts, venues)
+        sweeper = Sweeper(redis, keys, scripts, metrics, batch=settings.sweep_batch)
+        holds = Holds(redis, keys, scripts, venues, reservations, sweeper, settings, metrics)
+        return cls(redis, scripts, venues, holds, reservations, sweeper, metrics)
+
+    async def ready(self) -> bool:
+        """Redis answers and has every script loaded (loading them again after a restart)."""
+        try:
+            if not await self.scripts.loaded():
+                await self.scripts.load()
+            return await self.scripts.loaded()
+        except Exception:  # noqa: BLE001 - readiness is a yes/no answer
+            return False

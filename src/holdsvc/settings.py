@@ -1,0 +1,71 @@
+"""Settings, read from the environment with the ``HOLDSVC_`` prefix (and a ``.env`` file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from holdsvc.identifiers import digest
+
+
+class Settings(BaseSettings):
+    """Every knob of holdsvc; `.env.example` lists each one with its default."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="HOLDSVC_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    # Redis: no URL means `holdsvc serve` starts an embedded redis-server.
+    redis_url: str | None = None
+    redis_cluster: bool = False
+    key_prefix: str = Field(default="hs", pattern=r"^[A-Za-z0-9_.-]{1,32}$")
+    data_dir: Path = Path(".holdsvc")
+    appendfsync: Literal["everysec", "always"] = "everysec"
+    redis_pool_size: int = Field(default=64, ge=1, le=10_000)
+    redis_timeout_seconds: float = Field(default=5.0, gt=0)
+
+    # Admin tokens, comma-separated; an entry "sha256:<hex>" is already a digest.
+    admin_tokens: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Signs hold tokens (so an idempotent retry can hand the same token back without storing it).
+    secret_key: SecretStr | None = None
+
+    # Defaults for new venues.
+    hold_seconds: int = Field(default=600, ge=1, le=86_400)
+    max_hold_seconds: int = Field(default=1800, ge=1, le=604_800)
+    max_holds_per_user: int = Field(default=6, ge=1, le=1000)
+    # How long ended holds (released, expired, confirmed) are remembered for retries.
+    hold_tombstone_seconds: int = Field(default=86_400, ge=60)
+
+    # Background work.
+    sweep_interval_seconds: float = Field(default=0.5, gt=0, le=60)
+    sweep_batch: int = Field(default=200, ge=1, le=10_000)
+    feed_maxlen: int = Field(default=100_000, ge=100)
+
+    # People and HTTP.
+    phone_region: str = Field(default="US", pattern=r"^[A-Z]{2}$")
+    max_body_bytes: int = Field(default=65_536, ge=1024)
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65_535)
+    workers: int = Field(default=1, ge=1, le=64)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # CORS is off unless origins are listed (comma-separated).
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    @field_validator("admin_tokens", "cors_origins", mode="before")
+    @classmethod
+    def _split_tokens(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    def admin_token_digests(self) -> frozenset[str]:
+        """Digests of the admin tokens; the plain tokens are not kept anywhere else."""
+        return frozenset(
+            entry.removeprefix("sha256:").lower()
+            if entry.startswith("sha256:")
+            else digest(entry)
+            for entry in self.admin_tokens
+        )

@@ -1,0 +1,78 @@
+"""The expiry sweeper: ends lapsed holds so their cells and feed entries catch up.
+
+Reads and writes already treat a lapsed hold as free (invariant 7); the sweeper makes it
+official, with one 'expired' feed entry per hold. It runs in every worker: expire.lua
+re-checks each hold, so workers sweeping at once never expire a hold twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from redis.exceptions import RedisError
+
+from holdsvc.keys import Keys
+from holdsvc.metrics import Metrics
+from holdsvc.scripts import AnyRedis, Scripts
+from holdsvc.venues import redis_now_ms
+
+log = logging.getLogger(__name__)
+VENUE_KINDS = ("restaurant", "event")
+
+
+class Sweeper:
+    """Finds lapsed holds by Redis time and expires them one script call each."""
+
+    def __init__(
+        self, redis: AnyRedis, keys: Keys, scripts: Scripts, metrics: Metrics, *, batch: int
+    ) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._scripts = scripts
+        self._metrics = metrics
+        self._batch = batch
+
+    async def expire_holds(self, venue_id: str, hold_ids: list[str]) -> int:
+        """Expire these holds if they have lapsed; how many this call expired."""
+        keys = self._keys.of(venue_id)
+        pipe = self._redis.pipeline(transaction=False)
+        for hold_id in hold_ids:
+            pipe.hmget(keys.hold(hold_id), ["slot", "user"])
+        expired = 0
+        for hold_id, (slot, user) in zip(hold_ids, await pipe.execute(), strict=True):
+            if slot is None or user is None:
+                # The record is gone: only the sweeper's index may still name it.
+                await self._redis.zrem(keys.holds, hold_id)
+                continue
+            result = await self._scripts.expire(keys, hold_id=hold_id, slot=slot, user_id=user)
+            if result.changed:
+                expired += 1
+                self._metrics.expired()
+        return expired
+
+    async def sweep_once(self) -> int:
+        """One pass over every venue; how many holds it expired."""
+        venue_ids: list[str] = []
+        for kind in VENUE_KINDS:
+            venue_ids += await self._redis.zrange(self._keys.venues(kind), 0, -1)
+        if not venue_ids:
+            return 0
+        now = await redis_now_ms(self._redis)
+        pipe = self._redis.pipeline(transaction=False)
+        for venue_id in venue_ids:
+            pipe.zrangebyscore(self._keys.of(venue_id).holds, "-inf", now, start=0, num=self._batch)
+        expired = 0
+        for venue_id, lapsed in zip(venue_ids, await pipe.execute(), strict=True):
+            if lapsed:
+                expired += await self.expire_holds(venue_id, list(lapsed))
+        return expired
+
+    async def run(self, interval: float) -> None:
+        """Sweep forever, every ``interval`` seconds; Redis outages are logged and waited out."""
+        while True:
+            try:
+                await self.sweep_once()
+            except (RedisError, OSError) as error:
+                log.warning("sweep failed, retrying: %s", type(error).__name__)
+            await asyncio.sleep(interval)
