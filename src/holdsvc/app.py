@@ -12,6 +12,7 @@ from typing import Any
 
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
+from litestar.enums import ScopeType
 from litestar.openapi import OpenAPIConfig
 from litestar.types import ASGIApp, Receive, Scope, Send
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -55,7 +56,7 @@ def metrics_middleware(app: ASGIApp) -> ASGIApp:
     """Counts and times every HTTP request by route handler and status."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
         started = time.perf_counter()
@@ -93,7 +94,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await services.scripts.load()
         except (RedisError, OSError) as error:
             # Start anyway: /ready says 503 until Redis answers; scripts load on first use.
-            log.warning("redis not reachable at start-up (%s); /ready will say so", type(error).__name__)
+            log.warning(
+                "redis not reachable at start-up (%s); /ready will say so", type(error).__name__
+            )
         app.state.services = services
         sweeper = asyncio.create_task(services.sweeper.run(settings.sweep_interval_seconds))
         try:
@@ -116,7 +119,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         middleware=[metrics_middleware],
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(title="holdsvc", version="1.0.0", path="/schema"),
-        cors_config=None if not settings.cors_origins else CORSConfig(allow_origins=settings.cors_origins),
+        cors_config=None
+        if not settings.cors_origins
+        else CORSConfig(allow_origins=settings.cors_origins),
         debug=False,
     )
     app.state.metrics = metrics

@@ -27,7 +27,18 @@ from holdsvc.sweeper import Sweeper
 from holdsvc.venues import VenueProfile, Venues, check_slot_id
 
 MAX_SWEEP_RETRIES = 3
-HOLD_FIELDS = ("user", "digest", "slot", "units", "party", "created", "expires", "refreshes", "status", "ref")
+HOLD_FIELDS = (
+    "user",
+    "digest",
+    "slot",
+    "units",
+    "party",
+    "created",
+    "expires",
+    "refreshes",
+    "status",
+    "ref",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,10 +134,14 @@ class Holds:
         return hold, placed.replayed
 
     async def _fields(self, keys: VenueKeys, hold_id: str) -> dict[str, str]:
-        values = await self._redis.hmget(keys.hold(hold_id), HOLD_FIELDS)  # type: ignore[misc]
+        values = await self._redis.hmget(keys.hold(hold_id), HOLD_FIELDS)
         if values[0] is None:
             raise NotFound("No such hold")
-        return {name: value for name, value in zip(HOLD_FIELDS, values, strict=True) if value is not None}
+        return {
+            name: value
+            for name, value in zip(HOLD_FIELDS, values, strict=True)
+            if value is not None
+        }
 
     async def _authorized(self, venue_id: str, hold_id: str, token: str | None) -> dict[str, str]:
         fields = await self._fields(self._keys.of(venue_id), hold_id)
@@ -256,4 +271,3 @@ def hold_view(venue: VenueProfile, hold_id: str, fields: dict[str, str], now_ms:
     if fields.get("ref"):
         hold.reference = fields["ref"]
     return hold
-

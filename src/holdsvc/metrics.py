@@ -13,7 +13,10 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            "holdsvc_requests", "HTTP requests", ["method", "route", "status"], registry=self.registry
+            "holdsvc_requests",
+            "HTTP requests",
+            ["method", "route", "status"],
+            registry=self.registry,
         )
         self.latency = Histogram(
             "holdsvc_request_seconds",
@@ -26,13 +29,23 @@ class Metrics:
             "holdsvc_holds", "Holds placed", ["kind", "replayed"], registry=self.registry
         )
         self.holds_refused = Counter(
-            "holdsvc_holds_refused", "Holds refused, by error code", ["kind", "code"], registry=self.registry
+            "holdsvc_holds_refused",
+            "Holds refused, by error code",
+            ["kind", "code"],
+            registry=self.registry,
         )
-        self.confirms = Counter("holdsvc_confirms", "Holds confirmed", ["kind"], registry=self.registry)
+        self.confirms = Counter(
+            "holdsvc_confirms", "Holds confirmed", ["kind"], registry=self.registry
+        )
         self.confirms_refused = Counter(
-            "holdsvc_confirms_refused", "Confirms refused, by error code", ["kind", "code"], registry=self.registry
+            "holdsvc_confirms_refused",
+            "Confirms refused, by error code",
+            ["kind", "code"],
+            registry=self.registry,
         )
-        self.expiries = Counter("holdsvc_expiries", "Holds expired by the sweeper", registry=self.registry)
+        self.expiries = Counter(
+            "holdsvc_expiries", "Holds expired by the sweeper", registry=self.registry
+        )
 
     def hold_placed(self, kind: str, *, replayed: bool) -> None:
         """Count a placed (or replayed) hold."""

@@ -1,4 +1,4 @@
-"""What the service hands out: venues, tables, slots, holds and reservations as the API shows them."""
+"""What the service hands out (venues, tables, slots, holds, reservations) and takes in."""
 
 from __future__ import annotations
 
@@ -103,7 +103,7 @@ class Reservation(msgspec.Struct, kw_only=True, omit_defaults=True):
     table_id: str | Omittable = OMIT
     seats: list[str] | Omittable = OMIT
     manage_token: str | Omittable = OMIT
-    business_notes: str | None | Omittable = OMIT
+    business_notes: str | Omittable | None = OMIT
     tags: list[str] | Omittable = OMIT
 
 
@@ -117,7 +117,9 @@ MinNotice = Annotated[int, msgspec.Meta(ge=0, le=525_600)]
 MaxDaysAhead = Annotated[int, msgspec.Meta(ge=1, le=3660)]
 SlotMinutes = Annotated[int, msgspec.Meta(ge=15, le=240)]
 PartySize = Annotated[int, msgspec.Meta(ge=1, le=50)]
-UserId = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f-\x9f]+$")]
+UserId = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f-\x9f]+$")
+]
 SlotId = Annotated[str, msgspec.Meta(min_length=16, max_length=16)]
 UnitId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 HhMm = Annotated[str, msgspec.Meta(pattern=r"^\d{2}:\d{2}$")]
@@ -168,7 +170,9 @@ class TablesInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     tables: Annotated[list[TableInput], msgspec.Meta(min_length=1, max_length=500)]
 
 
-class SlotsInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, rename={"first": "from", "last": "to"}):
+class SlotsInput(
+    msgspec.Struct, kw_only=True, forbid_unknown_fields=True, rename={"first": "from", "last": "to"}
+):
     """Body of POST /v1/restaurants/{rid}/slots: an inclusive date range."""
 
     first: DateText

@@ -29,7 +29,7 @@ class Reservations:
         venue_id = venue_of_reference(reference)
         if venue_id is None:
             raise NotFound("No such reservation")
-        fields: dict[str, str] = await self._redis.hgetall(  # type: ignore[misc]
+        fields: dict[str, str] = await self._redis.hgetall(
             self._keys.of(venue_id).reservation(reference.upper())
         )
         if not fields:
@@ -84,11 +84,15 @@ class Reservations:
         low: int | str = "-inf"
         high: int | str = "+inf"
         if first is not None or last is not None:
-            first_day, last_day = date_range(first or "0001-01-01", last or "9999-12-30", max_days=10**7)
+            first_day, last_day = date_range(
+                first or "0001-01-01", last or "9999-12-30", max_days=10**7
+            )
             low, end = timegrid.local_day_bounds_ms(first_day, last_day, profile.tz)
             high = f"({end}"
         if phone is not None:
-            wanted = set(await self._redis.smembers(keys.reservations_by_phone(self._venues.phone(phone))))  # type: ignore[misc]
+            wanted = set(
+                await self._redis.smembers(keys.reservations_by_phone(self._venues.phone(phone)))
+            )
             ordered = [
                 ref
                 for ref in await self._redis.zrangebyscore(keys.reservations_by_start, low, high)

@@ -11,16 +11,16 @@ import hashlib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
-from redis.asyncio import Redis
-from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
 from holdsvc.errors import Status, raise_for_status
 from holdsvc.keys import VenueKeys
 
-AnyRedis = Redis | RedisCluster
+# redis-py annotates replies as unions of sync/async and bytes/str. Our clients always use
+# decode_responses=True, so replies are text; the client is typed loosely at this one boundary.
+AnyRedis: TypeAlias = Any  # Redis | RedisCluster
 SCRIPT_NAMES = ("hold", "refresh", "release", "expire", "confirm", "cancel")
 
 
@@ -112,11 +112,11 @@ class Scripts:
 
     async def _call(self, name: str, keys: list[str], args: list[str | int]) -> list[Any]:
         try:
-            reply = await self._redis.evalsha(self._sha[name], len(keys), *keys, *args)  # type: ignore[misc]
+            reply = await self._redis.evalsha(self._sha[name], len(keys), *keys, *args)
         except NoScriptError:
             # Redis lost its script cache (restart, failover, SCRIPT FLUSH): load and retry once.
             await self.load()
-            reply = await self._redis.evalsha(self._sha[name], len(keys), *keys, *args)  # type: ignore[misc]
+            reply = await self._redis.evalsha(self._sha[name], len(keys), *keys, *args)
         result = list(reply)
         raise_for_status(result)
         return result

@@ -41,7 +41,9 @@ class Services:
         """Wire the services around one Redis client."""
         keys = Keys(settings.key_prefix)
         scripts = Scripts(
-            redis, feed_maxlen=settings.feed_maxlen, tombstone_seconds=settings.hold_tombstone_seconds
+            redis,
+            feed_maxlen=settings.feed_maxlen,
+            tombstone_seconds=settings.hold_tombstone_seconds,
         )
         venues = Venues(redis, keys, settings)
         reservations = Reservations(redis, keys, scripts, venues)
@@ -55,5 +57,5 @@ class Services:
             if not await self.scripts.loaded():
                 await self.scripts.load()
             return await self.scripts.loaded()
-        except Exception:  # noqa: BLE001 - readiness is a yes/no answer
+        except Exception:
             return False

@@ -64,8 +64,6 @@ class Settings(BaseSettings):
     def admin_token_digests(self) -> frozenset[str]:
         """Digests of the admin tokens; the plain tokens are not kept anywhere else."""
         return frozenset(
-            entry.removeprefix("sha256:").lower()
-            if entry.startswith("sha256:")
-            else digest(entry)
+            entry.removeprefix("sha256:").lower() if entry.startswith("sha256:") else digest(entry)
             for entry in self.admin_tokens
         )

@@ -39,7 +39,7 @@ class Venue:
     fields: dict[str, str]
     tz: ZoneInfo
 
-    def int(self, name: str, default: int = 0) -> int:
+    def number(self, name: str, default: int = 0) -> int:
         """An integer setting."""
         value = self.fields.get(name)
         return int(value) if value is not None else default
@@ -47,7 +47,7 @@ class Venue:
     @property
     def slot_minutes(self) -> int:
         """Minutes a slot lasts."""
-        return self.int("slot_minutes", 60)
+        return self.number("slot_minutes", 60)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +87,9 @@ async def redis_now_ms(redis: AnyRedis) -> int:
     return int(seconds) * 1000 + int(micros) // 1000
 
 
-def date_range(first_text: str, last_text: str, *, max_days: int = MAX_QUERY_DAYS) -> tuple[date, date]:
+def date_range(
+    first_text: str, last_text: str, *, max_days: int = MAX_QUERY_DAYS
+) -> tuple[date, date]:
     """Validated inclusive date range."""
     try:
         first, last = timegrid.parse_date(first_text), timegrid.parse_date(last_text)
@@ -113,7 +115,7 @@ class Venues:
 
     async def load(self, venue_id: str, kind: str | None = None) -> Venue:
         """A venue's settings; NotFound when missing (or of another kind)."""
-        fields: dict[str, str] = await self._redis.hgetall(self._keys.of(venue_id).venue)  # type: ignore[misc]
+        fields: dict[str, str] = await self._redis.hgetall(self._keys.of(venue_id).venue)
         if not fields or (kind is not None and fields.get("kind") != kind):
             raise NotFound(f"No such {kind or 'venue'}")
         return Venue(venue_id, fields["kind"], fields, ZoneInfo(fields["timezone"]))
@@ -167,7 +169,7 @@ class Venues:
             "created": str(now),
         }
         venue_id = await self._insert_venue(fields)
-        return (await self.restaurant(venue_id))
+        return await self.restaurant(venue_id)
 
     async def _insert_venue(self, fields: dict[str, str]) -> str:
         for _ in range(5):
@@ -242,7 +244,7 @@ class Venues:
         """Add tables; ids are ``T<n>`` in creation order."""
         keys = self._keys.of(venue_id)
         await self.load(venue_id, "restaurant")
-        last = int(await self._redis.hincrby(keys.venue, "next_unit", len(tables)))  # type: ignore[misc]
+        last = int(await self._redis.hincrby(keys.venue, "next_unit", len(tables)))
         first = last - len(tables) + 1
         created = [
             Table(id=f"T{first + i}", label=table.label, capacity=table.capacity)
@@ -269,7 +271,10 @@ class Venues:
         pipe.hgetall(keys.unit_labels)
         fit, labels = await pipe.execute()
         tables = [
-            (int(score) % FIT_SCALE, Table(id=uid, label=labels.get(uid), capacity=int(score) // FIT_SCALE))
+            (
+                int(score) % FIT_SCALE,
+                Table(id=uid, label=labels.get(uid), capacity=int(score) // FIT_SCALE),
+            )
             for uid, score in fit
         ]
         return [table for _, table in sorted(tables, key=lambda pair: pair[0])]
@@ -357,7 +362,11 @@ class Venues:
             pipe.hgetall(keys.cells(slot))
         cell_maps: list[dict[str, str]] = await pipe.execute() if grid else []
         return [
-            (slot, start, [_table_status(t, read_cell(cells.get(t.id), now), venue.tz) for t in tables])
+            (
+                slot,
+                start,
+                [_table_status(t, read_cell(cells.get(t.id), now), venue.tz) for t in tables],
+            )
             for (slot, start), cells in zip(grid, cell_maps, strict=True)
         ]
 
@@ -381,15 +390,19 @@ def _bookable(venue: Venue, start_ms: int, now_ms: int) -> bool:
     """Not started, and inside the booking window (what hold.lua checks too)."""
     if start_ms <= now_ms:
         return False
-    if start_ms < now_ms + venue.int("min_notice_minutes") * 60_000:
+    if start_ms < now_ms + venue.number("min_notice_minutes") * 60_000:
         return False
-    return start_ms <= now_ms + venue.int("max_days_ahead", 90) * 86_400_000
+    return start_ms <= now_ms + venue.number("max_days_ahead", 90) * 86_400_000
 
 
 def _table_status(table: Table, state: CellState, tz: ZoneInfo) -> TableStatus:
     free_at = timegrid.rfc3339(state.free_at_ms, tz) if state.free_at_ms is not None else None
     return TableStatus(
-        id=table.id, label=table.label, capacity=table.capacity, status=state.status, free_at=free_at
+        id=table.id,
+        label=table.label,
+        capacity=table.capacity,
+        status=state.status,
+        free_at=free_at,
     )
 
 
@@ -409,11 +422,11 @@ def restaurant_view(venue: Venue) -> Restaurant:
         opens=f["opens"],
         closes=f["closes"],
         slot_minutes=venue.slot_minutes,
-        hold_seconds=venue.int("hold_seconds"),
-        max_hold_seconds=venue.int("max_hold_seconds"),
-        max_holds_per_user=venue.int("max_holds_per_user"),
-        min_notice_minutes=venue.int("min_notice_minutes"),
-        max_days_ahead=venue.int("max_days_ahead", 90),
+        hold_seconds=venue.number("hold_seconds"),
+        max_hold_seconds=venue.number("max_hold_seconds"),
+        max_holds_per_user=venue.number("max_holds_per_user"),
+        min_notice_minutes=venue.number("min_notice_minutes"),
+        max_days_ahead=venue.number("max_days_ahead", 90),
         bookings_open=f.get("bookings_open") == "1",
-        created_at=timegrid.rfc3339(venue.int("created"), venue.tz),
+        created_at=timegrid.rfc3339(venue.number("created"), venue.tz),
     )

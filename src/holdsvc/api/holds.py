@@ -8,24 +8,29 @@ from litestar import Controller, Request, Response, delete, get, post
 from litestar.connection import ASGIConnection
 from litestar.di import Provide
 from litestar.handlers.base import BaseRouteHandler
-from litestar.params import Parameter
+from litestar.params import HeaderParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from holdsvc.api.deps import provide_services
 from holdsvc.api.dto import StrictBody
+from holdsvc.api.schemas import problems
 from holdsvc.errors import ValidationFailed
 from holdsvc.holds import HoldRequest
 from holdsvc.models import ConfirmInput, Hold, HoldInput, Reservation
 from holdsvc.services import Services
 
-HoldToken = Annotated[str | None, Parameter(header="Hold-Token", description="The hold's secret")]
+HoldToken = Annotated[
+    str | None, HeaderParameter(name="Hold-Token", description="The hold's secret")
+]
 IdempotencyKey = Annotated[
     str | None,
-    Parameter(header="Idempotency-Key", max_length=255, description="Same key and body: same hold"),
+    HeaderParameter(
+        name="Idempotency-Key", max_length=255, description="Same key and body: same hold"
+    ),
 ]
 
 
-class AlreadyConfirmed(Exception):  # noqa: N818 - a signal, not a failure
+class AlreadyConfirmed(Exception):
     """Raised before the body is read when the hold already became this reservation."""
 
     def __init__(self, reservation: Reservation) -> None:
@@ -33,7 +38,9 @@ class AlreadyConfirmed(Exception):  # noqa: N818 - a signal, not a failure
         self.reservation = reservation
 
 
-def on_already_confirmed(_: Request[Any, Any, Any], signal: AlreadyConfirmed) -> Response[Reservation]:
+def on_already_confirmed(
+    _: Request[Any, Any, Any], signal: AlreadyConfirmed
+) -> Response[Reservation]:
     """A repeated confirm answers 200 with the same reservation, whatever its body."""
     return Response(signal.reservation, status_code=HTTP_200_OK)
 
@@ -80,7 +87,7 @@ class RestaurantHoldController(Controller):
         dto=StrictBody[HoldInput],
         return_dto=None,
         operation_id="placeHold",
-        responses={},
+        responses=problems(400, 404, 409),
         status_code=HTTP_201_CREATED,
     )
     async def place(
@@ -99,18 +106,29 @@ class RestaurantHoldController(Controller):
         hold, replayed = await services.holds.place(rid, "restaurant", request)
         return hold_response(hold, replayed)
 
-    @get("/{hold_id:str}", operation_id="getHold")
-    async def one(self, rid: str, hold_id: str, services: Services, hold_token: HoldToken = None) -> Hold:
+    @get("/{hold_id:str}", operation_id="getHold", responses=problems(400, 403, 404))
+    async def one(
+        self, rid: str, hold_id: str, services: Services, hold_token: HoldToken = None
+    ) -> Hold:
         """A hold, for its bearer."""
         return await services.holds.get(rid, "restaurant", hold_id, hold_token)
 
-    @post("/{hold_id:str}/refresh", status_code=HTTP_200_OK, operation_id="refreshHold")
-    async def refresh(self, rid: str, hold_id: str, services: Services, hold_token: HoldToken = None) -> Hold:
+    @post(
+        "/{hold_id:str}/refresh",
+        status_code=HTTP_200_OK,
+        operation_id="refreshHold",
+        responses=problems(400, 403, 404, 409, 410),
+    )
+    async def refresh(
+        self, rid: str, hold_id: str, services: Services, hold_token: HoldToken = None
+    ) -> Hold:
         """Keep a hold alive: now + hold_seconds, at most created + max_hold_seconds."""
         return await services.holds.refresh(rid, "restaurant", hold_id, hold_token)
 
-    @delete("/{hold_id:str}", operation_id="releaseHold")
-    async def release(self, rid: str, hold_id: str, services: Services, hold_token: HoldToken = None) -> None:
+    @delete("/{hold_id:str}", operation_id="releaseHold", responses=problems(400, 403, 404, 410))
+    async def release(
+        self, rid: str, hold_id: str, services: Services, hold_token: HoldToken = None
+    ) -> None:
         """Release a hold; its table is free at once."""
         await services.holds.release(rid, "restaurant", hold_id, hold_token)
 
@@ -121,11 +139,19 @@ class RestaurantHoldController(Controller):
         return_dto=None,
         status_code=HTTP_201_CREATED,
         operation_id="confirmHold",
+        responses=problems(400, 403, 404, 410),
         exception_handlers={AlreadyConfirmed: on_already_confirmed},
     )
     async def confirm(
-        self, rid: str, hold_id: str, data: ConfirmInput, services: Services, hold_token: HoldToken = None
+        self,
+        rid: str,
+        hold_id: str,
+        data: ConfirmInput,
+        services: Services,
+        hold_token: HoldToken = None,
     ) -> Response[Reservation]:
         """Turn the hold into a reservation (201, with its manage token); again: 200, the same."""
-        reservation, replayed = await services.holds.confirm(rid, "restaurant", hold_id, hold_token, data)
+        reservation, replayed = await services.holds.confirm(
+            rid, "restaurant", hold_id, hold_token, data
+        )
         return Response(reservation, status_code=HTTP_200_OK if replayed else HTTP_201_CREATED)

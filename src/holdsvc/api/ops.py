@@ -7,6 +7,7 @@ from litestar.di import Provide
 
 from holdsvc.api.deps import provide_services
 from holdsvc.api.problems import problem
+from holdsvc.api.schemas import problems
 from holdsvc.services import Services
 
 
@@ -21,12 +22,14 @@ class OpsController(Controller):
         """200 while the process is up."""
         return {"status": "ok"}
 
-    @get("/ready", operation_id="ready")
+    @get("/ready", operation_id="ready", responses=problems())
     async def ready(self, services: Services) -> Response[dict[str, object]]:
         """200 only when Redis answers and the scripts are loaded."""
         if await services.ready():
             return Response({"status": "ready"})
-        return problem(503, "unavailable", "Not ready", "Redis is unreachable or the scripts are not loaded")
+        return problem(
+            503, "unavailable", "Not ready", "Redis is unreachable or the scripts are not loaded"
+        )
 
     @get("/metrics", operation_id="metrics", media_type="text/plain; version=0.0.4")
     async def metrics(self, services: Services) -> bytes:

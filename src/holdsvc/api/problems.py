@@ -61,7 +61,11 @@ def on_http_error(_: Request[Any, Any, Any], error: HTTPException) -> Response[d
     """Litestar's own errors: bad JSON, failed validation, unknown route, body too large."""
     status = error.status_code
     code = CODE_BY_STATUS.get(status, "validation_error" if status < 500 else "unavailable")
-    errors = error.extra if isinstance(error, ValidationException) and isinstance(error.extra, list) else None
+    errors = (
+        error.extra
+        if isinstance(error, ValidationException) and isinstance(error.extra, list)
+        else None
+    )
     title = "The request is not valid" if code == "validation_error" else str(error.detail)
     return problem(status, code, title, str(error.detail), errors=errors)
 

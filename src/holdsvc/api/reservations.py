@@ -6,16 +6,18 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, delete, get
 from litestar.di import Provide
-from litestar.params import Parameter
+from litestar.params import HeaderParameter, Parameter
 from litestar.status_codes import HTTP_200_OK
 
 from holdsvc.api.auth import admin_guard, caller_is_admin
 from holdsvc.api.deps import provide_services
-from holdsvc.api.schemas import ReservationList
+from holdsvc.api.schemas import ReservationList, problems
 from holdsvc.models import Reservation
 from holdsvc.services import Services
 
-ManageToken = Annotated[str | None, Parameter(header="Manage-Token", description="The reservation's secret")]
+ManageToken = Annotated[
+    str | None, HeaderParameter(name="Manage-Token", description="The reservation's secret")
+]
 
 
 class ReservationController(Controller):
@@ -25,23 +27,41 @@ class ReservationController(Controller):
     tags = ["reservations"]
     dependencies = {"services": Provide(provide_services, sync_to_thread=False)}
 
-    @get("/{reference:str}", operation_id="getReservation")
+    @get("/{reference:str}", operation_id="getReservation", responses=problems(400, 401, 403, 404))
     async def one(
-        self, request: Request[Any, Any, Any], reference: str, services: Services, manage_token: ManageToken = None
+        self,
+        request: Request[Any, Any, Any],
+        reference: str,
+        services: Services,
+        manage_token: ManageToken = None,
     ) -> Reservation:
         """A reservation."""
         admin = caller_is_admin(request)
         return await services.reservations.get(reference, admin=admin, manage_token=manage_token)
 
-    @delete("/{reference:str}", status_code=HTTP_200_OK, operation_id="cancelReservation")
+    @delete(
+        "/{reference:str}",
+        status_code=HTTP_200_OK,
+        operation_id="cancelReservation",
+        responses=problems(400, 401, 403, 404),
+    )
     async def cancel(
-        self, request: Request[Any, Any, Any], reference: str, services: Services, manage_token: ManageToken = None
+        self,
+        request: Request[Any, Any, Any],
+        reference: str,
+        services: Services,
+        manage_token: ManageToken = None,
     ) -> Reservation:
         """Cancel; the table is free at once. Cancelling again answers the same, unchanged."""
         admin = caller_is_admin(request)
         return await services.reservations.cancel(reference, admin=admin, manage_token=manage_token)
 
-    @get("/", guards=[admin_guard], operation_id="listReservationsByPhone")
+    @get(
+        "/",
+        guards=[admin_guard],
+        operation_id="listReservationsByPhone",
+        responses=problems(400, 401),
+    )
     async def by_phone(
         self, services: Services, phone: Annotated[str, Parameter(min_length=3, max_length=40)]
     ) -> ReservationList:

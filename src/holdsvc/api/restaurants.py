@@ -11,7 +11,15 @@ from litestar.params import Parameter
 from holdsvc.api.auth import admin_guard
 from holdsvc.api.deps import provide_services
 from holdsvc.api.dto import StrictBody
-from holdsvc.api.schemas import AvailableSlotList, ReservationList, RestaurantList, SlotList, SlotsCreated, TableList
+from holdsvc.api.schemas import (
+    AvailableSlotList,
+    ReservationList,
+    RestaurantList,
+    SlotList,
+    SlotsCreated,
+    TableList,
+    problems,
+)
 from holdsvc.models import (
     Restaurant,
     RestaurantInput,
@@ -32,43 +40,71 @@ class RestaurantController(Controller):
     tags = ["restaurants"]
     dependencies = {"services": Provide(provide_services, sync_to_thread=False)}
 
-    @post("/", guards=[admin_guard], dto=StrictBody[RestaurantInput], return_dto=None, operation_id="createRestaurant")
+    @post(
+        "/",
+        guards=[admin_guard],
+        dto=StrictBody[RestaurantInput],
+        return_dto=None,
+        operation_id="createRestaurant",
+        responses=problems(400, 401),
+    )
     async def create(self, data: RestaurantInput, services: Services) -> Restaurant:
         """Create a restaurant."""
         return await services.venues.create_restaurant(data)
 
-    @get("/", operation_id="listRestaurants")
+    @get("/", operation_id="listRestaurants", responses=problems())
     async def list_all(self, services: Services) -> RestaurantList:
         """Every restaurant."""
         return RestaurantList(await services.venues.restaurants())
 
-    @get("/{rid:str}", operation_id="getRestaurant")
+    @get("/{rid:str}", operation_id="getRestaurant", responses=problems(400, 404))
     async def one(self, rid: str, services: Services) -> Restaurant:
         """One restaurant."""
         return await services.venues.restaurant(rid)
 
-    @patch("/{rid:str}", guards=[admin_guard], dto=StrictBody[RestaurantPatch], return_dto=None, operation_id="updateRestaurant")
+    @patch(
+        "/{rid:str}",
+        guards=[admin_guard],
+        dto=StrictBody[RestaurantPatch],
+        return_dto=None,
+        operation_id="updateRestaurant",
+        responses=problems(400, 401, 404),
+    )
     async def update(self, rid: str, data: RestaurantPatch, services: Services) -> Restaurant:
         """Change name, phone, pause/resume bookings, or the hold rules."""
         return await services.venues.update_restaurant(rid, data)
 
-    @post("/{rid:str}/tables", guards=[admin_guard], dto=StrictBody[TablesInput], return_dto=None, operation_id="addTables")
+    @post(
+        "/{rid:str}/tables",
+        guards=[admin_guard],
+        dto=StrictBody[TablesInput],
+        return_dto=None,
+        operation_id="addTables",
+        responses=problems(400, 401, 404),
+    )
     async def add_tables(self, rid: str, data: TablesInput, services: Services) -> TableList:
         """Add tables (capacity 2..8)."""
         return TableList(await services.venues.add_tables(rid, data.tables))
 
-    @get("/{rid:str}/tables", operation_id="listTables")
+    @get("/{rid:str}/tables", operation_id="listTables", responses=problems(400, 404))
     async def tables(self, rid: str, services: Services) -> TableList:
         """A restaurant's tables."""
         return TableList(await services.venues.tables(rid))
 
-    @post("/{rid:str}/slots", guards=[admin_guard], dto=StrictBody[SlotsInput], return_dto=None, operation_id="addSlots")
+    @post(
+        "/{rid:str}/slots",
+        guards=[admin_guard],
+        dto=StrictBody[SlotsInput],
+        return_dto=None,
+        operation_id="addSlots",
+        responses=problems(400, 401, 404),
+    )
     async def add_slots(self, rid: str, data: SlotsInput, services: Services) -> SlotsCreated:
         """Lay out the slot grid for a date range (idempotent)."""
         created, total = await services.venues.add_slots(rid, data.first, data.last)
         return SlotsCreated(created=created, total=total)
 
-    @get("/{rid:str}/availability", operation_id="getAvailability")
+    @get("/{rid:str}/availability", operation_id="getAvailability", responses=problems(400, 404))
     async def availability(
         self,
         rid: str,
@@ -80,7 +116,7 @@ class RestaurantController(Controller):
         """Slots not yet started with at least one free table that fits the party."""
         return AvailableSlotList(await services.venues.availability(rid, first, last, party_size))
 
-    @get("/{rid:str}/slots", operation_id="listSlots")
+    @get("/{rid:str}/slots", operation_id="listSlots", responses=problems(400, 404))
     async def slots(
         self,
         rid: str,
@@ -91,17 +127,24 @@ class RestaurantController(Controller):
         """Every slot of the range with each table's status."""
         return SlotList(await services.venues.slot_views(rid, first, last))
 
-    @get("/{rid:str}/slots/{slot:str}", operation_id="getSlot")
+    @get("/{rid:str}/slots/{slot:str}", operation_id="getSlot", responses=problems(400, 404))
     async def slot(self, rid: str, slot: str, services: Services) -> SlotView:
         """One slot with each table's status."""
         return await services.venues.slot_view(rid, slot)
 
-    @get("/{rid:str}/reservations", guards=[admin_guard], operation_id="listRestaurantReservations")
+    @get(
+        "/{rid:str}/reservations",
+        guards=[admin_guard],
+        operation_id="listRestaurantReservations",
+        responses=problems(400, 401, 404),
+    )
     async def reservations(
         self,
         rid: str,
         services: Services,
-        first: Annotated[str | None, Parameter(query="from", pattern=r"^\d{4}-\d{2}-\d{2}$")] = None,
+        first: Annotated[
+            str | None, Parameter(query="from", pattern=r"^\d{4}-\d{2}-\d{2}$")
+        ] = None,
         last: Annotated[str | None, Parameter(query="to", pattern=r"^\d{4}-\d{2}-\d{2}$")] = None,
         phone: Annotated[str | None, Parameter(max_length=40)] = None,
         status: Annotated[str | None, Parameter(max_length=20)] = None,
