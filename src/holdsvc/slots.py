@@ -41,14 +41,20 @@ def parse_hh_mm(text: str) -> time:
     """``"HH:MM"`` as a time; ValueError otherwise."""
     if not HH_MM.match(text):
         raise ValueError(f"{text!r} is not HH:MM")
-    return time.fromisoformat(text)
+    try:
+        return time.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a real time of day") from None
 
 
 def parse_slot_id(text: str) -> datetime:
     """A slot id as a naive local datetime; ValueError when malformed or not a real time."""
     if not SLOT_ID.match(text):
         raise ValueError(f"{text!r} is not YYYY-MM-DDTHH:MM")
-    return datetime.fromisoformat(text)
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a real date and time") from None
 
 
 def format_slot_id(local: datetime) -> str:
@@ -114,7 +120,10 @@ def parse_date(text: str) -> date:
     """``YYYY-MM-DD`` as a date; ValueError otherwise."""
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
         raise ValueError(f"{text!r} is not YYYY-MM-DD")
-    return date.fromisoformat(text)
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a real date") from None
 
 
 def parse_rfc3339(text: str) -> datetime:
