@@ -19,6 +19,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
+from holdsvc.api.events import EventController, EventHoldController
 from holdsvc.api.holds import RestaurantHoldController
 from holdsvc.api.ops import OpsController
 from holdsvc.api.problems import EXCEPTION_HANDLERS
@@ -111,6 +112,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[
             RestaurantController,
             RestaurantHoldController,
+            EventController,
+            EventHoldController,
             ReservationController,
             OpsController,
         ],

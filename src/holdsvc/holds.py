@@ -266,6 +266,7 @@ def hold_view(venue: VenueProfile, hold_id: str, fields: dict[str, str], now_ms:
     )
     if venue.kind == "event":
         hold.seats = units
+        hold.party_size = len(units)
     else:
         hold.table_id = units[0]
     if fields.get("ref"):

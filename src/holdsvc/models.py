@@ -195,3 +195,58 @@ class ConfirmInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     phone: Phone
     email: Email | None = None
     notes: Notes | None = None
+
+
+class Event(msgspec.Struct, kw_only=True):
+    """An event: one slot, seats ``S1``..``SN``."""
+
+    id: str
+    name: str
+    starts_at: str
+    slot: str
+    timezone: str | None
+    total_seats: int
+    available_seats: int
+    hold_seconds: int
+    max_hold_seconds: int
+    max_holds_per_user: int
+    bookings_open: bool
+    created_at: str
+
+
+class SeatStatus(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A seat and its state; ``free_at`` only while held."""
+
+    id: str
+    status: str
+    free_at: str | None = None
+
+
+class EventInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Body of POST /v1/events."""
+
+    name: Name
+    starts_at: Annotated[str, msgspec.Meta(min_length=16, max_length=40)]
+    total_seats: Annotated[int, msgspec.Meta(ge=10, le=10_000)]
+    timezone: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
+    hold_seconds: HoldSeconds | None = None
+    max_hold_seconds: MaxHoldSeconds | None = None
+    max_holds_per_user: MaxHoldsPerUser | None = None
+
+
+class EventPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Body of PATCH /v1/events/{eid}: any subset of these."""
+
+    name: Name | Omittable = OMIT
+    bookings_open: bool | Omittable = OMIT
+    hold_seconds: HoldSeconds | Omittable = OMIT
+    max_hold_seconds: MaxHoldSeconds | Omittable = OMIT
+    max_holds_per_user: MaxHoldsPerUser | Omittable = OMIT
+
+
+class SeatHoldInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Body of POST /v1/events/{eid}/holds: named ``seats`` or the best ``count``."""
+
+    user_id: UserId
+    seats: Annotated[list[UnitId], msgspec.Meta(min_length=1, max_length=1000)] | None = None
+    count: Annotated[int, msgspec.Meta(ge=1, le=1000)] | None = None

@@ -166,6 +166,7 @@ def reservation_view(profile: VenueProfile, fields: dict[str, str], *, admin: bo
     )
     if profile.kind == "event":
         reservation.seats = units
+        reservation.party_size = len(units)
     else:
         reservation.table_id = units[0]
     if admin:

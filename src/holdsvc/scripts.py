@@ -21,7 +21,7 @@ from holdsvc.keys import VenueKeys
 # redis-py annotates replies as unions of sync/async and bytes/str. Our clients always use
 # decode_responses=True, so replies are text; the client is typed loosely at this one boundary.
 AnyRedis: TypeAlias = Any  # Redis | RedisCluster
-SCRIPT_NAMES = ("hold", "refresh", "release", "expire", "confirm", "cancel")
+SCRIPT_NAMES = ("hold", "refresh", "release", "expire", "confirm", "cancel", "available")
 
 
 def lua_dir() -> Path:
@@ -288,3 +288,8 @@ class Scripts:
             [reference, self._feed_maxlen],
         )
         return Changed(changed=int(reply[0]) == Status.OK, now_ms=int(reply[1]))
+
+    async def available(self, keys: VenueKeys, *, slot: str) -> tuple[int, int]:
+        """(free units, all units) of one slot, from one consistent snapshot."""
+        reply = await self._call("available", [keys.cells(slot), keys.held(slot), keys.units], [])
+        return int(reply[2]), int(reply[3])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from holdsvc.events import Events
 from holdsvc.holds import Holds
 from holdsvc.keys import Keys
 from holdsvc.metrics import Metrics
@@ -23,6 +24,7 @@ class Services:
         redis: AnyRedis,
         scripts: Scripts,
         venues: Venues,
+        events: Events,
         holds: Holds,
         reservations: Reservations,
         sweeper: Sweeper,
@@ -31,6 +33,7 @@ class Services:
         self.redis = redis
         self.scripts = scripts
         self.venues = venues
+        self.events = events
         self.holds = holds
         self.reservations = reservations
         self.sweeper = sweeper
@@ -46,10 +49,11 @@ class Services:
             tombstone_seconds=settings.hold_tombstone_seconds,
         )
         venues = Venues(redis, keys, settings)
+        events = Events(redis, keys, scripts, venues, settings)
         reservations = Reservations(redis, keys, scripts, venues)
         sweeper = Sweeper(redis, keys, scripts, metrics, batch=settings.sweep_batch)
         holds = Holds(redis, keys, scripts, venues, reservations, sweeper, settings, metrics)
-        return cls(redis, scripts, venues, holds, reservations, sweeper, metrics)
+        return cls(redis, scripts, venues, events, holds, reservations, sweeper, metrics)
 
     async def ready(self) -> bool:
         """Redis answers and has every script loaded (loading them again after a restart)."""

@@ -9,7 +9,7 @@ occurrence, so a slot id always names exactly one instant.
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 SLOT_ID = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}$")
@@ -37,6 +37,13 @@ def _zone_names() -> frozenset[str]:
     return _ZONES
 
 
+def venue_zone(fields: dict[str, str]) -> tzinfo:
+    """A venue's zone: its IANA time zone, else the fixed UTC offset it was created with."""
+    if "timezone" in fields:
+        return ZoneInfo(fields["timezone"])
+    return timezone(timedelta(minutes=int(fields.get("utc_offset_minutes", "0"))))
+
+
 def parse_hh_mm(text: str) -> time:
     """``"HH:MM"`` as a time; ValueError otherwise."""
     if not HH_MM.match(text):
@@ -62,7 +69,7 @@ def format_slot_id(local: datetime) -> str:
     return local.strftime("%Y-%m-%dT%H:%M")
 
 
-def local_to_epoch_ms(local: datetime, tz: ZoneInfo) -> int | None:
+def local_to_epoch_ms(local: datetime, tz: tzinfo) -> int | None:
     """Epoch ms of a naive local time, first occurrence; None when it does not exist there."""
     aware = local.replace(tzinfo=tz, fold=0)
     utc = aware.astimezone(UTC)
@@ -71,13 +78,13 @@ def local_to_epoch_ms(local: datetime, tz: ZoneInfo) -> int | None:
     return int(utc.timestamp() * 1000)
 
 
-def slot_start_ms(slot_id: str, tz: ZoneInfo) -> int | None:
+def slot_start_ms(slot_id: str, tz: tzinfo) -> int | None:
     """Epoch ms of a slot id's start, or None when that local time does not exist."""
     return local_to_epoch_ms(parse_slot_id(slot_id), tz)
 
 
 def grid(
-    tz: ZoneInfo, first: date, last: date, opens: time, closes: time, slot_minutes: int
+    tz: tzinfo, first: date, last: date, opens: time, closes: time, slot_minutes: int
 ) -> list[tuple[str, int]]:
     """Every slot from ``first`` to ``last`` inclusive: (slot id, start epoch ms).
 
@@ -103,13 +110,13 @@ def grid(
     return slots
 
 
-def rfc3339(epoch_ms: int, tz: ZoneInfo) -> str:
+def rfc3339(epoch_ms: int, tz: tzinfo) -> str:
     """``2026-12-01T19:00:00.000+01:00``: local time with offset, millisecond precision."""
     local = datetime.fromtimestamp(epoch_ms / 1000, tz)
     return local.isoformat(timespec="milliseconds")
 
 
-def local_day_bounds_ms(first: date, last: date, tz: ZoneInfo) -> tuple[int, int]:
+def local_day_bounds_ms(first: date, last: date, tz: tzinfo) -> tuple[int, int]:
     """Epoch ms of local midnight starting ``first`` and of local midnight after ``last``."""
     start = datetime.combine(first, time(), tzinfo=tz).astimezone(UTC)
     end = datetime.combine(last + timedelta(days=1), time(), tzinfo=tz).astimezone(UTC)

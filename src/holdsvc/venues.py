@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
-from zoneinfo import ZoneInfo
+from datetime import date, tzinfo
+from typing import Any
 
 from redis.exceptions import WatchError
 
@@ -37,7 +38,7 @@ class Venue:
     id: str
     kind: str
     fields: dict[str, str]
-    tz: ZoneInfo
+    tz: tzinfo
 
     def number(self, name: str, default: int = 0) -> int:
         """An integer setting."""
@@ -56,8 +57,9 @@ class VenueProfile:
 
     id: str
     kind: str
-    tz: ZoneInfo
+    tz: tzinfo
     slot_minutes: int
+    event_slot: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,14 +120,16 @@ class Venues:
         fields: dict[str, str] = await self._redis.hgetall(self._keys.of(venue_id).venue)
         if not fields or (kind is not None and fields.get("kind") != kind):
             raise NotFound(f"No such {kind or 'venue'}")
-        return Venue(venue_id, fields["kind"], fields, ZoneInfo(fields["timezone"]))
+        return Venue(venue_id, fields["kind"], fields, timegrid.venue_zone(fields))
 
     async def profile(self, venue_id: str, kind: str | None = None) -> VenueProfile:
         """Kind, zone and slot length of an existing venue; cached, as they never change."""
         profile = self._profiles.get(venue_id)
         if profile is None:
             venue = await self.load(venue_id)
-            profile = VenueProfile(venue.id, venue.kind, venue.tz, venue.slot_minutes)
+            profile = VenueProfile(
+                venue.id, venue.kind, venue.tz, venue.slot_minutes, venue.fields.get("slot")
+            )
             self._profiles[venue_id] = profile
         if kind is not None and profile.kind != kind:
             raise NotFound(f"No such {kind}")
@@ -168,10 +172,13 @@ class Venues:
             "bookings_open": "1",
             "created": str(now),
         }
-        venue_id = await self._insert_venue(fields)
+        venue_id = await self.insert_venue(fields)
         return await self.restaurant(venue_id)
 
-    async def _insert_venue(self, fields: dict[str, str]) -> str:
+    async def insert_venue(
+        self, fields: dict[str, str], also: Callable[[Any, VenueKeys], None] | None = None
+    ) -> str:
+        """Store a new venue under a fresh id; ``also`` adds more writes to the same MULTI."""
         for _ in range(5):
             venue_id = new_venue_id()
             keys = self._keys.of(venue_id)
@@ -183,10 +190,17 @@ class Venues:
                         continue
                     pipe.multi()
                     pipe.hset(keys.venue, mapping=fields)
-                    pipe.zadd(self._keys.venues(fields["kind"]), {venue_id: int(fields["created"])})
+                    if also is not None:
+                        also(pipe, keys)
                     await pipe.execute()
                 except WatchError:
                     continue
+            # The list of venues is not the venue's own key (another cluster slot): written
+            # after the venue itself, so a crash in between leaves an unlisted venue, never a
+            # listed one that does not exist.
+            await self._redis.zadd(
+                self._keys.venues(fields["kind"]), {venue_id: int(fields["created"])}
+            )
             return venue_id
         raise RuntimeError("could not find a free venue id")  # pragma: no cover
 
@@ -202,7 +216,7 @@ class Venues:
             pipe.hgetall(self._keys.of(venue_id).venue)
         rows: list[dict[str, str]] = await pipe.execute()
         return [
-            restaurant_view(Venue(vid, "restaurant", row, ZoneInfo(row["timezone"])))
+            restaurant_view(Venue(vid, "restaurant", row, timegrid.venue_zone(row)))
             for vid, row in zip(ids, rows, strict=True)
             if row.get("kind") == "restaurant"
         ]
@@ -395,7 +409,7 @@ def _bookable(venue: Venue, start_ms: int, now_ms: int) -> bool:
     return start_ms <= now_ms + venue.number("max_days_ahead", 90) * 86_400_000
 
 
-def _table_status(table: Table, state: CellState, tz: ZoneInfo) -> TableStatus:
+def _table_status(table: Table, state: CellState, tz: tzinfo) -> TableStatus:
     free_at = timegrid.rfc3339(state.free_at_ms, tz) if state.free_at_ms is not None else None
     return TableStatus(
         id=table.id,

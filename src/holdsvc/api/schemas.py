@@ -5,7 +5,15 @@ from __future__ import annotations
 import msgspec
 from litestar.openapi.datastructures import ResponseSpec
 
-from holdsvc.models import AvailableSlot, Reservation, Restaurant, SlotView, Table
+from holdsvc.models import (
+    AvailableSlot,
+    Event,
+    Reservation,
+    Restaurant,
+    SeatStatus,
+    SlotView,
+    Table,
+)
 
 
 class RestaurantList(msgspec.Struct):
@@ -81,3 +89,15 @@ def problems(*statuses: int) -> dict[int, ResponseSpec]:
         )
         for status in (*statuses, 503)
     }
+
+
+class EventList(msgspec.Struct):
+    """``{"events": [...]}``."""
+
+    events: list[Event]
+
+
+class SeatList(msgspec.Struct):
+    """``{"seats": [...]}``."""
+
+    seats: list[SeatStatus]

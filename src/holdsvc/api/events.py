@@ -1,0 +1,202 @@
+"""Events and their seats: create and read events, hold seats, confirm them."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Controller, Response, delete, get, patch, post
+from litestar.di import Provide
+from litestar.params import Parameter
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+
+from holdsvc.api.auth import admin_guard
+from holdsvc.api.deps import provide_services
+from holdsvc.api.dto import StrictBody
+from holdsvc.api.holds import (
+    AlreadyConfirmed,
+    HoldToken,
+    IdempotencyKey,
+    check_idempotency_key,
+    hold_response,
+    on_already_confirmed,
+    replay_guard,
+)
+from holdsvc.api.schemas import EventList, ReservationList, SeatList, problems
+from holdsvc.errors import ValidationFailed
+from holdsvc.holds import HoldRequest
+from holdsvc.models import (
+    ConfirmInput,
+    Event,
+    EventInput,
+    EventPatch,
+    Hold,
+    Reservation,
+    SeatHoldInput,
+)
+from holdsvc.services import Services
+
+
+class EventController(Controller):
+    """Admins create events; anyone reads them and their seats."""
+
+    path = "/v1/events"
+    tags = ["events"]
+    dependencies = {"services": Provide(provide_services, sync_to_thread=False)}
+
+    @post(
+        "/",
+        guards=[admin_guard],
+        dto=StrictBody[EventInput],
+        return_dto=None,
+        operation_id="createEvent",
+        responses=problems(400, 401),
+    )
+    async def create(self, data: EventInput, services: Services) -> Event:
+        """Create an event with seats S1..SN (10..10 000)."""
+        return await services.events.create(data)
+
+    @get("/", operation_id="listEvents")
+    async def list_all(self, services: Services) -> EventList:
+        """Every event, with its free seats."""
+        return EventList(await services.events.list_all())
+
+    @get("/{eid:str}", operation_id="getEvent", responses=problems(404))
+    async def one(self, eid: str, services: Services) -> Event:
+        """One event, with its exact number of free seats."""
+        return await services.events.get(eid)
+
+    @patch(
+        "/{eid:str}",
+        guards=[admin_guard],
+        dto=StrictBody[EventPatch],
+        return_dto=None,
+        operation_id="updateEvent",
+        responses=problems(400, 401, 404),
+    )
+    async def update(self, eid: str, data: EventPatch, services: Services) -> Event:
+        """Pause or resume bookings, rename, or change the hold rules."""
+        return await services.events.update(eid, data)
+
+    @get("/{eid:str}/seats", operation_id="listSeats", responses=problems(400, 404))
+    async def seats(
+        self,
+        eid: str,
+        services: Services,
+        status: Annotated[str | None, Parameter(max_length=20)] = None,
+    ) -> SeatList:
+        """Every seat with its status (available, held with free_at, reserved)."""
+        return SeatList(await services.events.seats(eid, status))
+
+    @get(
+        "/{eid:str}/reservations",
+        guards=[admin_guard],
+        operation_id="listEventReservations",
+        responses=problems(400, 401, 404),
+    )
+    async def reservations(
+        self,
+        eid: str,
+        services: Services,
+        phone: Annotated[str | None, Parameter(max_length=40)] = None,
+        status: Annotated[str | None, Parameter(max_length=20)] = None,
+        tag: Annotated[str | None, Parameter(max_length=32)] = None,
+    ) -> ReservationList:
+        """Staff view of the event's reservations."""
+        found = await services.reservations.for_venue(
+            eid, "event", phone=phone, status=status, tag=tag
+        )
+        return ReservationList(found)
+
+
+class EventHoldController(Controller):
+    """Holds on seats of an event: named seats or the best ``count``, all or nothing."""
+
+    path = "/v1/events/{eid:str}/holds"
+    tags = ["holds"]
+    dependencies = {"services": Provide(provide_services, sync_to_thread=False)}
+
+    @post(
+        "/",
+        dto=StrictBody[SeatHoldInput],
+        return_dto=None,
+        status_code=HTTP_201_CREATED,
+        operation_id="placeSeatHold",
+        responses=problems(400, 404, 409),
+    )
+    async def place(
+        self,
+        eid: str,
+        data: SeatHoldInput,
+        services: Services,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response[Hold]:
+        """Hold named seats, or the lowest-numbered free ``count``; 200 on an idempotent replay."""
+        check_idempotency_key(idempotency_key)
+        if (data.seats is None) == (data.count is None):
+            raise ValidationFailed("Give either 'seats' or 'count', not both and not neither")
+        if data.seats is not None and len(set(data.seats)) != len(data.seats):
+            raise ValidationFailed("'seats' names a seat more than once")
+        profile = await services.venues.profile(eid, "event")
+        seats = data.seats or []
+        request = HoldRequest(
+            user_id=data.user_id,
+            slot=str(profile.event_slot),
+            party_size=1,
+            units=seats,
+            count=data.count or len(seats),
+            idempotency_key=idempotency_key,
+        )
+        hold, replayed = await services.holds.place(eid, "event", request)
+        return hold_response(hold, replayed)
+
+    @get("/{hold_id:str}", operation_id="getSeatHold", responses=problems(400, 403, 404))
+    async def one(
+        self, eid: str, hold_id: str, services: Services, hold_token: HoldToken = None
+    ) -> Hold:
+        """A seat hold, for its bearer."""
+        return await services.holds.get(eid, "event", hold_id, hold_token)
+
+    @post(
+        "/{hold_id:str}/refresh",
+        status_code=HTTP_200_OK,
+        operation_id="refreshSeatHold",
+        responses=problems(400, 403, 404, 409, 410),
+    )
+    async def refresh(
+        self, eid: str, hold_id: str, services: Services, hold_token: HoldToken = None
+    ) -> Hold:
+        """Keep a seat hold alive."""
+        return await services.holds.refresh(eid, "event", hold_id, hold_token)
+
+    @delete(
+        "/{hold_id:str}", operation_id="releaseSeatHold", responses=problems(400, 403, 404, 410)
+    )
+    async def release(
+        self, eid: str, hold_id: str, services: Services, hold_token: HoldToken = None
+    ) -> None:
+        """Release a seat hold; every seat is free at once."""
+        await services.holds.release(eid, "event", hold_id, hold_token)
+
+    @post(
+        "/{hold_id:str}/confirm",
+        guards=[replay_guard],
+        dto=StrictBody[ConfirmInput],
+        return_dto=None,
+        status_code=HTTP_201_CREATED,
+        operation_id="confirmSeatHold",
+        exception_handlers={AlreadyConfirmed: on_already_confirmed},
+        responses=problems(400, 403, 404, 410),
+    )
+    async def confirm(
+        self,
+        eid: str,
+        hold_id: str,
+        data: ConfirmInput,
+        services: Services,
+        hold_token: HoldToken = None,
+    ) -> Response[Reservation]:
+        """Turn the seat hold into a reservation; again: 200, the same."""
+        reservation, replayed = await services.holds.confirm(
+            eid, "event", hold_id, hold_token, data
+        )
+        return Response(reservation, status_code=HTTP_200_OK if replayed else HTTP_201_CREATED)

@@ -1,0 +1,135 @@
+"""Events: a venue with one slot and seats ``S1``..``SN`` (no HTTP here)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from holdsvc import slots as timegrid
+from holdsvc.errors import ValidationFailed
+from holdsvc.keys import Keys, VenueKeys
+from holdsvc.models import OMIT, Event, EventInput, EventPatch, SeatStatus
+from holdsvc.scripts import AnyRedis, Scripts
+from holdsvc.settings import Settings
+from holdsvc.venues import FIT_SCALE, Venue, Venues, read_cell, redis_now_ms
+
+SEAT_STATUSES = ("available", "held", "reserved")
+
+
+def seat_ids(total: int) -> list[str]:
+    """``S1``..``SN``."""
+    return [f"S{n}" for n in range(1, total + 1)]
+
+
+class Events:
+    """Create, read and change events; list their seats."""
+
+    def __init__(
+        self, redis: AnyRedis, keys: Keys, scripts: Scripts, venues: Venues, settings: Settings
+    ) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._scripts = scripts
+        self._venues = venues
+        self._settings = settings
+
+    async def create(self, data: EventInput) -> Event:
+        """Create an event and all its seats in one MULTI (two commands, whatever N)."""
+        try:
+            starts = timegrid.parse_rfc3339(data.starts_at)
+            zone = timegrid.zone(data.timezone) if data.timezone else None
+        except ValueError as error:
+            raise ValidationFailed(str(error)) from None
+        local = starts.astimezone(zone) if zone else starts
+        offset = local.utcoffset()
+        hold_seconds = data.hold_seconds or self._settings.hold_seconds
+        max_hold = data.max_hold_seconds or max(self._settings.max_hold_seconds, hold_seconds)
+        if max_hold < hold_seconds:
+            raise ValidationFailed("max_hold_seconds must be at least hold_seconds")
+        slot = timegrid.format_slot_id(local.replace(tzinfo=None))
+        start_ms = int(starts.timestamp() * 1000)
+        fields = {
+            "kind": "event",
+            "name": data.name,
+            "starts": str(start_ms),
+            "slot": slot,
+            "total_seats": str(data.total_seats),
+            "hold_seconds": str(hold_seconds),
+            "max_hold_seconds": str(max_hold),
+            "max_holds_per_user": str(data.max_holds_per_user or 6),
+            "bookings_open": "1",
+            "next_unit": str(data.total_seats),
+            "created": str(await redis_now_ms(self._redis)),
+        }
+        if zone is not None:
+            fields["timezone"] = str(data.timezone)
+        else:
+            fields["utc_offset_minutes"] = str(int(offset.total_seconds() // 60) if offset else 0)
+        seats = seat_ids(data.total_seats)
+
+        def add_seats(pipe: Any, keys: VenueKeys) -> None:
+            pipe.zadd(keys.slots, {slot: start_ms})
+            pipe.hset(keys.units, mapping=dict.fromkeys(seats, 1))
+            pipe.zadd(keys.units_by_fit, {seat: FIT_SCALE + n for n, seat in enumerate(seats, 1)})
+
+        event_id = await self._venues.insert_venue(fields, add_seats)
+        return await self.get(event_id)
+
+    async def get(self, event_id: str) -> Event:
+        """One event, with its exact number of free seats."""
+        return await self._view(await self._venues.load(event_id, "event"))
+
+    async def list_all(self) -> list[Event]:
+        """Every event, oldest first."""
+        ids: list[str] = await self._redis.zrange(self._keys.venues("event"), 0, -1)
+        return [await self.get(event_id) for event_id in ids]
+
+    async def update(self, event_id: str, patch: EventPatch) -> Event:
+        """Pause or resume bookings, rename, or change the hold rules."""
+        venue = await self._venues.load(event_id, "event")
+        changes: dict[str, str] = {}
+        for field in EventPatch.__struct_fields__:
+            value = getattr(patch, field)
+            if value is not OMIT:
+                changes[field] = ("1" if value else "0") if field == "bookings_open" else str(value)
+        merged = {**venue.fields, **changes}
+        if int(merged["max_hold_seconds"]) < int(merged["hold_seconds"]):
+            raise ValidationFailed("max_hold_seconds must be at least hold_seconds")
+        if changes:
+            await self._redis.hset(self._keys.of(event_id).venue, mapping=changes)
+        return await self.get(event_id)
+
+    async def seats(self, event_id: str, status: str | None) -> list[SeatStatus]:
+        """Every seat with its state (one HGETALL, not a key per seat), optionally filtered."""
+        if status is not None and status not in SEAT_STATUSES:
+            raise ValidationFailed(f"status must be one of {', '.join(SEAT_STATUSES)}")
+        venue = await self._venues.load(event_id, "event")
+        cells: dict[str, str] = await self._redis.hgetall(
+            self._keys.of(event_id).cells(venue.fields["slot"])
+        )
+        now = await redis_now_ms(self._redis)
+        seats: list[SeatStatus] = []
+        for seat in seat_ids(venue.number("total_seats")):
+            state = read_cell(cells.get(seat), now)
+            if status is None or state.status == status:
+                free_at = None
+                if state.free_at_ms is not None:
+                    free_at = timegrid.rfc3339(state.free_at_ms, venue.tz)
+                seats.append(SeatStatus(id=seat, status=state.status, free_at=free_at))
+        return seats
+
+    async def _view(self, venue: Venue) -> Event:
+        free, _ = await self._scripts.available(self._keys.of(venue.id), slot=venue.fields["slot"])
+        return Event(
+            id=venue.id,
+            name=venue.fields["name"],
+            starts_at=timegrid.rfc3339(venue.number("starts"), venue.tz),
+            slot=venue.fields["slot"],
+            timezone=venue.fields.get("timezone"),
+            total_seats=venue.number("total_seats"),
+            available_seats=free,
+            hold_seconds=venue.number("hold_seconds"),
+            max_hold_seconds=venue.number("max_hold_seconds"),
+            max_holds_per_user=venue.number("max_holds_per_user"),
+            bookings_open=venue.fields.get("bookings_open") == "1",
+            created_at=timegrid.rfc3339(venue.number("created"), venue.tz),
+        )
