@@ -50,8 +50,6 @@ local count = tonumber(ARGV[7])
 local fingerprint = ARGV[8]
 local feed_maxlen = tonumber(ARGV[9])
 
-local FIT_SCALE = 1048576
-local SCAN_BATCH = 256
 local now = now_ms()
 
 local venue = redis.call('HMGET', KEYS[1], 'kind', 'bookings_open', 'hold_seconds',
@@ -71,10 +69,8 @@ end
 
 local slot_start = tonumber(redis.call('ZSCORE', KEYS[2], slot))
 if not slot_start then return {11, now} end
-if venue[2] ~= '1' then return {34, now} end
-if slot_start <= now then return {35, now} end
-if venue[6] and slot_start < now + tonumber(venue[6]) * 60000 then return {36, now} end
-if venue[7] and slot_start > now + tonumber(venue[7]) * 86400000 then return {36, now} end
+local refusal = booking_refusal(venue[2], venue[6], venue[7], slot_start, now)
+if refusal then return {refusal, now} end
 
 local wanted = count
 if #asked_units > 0 then wanted = #asked_units end
@@ -88,77 +84,10 @@ end
 local cap = tonumber(venue[5])
 if held_units + wanted > cap then return {33, now, held_units, cap} end
 
-local chosen = {}
-local lapsed = {}
-local lapsed_seen = {}
-local function note_lapsed(owner)
-  if not lapsed_seen[owner] then
-    lapsed_seen[owner] = true
-    lapsed[#lapsed + 1] = owner
-  end
-end
-
-if #asked_units > 0 then
-  local latest_block = nil
-  local blocked_unit = nil
-  local reserved_block = false
-  local capacities = redis.call('HMGET', KEYS[9], unpack(asked_units))
-  local states = redis.call('HMGET', KEYS[3], unpack(asked_units))
-  for i, unit in ipairs(asked_units) do
-    if not capacities[i] then return {12, now, unit} end
-    if tonumber(capacities[i]) < party_size then return {31, now, -1} end
-    local state_kind, owner, expires = parse_cell(states[i])
-    if state_kind == 'r' then
-      blocked_unit = blocked_unit or unit
-      reserved_block = true
-    elseif state_kind == 'h' and expires > now then
-      blocked_unit = blocked_unit or unit
-      if not latest_block or expires > latest_block then latest_block = expires end
-    elseif state_kind == 'h' then
-      note_lapsed(owner)
-    end
-    chosen[i] = unit
-  end
-  if blocked_unit then
-    if reserved_block then latest_block = -1 end
-    return {30, now, blocked_unit, latest_block}
-  end
-else
-  -- Best fit: walk units from the smallest capacity that fits (ties: created first).
-  local earliest_block = nil
-  local offset = 0
-  while #chosen < wanted do
-    local batch = redis.call('ZRANGEBYSCORE', KEYS[10], party_size * FIT_SCALE, '+inf',
-      'LIMIT', offset, SCAN_BATCH)
-    if #batch == 0 then break end
-    local states = redis.call('HMGET', KEYS[3], unpack(batch))
-    for i, unit in ipairs(batch) do
-      local state_kind, owner, expires = parse_cell(states[i])
-      if state_kind == nil then
-        chosen[#chosen + 1] = unit
-      elseif state_kind == 'h' and expires <= now then
-        chosen[#chosen + 1] = unit
-        note_lapsed(owner)
-      elseif state_kind == 'h' and (not earliest_block or expires < earliest_block) then
-        earliest_block = expires
-      end
-      if #chosen == wanted then break end
-    end
-    offset = offset + #batch
-  end
-  if #chosen < wanted then
-    local code = 31
-    if kind == 'event' then code = 32 end
-    return {code, now, earliest_block or -1}
-  end
-end
-
--- A lapsed hold on a chosen cell is expired first (its own 'expired' entry), then we retry.
-if #lapsed > 0 then
-  local reply = {52, now}
-  for _, owner in ipairs(lapsed) do reply[#reply + 1] = owner end
-  return reply
-end
+local chosen, lapsed = choose_units(KEYS[3], KEYS[9], KEYS[10], asked_units, party_size, wanted,
+  now, nil, kind)
+if not chosen then return lapsed end
+if #lapsed > 0 then return sweep_reply(now, lapsed) end
 
 local expires = now + tonumber(venue[3]) * 1000
 local lifetime_end = now + tonumber(venue[4]) * 1000

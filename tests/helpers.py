@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from httpx import Response
+from litestar.testing import AsyncTestClient
 
 from holdsvc.holds import HoldRequest
 from holdsvc.keys import Keys
 from holdsvc.models import Hold, RestaurantInput, TableInput
+from holdsvc.scripts import AnyRedis
 from holdsvc.services import Services
 
 ADMIN = {"Authorization": "Bearer test-admin"}
@@ -94,3 +99,140 @@ async def feed_events(services: Services, venue_id: str) -> list[str]:
     """The event names of a venue's feed, oldest first."""
     entries = await services.redis.xrange(Keys("hs").of(venue_id).feed)
     return [fields["event"] for _, fields in entries]
+
+
+# -- Redis snapshots: a refused request must change nothing --------------------------------
+
+
+async def snapshot_keys(redis: AnyRedis, pattern: str = "*") -> dict[object, object]:
+    """Every key matching ``pattern`` with its value (and whether it expires)."""
+    out: dict[object, object] = {}
+    async for key in redis.scan_iter(match=pattern):
+        kind = await redis.type(key)
+        kind = kind.decode() if isinstance(kind, bytes) else kind
+        value: object
+        if kind == "hash":
+            value = await redis.hgetall(key)
+        elif kind == "zset":
+            value = await redis.zrange(key, 0, -1, withscores=True)
+        elif kind == "set":
+            value = await redis.smembers(key)
+        elif kind == "stream":
+            value = await redis.xrange(key)
+        else:
+            value = await redis.get(key)
+        out[key] = (value, await redis.pttl(key) > 0)
+    return out
+
+
+async def snapshot(services: Services, venue_id: str) -> dict[object, object]:
+    """Every key of one venue with its value, to prove a refused call changed nothing."""
+    return await snapshot_keys(services.redis, f"hs:{{{venue_id}}}:*")
+
+
+# -- HTTP builders for the API tests ---------------------------------------------------------
+
+Client = AsyncTestClient[Any]
+PROBLEM_KEYS = {"type", "title", "status", "detail", "code"}
+
+
+def assert_problem(response: Response, status: int, code: str) -> dict[str, Any]:
+    """The response is an ``application/problem+json`` error with this status and code."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = response.json()
+    assert body.keys() >= PROBLEM_KEYS, body
+    assert body["status"] == status
+    assert body["code"] == code, body
+    assert isinstance(body["type"], str) and isinstance(body["title"], str)
+    assert isinstance(body["detail"], str)
+    return body
+
+
+def restaurant_body(**overrides: object) -> dict[str, object]:
+    """A valid POST /v1/restaurants body: UTC, open 10:00-22:00."""
+    body: dict[str, object] = {
+        "name": "Test Bistro",
+        "phone": "+1 212 555 0100",
+        "timezone": "UTC",
+        "opens": "10:00",
+        "closes": "22:00",
+    }
+    body.update(overrides)
+    return body
+
+
+async def new_venue(
+    client: Client,
+    *,
+    capacities: tuple[int, ...] = (2, 4),
+    first: str | None = None,
+    last: str | None = None,
+    **rules: object,
+) -> str:
+    """A restaurant made over HTTP, with tables T1.. and slots from tomorrow (by default)."""
+    created = await client.post("/v1/restaurants", json=restaurant_body(**rules), headers=ADMIN)
+    assert created.status_code == 201, created.text
+    rid: str = created.json()["id"]
+    if capacities:
+        tables = [{"capacity": c} for c in capacities]
+        added = await client.post(
+            f"/v1/restaurants/{rid}/tables", json={"tables": tables}, headers=ADMIN
+        )
+        assert added.status_code == 201, added.text
+    grid = {"from": first or tomorrow(), "to": last or first or tomorrow()}
+    slots = await client.post(f"/v1/restaurants/{rid}/slots", json=grid, headers=ADMIN)
+    assert slots.status_code == 201, slots.text
+    return rid
+
+
+async def hold_http(
+    client: Client,
+    rid: str,
+    user: str = "u1",
+    *,
+    slot: str | None = None,
+    party: int = 2,
+    table: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """POST a restaurant hold; the raw response."""
+    body: dict[str, object] = {
+        "user_id": user,
+        "slot": slot or slot_tomorrow(),
+        "party_size": party,
+    }
+    if table is not None:
+        body["table_id"] = table
+    return await client.post(f"/v1/restaurants/{rid}/holds", json=body, headers=headers or {})
+
+
+async def new_hold(client: Client, rid: str, user: str = "u1", **kwargs: Any) -> dict[str, Any]:
+    """A hold that must succeed (201); its JSON, with its token."""
+    response = await hold_http(client, rid, user, **kwargs)
+    assert response.status_code == 201, response.text
+    hold: dict[str, Any] = response.json()
+    return hold
+
+
+GUEST = {"name": "Ada Lovelace", "phone": "+1 (212) 555-0100", "email": "ada@example.com"}
+
+
+async def new_reservation(
+    client: Client,
+    rid: str,
+    user: str = "u1",
+    *,
+    guest: dict[str, str] | None = None,
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """Hold then confirm (201); the reservation JSON, with its manage token."""
+    hold = await new_hold(client, rid, user, **kwargs)
+    confirmed = await client.post(
+        f"/v1/restaurants/{rid}/holds/{hold['id']}/confirm",
+        json=guest or GUEST,
+        headers={"Hold-Token": hold["token"]},
+    )
+    assert confirmed.status_code == 201, confirmed.text
+    reservation: dict[str, Any] = confirmed.json()
+    return reservation

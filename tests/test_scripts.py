@@ -12,7 +12,7 @@ from holdsvc.keys import Keys, VenueKeys
 from holdsvc.models import RestaurantPatch
 from holdsvc.scripts import HoldPlaced
 from holdsvc.services import Services
-from tests.helpers import feed_events, lapse, make_restaurant, place, slot_tomorrow
+from tests.helpers import feed_events, lapse, make_restaurant, place, slot_tomorrow, snapshot
 
 KEYS = Keys("hs")
 
@@ -46,25 +46,6 @@ async def raw_hold(
         idempotency_key=key,
         fingerprint=fingerprint,
     )
-
-
-async def snapshot(services: Services, venue_id: str) -> dict[str, object]:
-    """Every key of a venue with its value, to prove a refused call changed nothing."""
-    redis = services.redis
-    out: dict[str, object] = {}
-    async for key in redis.scan_iter(match=f"hs:{{{venue_id}}}:*"):
-        kind = await redis.type(key)
-        if kind == "hash":
-            out[key] = await redis.hgetall(key)
-        elif kind == "zset":
-            out[key] = await redis.zrange(key, 0, -1, withscores=True)
-        elif kind == "set":
-            out[key] = await redis.smembers(key)
-        elif kind == "stream":
-            out[key] = await redis.xrange(key)
-        else:
-            out[key] = await redis.get(key)
-    return out
 
 
 # -- hold.lua -------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from enum import IntEnum
 
 
@@ -32,6 +33,7 @@ class Status(IntEnum):
     REFERENCE_TAKEN = 51
     NEEDS_SWEEP = 52
     NOT_EXPIRED = 53
+    STALE = 54
 
 
 class HoldsvcError(Exception):
@@ -127,14 +129,19 @@ class NeedsSweep(Exception):
         self.hold_ids = hold_ids
 
 
+class Stale(Exception):
+    """Internal: the record changed between the read that built the keys and the script."""
+
+
 class UnknownStatus(RuntimeError):
     """A script answered a code this version does not know: a bug, never hidden."""
 
 
-def _retry_after(expires_ms: int, now_ms: int) -> int | None:
-    if expires_ms < 0:
+def _retry_after(expires_ms: object, now_ms: int) -> int | None:
+    expires = _as_int(expires_ms)
+    if expires < 0:
         return None
-    return max(1, math.ceil((expires_ms - now_ms) / 1000))
+    return max(1, math.ceil((expires - now_ms) / 1000))
 
 
 def _as_int(value: object) -> int:
@@ -145,6 +152,47 @@ def _as_str(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+Extra = list[object]
+# Each error status and the exception it becomes, given the reply's extra data and Redis now.
+_ERRORS: dict[Status, Callable[[Extra, int], Exception]] = {
+    Status.VENUE_NOT_FOUND: lambda _, __: NotFound("No such venue"),
+    Status.SLOT_NOT_FOUND: lambda _, __: NotFound("No such slot in this venue's grid"),
+    Status.UNIT_NOT_FOUND: lambda extra, _: NotFound(f"No such unit: {_as_str(extra[0])}"),
+    Status.HOLD_NOT_FOUND: lambda _, __: NotFound("No such hold"),
+    Status.RESERVATION_NOT_FOUND: lambda _, __: NotFound("No such reservation"),
+    Status.FORBIDDEN: lambda _, __: Forbidden("The token does not allow this change"),
+    Status.UNIT_UNAVAILABLE: lambda extra, now: UnitUnavailable(
+        f"{_as_str(extra[0])} is held or reserved by someone else",
+        retry_after=_retry_after(extra[1], now),
+    ),
+    Status.NO_TABLE_AVAILABLE: lambda extra, now: NoTableAvailable(
+        retry_after=_retry_after(extra[0], now)
+    ),
+    Status.NOT_ENOUGH_SEATS: lambda extra, now: NotEnoughSeats(
+        retry_after=_retry_after(extra[0], now)
+    ),
+    Status.HOLD_LIMIT_REACHED: lambda extra, _: HoldLimitReached(
+        f"The user holds {_as_int(extra[0])} units; the limit is {_as_int(extra[1])}"
+    ),
+    Status.BOOKINGS_PAUSED: lambda _, __: BookingsPaused(),
+    Status.SLOT_IN_PAST: lambda _, __: SlotInPast(),
+    Status.OUTSIDE_BOOKING_WINDOW: lambda _, __: OutsideBookingWindow(),
+    Status.RESERVATION_CANCELLED: lambda _, __: ReservationCancelled(),
+    Status.HOLD_LIFETIME_EXCEEDED: lambda _, __: HoldLifetimeExceeded(),
+    Status.HOLD_EXPIRED: lambda _, __: HoldExpired(),
+    Status.HOLD_CONFIRMED: lambda extra, _: HoldExpired(
+        f"The hold was confirmed as reservation {_as_str(extra[0])}"
+    ),
+    Status.IDEMPOTENCY_MISMATCH: lambda _, __: ValidationFailed(
+        "This Idempotency-Key was used with a different request body"
+    ),
+    Status.REFERENCE_TAKEN: lambda _, __: ReferenceTaken(),
+    Status.NEEDS_SWEEP: lambda extra, _: NeedsSweep([_as_str(hold_id) for hold_id in extra]),
+    Status.STALE: lambda _, __: Stale(),
+}
+_QUIET = frozenset({Status.OK, Status.REPLAYED, Status.NOT_EXPIRED})
+
+
 def raise_for_status(reply: list[object]) -> None:
     """Turn a script's error status into its exception; return quietly on OK and REPLAYED.
 
@@ -152,61 +200,17 @@ def raise_for_status(reply: list[object]) -> None:
 
     Raises:
         HoldsvcError: the API error the code stands for.
-        NeedsSweep, ReferenceTaken: internal signals the service handles.
+        NeedsSweep, ReferenceTaken, Stale: internal signals the service handles.
         UnknownStatus: a code this version does not know.
     """
     raw = _as_int(reply[0])
-    now = _as_int(reply[1])
     try:
         status = Status(raw)
     except ValueError:
         raise UnknownStatus(f"script answered unknown status {raw}: {reply!r}") from None
-    extra = reply[2:]
-    if status in (Status.OK, Status.REPLAYED, Status.NOT_EXPIRED):
+    if status in _QUIET:
         return
-    if status is Status.VENUE_NOT_FOUND:
-        raise NotFound("No such venue")
-    if status is Status.SLOT_NOT_FOUND:
-        raise NotFound("No such slot in this venue's grid")
-    if status is Status.UNIT_NOT_FOUND:
-        raise NotFound(f"No such unit: {_as_str(extra[0])}")
-    if status is Status.HOLD_NOT_FOUND:
-        raise NotFound("No such hold")
-    if status is Status.RESERVATION_NOT_FOUND:
-        raise NotFound("No such reservation")
-    if status is Status.FORBIDDEN:
-        raise Forbidden("The token does not match")
-    if status is Status.UNIT_UNAVAILABLE:
-        raise UnitUnavailable(
-            f"{_as_str(extra[0])} is held or reserved by someone else",
-            retry_after=_retry_after(_as_int(extra[1]), now),
-        )
-    if status is Status.NO_TABLE_AVAILABLE:
-        raise NoTableAvailable(retry_after=_retry_after(_as_int(extra[0]), now))
-    if status is Status.NOT_ENOUGH_SEATS:
-        raise NotEnoughSeats(retry_after=_retry_after(_as_int(extra[0]), now))
-    if status is Status.HOLD_LIMIT_REACHED:
-        raise HoldLimitReached(
-            f"The user holds {_as_int(extra[0])} units; the limit is {_as_int(extra[1])}"
-        )
-    if status is Status.BOOKINGS_PAUSED:
-        raise BookingsPaused()
-    if status is Status.SLOT_IN_PAST:
-        raise SlotInPast()
-    if status is Status.OUTSIDE_BOOKING_WINDOW:
-        raise OutsideBookingWindow()
-    if status is Status.RESERVATION_CANCELLED:
-        raise ReservationCancelled()
-    if status is Status.HOLD_LIFETIME_EXCEEDED:
-        raise HoldLifetimeExceeded()
-    if status is Status.HOLD_EXPIRED:
-        raise HoldExpired()
-    if status is Status.HOLD_CONFIRMED:
-        raise HoldExpired(f"The hold was confirmed as reservation {_as_str(extra[0])}")
-    if status is Status.IDEMPOTENCY_MISMATCH:
-        raise ValidationFailed("This Idempotency-Key was used with a different request body")
-    if status is Status.REFERENCE_TAKEN:
-        raise ReferenceTaken()
-    if status is Status.NEEDS_SWEEP:
-        raise NeedsSweep([_as_str(hold_id) for hold_id in extra])
-    raise UnknownStatus(f"script status {status!r} has no mapping")
+    make = _ERRORS.get(status)
+    if make is None:
+        raise UnknownStatus(f"script status {status!r} has no mapping")
+    raise make(reply[2:], _as_int(reply[1]))

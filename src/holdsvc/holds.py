@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import msgspec
 
 from holdsvc import slots as timegrid
-from holdsvc.errors import Forbidden, HoldExpired, NeedsSweep, NotFound, ReferenceTaken
+from holdsvc.errors import Forbidden, HoldExpired, NotFound, ReferenceTaken
 from holdsvc.identifiers import (
     digest,
     hold_token,
@@ -21,12 +21,11 @@ from holdsvc.keys import Keys, VenueKeys
 from holdsvc.metrics import Metrics
 from holdsvc.models import ConfirmInput, Hold, Reservation
 from holdsvc.reservations import Reservations
-from holdsvc.scripts import AnyRedis, Scripts
+from holdsvc.scripts import AnyRedis, HoldPlaced, Scripts
 from holdsvc.settings import Settings
-from holdsvc.sweeper import Sweeper
+from holdsvc.sweeper import Sweeper, after_sweeping
 from holdsvc.venues import VenueProfile, Venues, check_slot_id
 
-MAX_SWEEP_RETRIES = 3
 HOLD_FIELDS = (
     "user",
     "digest",
@@ -89,30 +88,27 @@ class Holds:
         fingerprint = hashlib.sha256(
             msgspec.json.encode([request.slot, request.party_size, request.units, request.count])
         ).hexdigest()
-        for attempt in range(MAX_SWEEP_RETRIES + 1):
-            hold_id = new_hold_id()
-            try:
-                placed = await self._scripts.hold(
-                    keys,
-                    hold_id=hold_id,
-                    token_digest=digest(self._token(venue_id, hold_id)),
-                    user_id=request.user_id,
-                    slot=request.slot,
-                    party_size=request.party_size,
-                    units=request.units,
-                    count=request.count,
-                    idempotency_key=request.idempotency_key,
-                    fingerprint=fingerprint,
-                )
-                break
-            except NeedsSweep as lapsed:
-                # Lapsed holds sit on the cells: expire them first so the feed stays in order.
-                if attempt == MAX_SWEEP_RETRIES:
-                    raise
-                await self._sweeper.expire_holds(venue_id, lapsed.hold_ids)
-            except Exception as error:
-                self._metrics.hold_refused(kind, error)
-                raise
+        hold_id = new_hold_id()
+
+        async def claim() -> HoldPlaced:
+            return await self._scripts.hold(
+                keys,
+                hold_id=hold_id,
+                token_digest=digest(self._token(venue_id, hold_id)),
+                user_id=request.user_id,
+                slot=request.slot,
+                party_size=request.party_size,
+                units=request.units,
+                count=request.count,
+                idempotency_key=request.idempotency_key,
+                fingerprint=fingerprint,
+            )
+
+        try:
+            placed = await after_sweeping(self._sweeper, venue_id, claim)
+        except Exception as error:
+            self._metrics.hold_refused(kind, error)
+            raise
         if placed.replayed:
             hold = await self._read(venue, keys, placed.hold_id)
         else:

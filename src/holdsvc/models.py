@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -250,3 +250,37 @@ class SeatHoldInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     user_id: UserId
     seats: Annotated[list[UnitId], msgspec.Meta(min_length=1, max_length=1000)] | None = None
     count: Annotated[int, msgspec.Meta(ge=1, le=1000)] | None = None
+
+
+Tag = Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+BusinessNotes = Annotated[str, msgspec.Meta(max_length=2000)]
+STAFF_FIELDS = ("business_notes", "tags", "status")
+
+
+class ReservationPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Body of PATCH /v1/reservations/{reference}: contact fields, a move, staff fields."""
+
+    name: Name | Omittable = OMIT
+    phone: Phone | Omittable = OMIT
+    email: Email | Omittable | None = OMIT
+    notes: Notes | Omittable | None = OMIT
+    party_size: PartySize | Omittable = OMIT
+    slot: SlotId | Omittable = OMIT
+    table_id: UnitId | Omittable = OMIT
+    business_notes: BusinessNotes | Omittable | None = OMIT
+    tags: Annotated[list[Tag], msgspec.Meta(max_length=10)] | Omittable = OMIT
+    status: Literal["no_show", "completed"] | Omittable = OMIT
+
+
+class StaffBookingInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Body of POST /v1/restaurants/{rid}/reservations: a booking taken by staff."""
+
+    slot: SlotId
+    party_size: PartySize
+    name: Name
+    phone: Phone
+    table_id: UnitId | None = None
+    email: Email | None = None
+    notes: Notes | None = None
+    business_notes: BusinessNotes | None = None
+    tags: Annotated[list[Tag], msgspec.Meta(max_length=10)] | None = None

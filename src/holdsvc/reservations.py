@@ -3,14 +3,35 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 
 from holdsvc import slots as timegrid
-from holdsvc.errors import Forbidden, NotFound, ValidationFailed
-from holdsvc.identifiers import same_secret, venue_of_reference
+from holdsvc.errors import (
+    Forbidden,
+    NotFound,
+    ReferenceTaken,
+    Stale,
+    Unavailable,
+    ValidationFailed,
+)
+from holdsvc.identifiers import (
+    digest,
+    new_reference,
+    new_secret,
+    same_secret,
+    venue_of_reference,
+)
 from holdsvc.keys import Keys
-from holdsvc.models import Reservation
+from holdsvc.models import (
+    OMIT,
+    STAFF_FIELDS,
+    Reservation,
+    ReservationPatch,
+    StaffBookingInput,
+)
 from holdsvc.scripts import AnyRedis, Scripts
-from holdsvc.venues import VenueProfile, Venues, date_range
+from holdsvc.sweeper import Sweeper, after_sweeping
+from holdsvc.venues import VenueProfile, Venues, check_slot_id, date_range
 
 STATUSES = ("confirmed", "cancelled", "no_show", "completed")
 VENUE_KINDS = ("restaurant", "event")
@@ -19,11 +40,14 @@ VENUE_KINDS = ("restaurant", "event")
 class Reservations:
     """Read, cancel and list reservations."""
 
-    def __init__(self, redis: AnyRedis, keys: Keys, scripts: Scripts, venues: Venues) -> None:
+    def __init__(
+        self, redis: AnyRedis, keys: Keys, scripts: Scripts, venues: Venues, sweeper: Sweeper
+    ) -> None:
         self._redis = redis
         self._keys = keys
         self._scripts = scripts
         self._venues = venues
+        self._sweeper = sweeper
 
     async def _record(self, reference: str) -> tuple[VenueProfile, dict[str, str]]:
         venue_id = venue_of_reference(reference)
@@ -64,6 +88,108 @@ class Reservations:
             self._keys.of(profile.id), reference=fields["reference"], slot=fields["slot"]
         )
         return await self.get(fields["reference"], admin=admin, skip_auth=True)
+
+    async def book(self, venue_id: str, data: StaffBookingInput) -> Reservation:
+        """A staff booking: the cell is claimed at once, no hold, no pause/window checks."""
+        profile = await self._venues.profile(venue_id, "restaurant")
+        check_slot_id(data.slot)
+        fields = {
+            "name": data.name,
+            "phone": self._venues.phone(data.phone),
+            "email": data.email or "",
+            "notes": data.notes or "",
+            "business_notes": data.business_notes or "",
+            "tags": json.dumps(data.tags or []),
+        }
+        manage_token = new_secret()
+        for _ in range(5):
+            reference = new_reference(profile.id)
+
+            async def claim(reference: str = reference) -> str:
+                return await self._scripts.book(
+                    self._keys.of(profile.id),
+                    venue_id=profile.id,
+                    reference=reference,
+                    manage_digest=digest(manage_token),
+                    slot=data.slot,
+                    party_size=data.party_size,
+                    units=[data.table_id] if data.table_id else [],
+                    count=1,
+                    fields=fields,
+                )
+
+            try:
+                booked = await after_sweeping(self._sweeper, profile.id, claim)
+                break
+            except ReferenceTaken:
+                continue
+        else:  # pragma: no cover - five collisions in a 887-million space
+            raise RuntimeError("could not find a free reference")
+        reservation = await self.get(booked, admin=True)
+        reservation.manage_token = manage_token
+        return reservation
+
+    async def authorize_change(
+        self, reference: str, *, admin: bool, manage_token: str | None, fields: set[str]
+    ) -> None:
+        """Who may change what, checked before the body is validated: staff fields are
+        for admins only (a manage token gets 403 for them, whatever their values)."""
+        _, stored = await self._record(reference)
+        if not (admin or same_secret(manage_token, stored.get("digest"))):
+            raise Forbidden("The Manage-Token does not match this reservation")
+        if not admin and fields & set(STAFF_FIELDS):
+            raise Forbidden(f"Only staff may set {', '.join(sorted(fields & set(STAFF_FIELDS)))}")
+
+    async def change(
+        self, reference: str, patch: ReservationPatch, *, admin: bool, manage_token: str | None
+    ) -> Reservation:
+        """Change contact fields, party size or staff fields, or move it, in one step."""
+        given = {name for name in patch.__struct_fields__ if getattr(patch, name) is not OMIT}
+        await self.authorize_change(reference, admin=admin, manage_token=manage_token, fields=given)
+        target_slot = None if patch.slot is OMIT else str(patch.slot)
+        if target_slot is not None:
+            check_slot_id(target_slot)
+        target_unit = None if patch.table_id is OMIT else str(patch.table_id)
+        party_size = None if patch.party_size is OMIT else int(patch.party_size)
+        fields = self._stored_fields(patch)
+        for _ in range(5):
+            profile, stored = await self._record(reference)
+            if profile.kind == "event" and {"slot", "table_id", "party_size"} & given:
+                raise ValidationFailed("An event reservation keeps its seats and party size")
+            claim = partial(
+                self._scripts.change,
+                self._keys.of(profile.id),
+                reference=stored["reference"],
+                current_slot=stored["slot"],
+                current_phone=stored["phone"],
+                fields=fields,
+                target_slot=target_slot,
+                target_unit=target_unit,
+                party_size=party_size,
+                as_staff=admin,
+            )
+            try:
+                await after_sweeping(self._sweeper, profile.id, claim)
+                break
+            except Stale:
+                # Slot or phone changed since we read them (a concurrent change): read again.
+                continue
+        else:  # pragma: no cover - five concurrent changes of the same reservation in a row
+            raise Unavailable("The reservation keeps changing; try again")
+        return await self.get(reference, admin=admin, skip_auth=True)
+
+    def _stored_fields(self, patch: ReservationPatch) -> dict[str, str]:
+        """The patch's fields as the reservation hash stores them (all text)."""
+        fields: dict[str, str] = {}
+        for name in ("name", "email", "notes", "business_notes", "status"):
+            value = getattr(patch, name)
+            if value is not OMIT:
+                fields[name] = value or ""
+        if patch.phone is not OMIT:
+            fields["phone"] = self._venues.phone(patch.phone)
+        if patch.tags is not OMIT:
+            fields["tags"] = json.dumps(patch.tags)
+        return fields
 
     async def for_venue(
         self,

@@ -8,6 +8,7 @@ exception that ``errors.raise_for_status`` made of the script's status code.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -21,7 +22,17 @@ from holdsvc.keys import VenueKeys
 # redis-py annotates replies as unions of sync/async and bytes/str. Our clients always use
 # decode_responses=True, so replies are text; the client is typed loosely at this one boundary.
 AnyRedis: TypeAlias = Any  # Redis | RedisCluster
-SCRIPT_NAMES = ("hold", "refresh", "release", "expire", "confirm", "cancel", "available")
+SCRIPT_NAMES = (
+    "hold",
+    "refresh",
+    "release",
+    "expire",
+    "confirm",
+    "cancel",
+    "book",
+    "change",
+    "available",
+)
 
 
 def lua_dir() -> Path:
@@ -293,3 +304,90 @@ class Scripts:
         """(free units, all units) of one slot, from one consistent snapshot."""
         reply = await self._call("available", [keys.cells(slot), keys.held(slot), keys.units], [])
         return int(reply[2]), int(reply[3])
+
+    async def book(
+        self,
+        keys: VenueKeys,
+        *,
+        venue_id: str,
+        reference: str,
+        manage_digest: str,
+        slot: str,
+        party_size: int,
+        units: list[str],
+        count: int,
+        fields: dict[str, str],
+    ) -> str:
+        """A staff booking: claim cells as a confirmed reservation with no hold."""
+        reply = await self._call(
+            "book",
+            [
+                keys.venue,
+                keys.slots,
+                keys.cells(slot),
+                keys.units,
+                keys.units_by_fit,
+                keys.reservation(reference),
+                keys.reservations_by_start,
+                keys.reservations_by_phone(fields["phone"]),
+                keys.feed,
+            ],
+            [
+                reference,
+                manage_digest,
+                slot,
+                party_size,
+                ",".join(units),
+                count,
+                json.dumps(fields),
+                venue_id,
+                self._feed_maxlen,
+            ],
+        )
+        return _text(reply[2])
+
+    async def change(
+        self,
+        keys: VenueKeys,
+        *,
+        reference: str,
+        current_slot: str,
+        current_phone: str,
+        fields: dict[str, str],
+        target_slot: str | None,
+        target_unit: str | None,
+        party_size: int | None,
+        as_staff: bool,
+    ) -> Changed:
+        """Change fields and/or move a reservation, in one step."""
+        new_phone = fields.get("phone", current_phone)
+        move_to = target_slot or current_slot
+        reply = await self._call(
+            "change",
+            [
+                keys.reservation(reference),
+                keys.cells(current_slot),
+                keys.cells(move_to),
+                keys.slots,
+                keys.units,
+                keys.units_by_fit,
+                keys.reservations_by_start,
+                keys.reservations_by_phone(current_phone),
+                keys.reservations_by_phone(new_phone),
+                keys.venue,
+                keys.feed,
+            ],
+            [
+                reference,
+                current_slot,
+                current_phone,
+                json.dumps(fields),
+                "1" if target_slot is not None or target_unit is not None else "0",
+                move_to,
+                target_unit or "",
+                "" if party_size is None else party_size,
+                "1" if as_staff else "0",
+                self._feed_maxlen,
+            ],
+        )
+        return Changed(changed=True, now_ms=int(reply[1]))

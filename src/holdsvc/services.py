@@ -50,8 +50,8 @@ class Services:
         )
         venues = Venues(redis, keys, settings)
         events = Events(redis, keys, scripts, venues, settings)
-        reservations = Reservations(redis, keys, scripts, venues)
         sweeper = Sweeper(redis, keys, scripts, metrics, batch=settings.sweep_batch)
+        reservations = Reservations(redis, keys, scripts, venues, sweeper)
         holds = Holds(redis, keys, scripts, venues, reservations, sweeper, settings, metrics)
         return cls(redis, scripts, venues, events, holds, reservations, sweeper, metrics)
 

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from redis.exceptions import RedisError
 
+from holdsvc.errors import NeedsSweep
 from holdsvc.keys import Keys
 from holdsvc.metrics import Metrics
 from holdsvc.scripts import AnyRedis, Scripts
@@ -76,3 +79,23 @@ class Sweeper:
             except (RedisError, OSError) as error:
                 log.warning("sweep failed, retrying: %s", type(error).__name__)
             await asyncio.sleep(interval)
+
+
+T = TypeVar("T")
+MAX_SWEEP_RETRIES = 3
+
+
+async def after_sweeping(sweeper: Sweeper, venue_id: str, claim: Callable[[], Awaitable[T]]) -> T:
+    """Run a claiming script; when lapsed holds sit on its cells, expire them and run it again.
+
+    The lapsed hold gets its own 'expired' entry before the new claim's, so the feed never
+    shows a cell taken twice.
+    """
+    for attempt in range(MAX_SWEEP_RETRIES + 1):
+        try:
+            return await claim()
+        except NeedsSweep as lapsed:
+            if attempt == MAX_SWEEP_RETRIES:
+                raise
+            await sweeper.expire_holds(venue_id, lapsed.hold_ids)
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -4,20 +4,40 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Controller, Request, delete, get
+import msgspec
+from litestar import Controller, Request, delete, get, patch
+from litestar.connection import ASGIConnection
 from litestar.di import Provide
+from litestar.handlers.base import BaseRouteHandler
 from litestar.params import HeaderParameter, Parameter
 from litestar.status_codes import HTTP_200_OK
 
 from holdsvc.api.auth import admin_guard, caller_is_admin
 from holdsvc.api.deps import provide_services
+from holdsvc.api.dto import StrictBody
 from holdsvc.api.schemas import ReservationList, problems
-from holdsvc.models import Reservation
+from holdsvc.models import Reservation, ReservationPatch
 from holdsvc.services import Services
 
 ManageToken = Annotated[
     str | None, HeaderParameter(name="Manage-Token", description="The reservation's secret")
 ]
+
+
+async def change_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Before the body is validated: the token, and staff-only fields for admins only."""
+    services: Services = connection.app.state.services
+    request: Request[Any, Any, Any] = connection  # type: ignore[assignment]
+    try:
+        decoded = msgspec.json.decode(await request.body())
+    except msgspec.DecodeError:
+        decoded = None  # the body's own validation answers 400 after this
+    await services.reservations.authorize_change(
+        str(connection.path_params["reference"]),
+        admin=caller_is_admin(connection),
+        manage_token=connection.headers.get("manage-token"),
+        fields=set(decoded) if isinstance(decoded, dict) else set(),
+    )
 
 
 class ReservationController(Controller):
@@ -55,6 +75,28 @@ class ReservationController(Controller):
         """Cancel; the table is free at once. Cancelling again answers the same, unchanged."""
         admin = caller_is_admin(request)
         return await services.reservations.cancel(reference, admin=admin, manage_token=manage_token)
+
+    @patch(
+        "/{reference:str}",
+        guards=[change_guard],
+        dto=StrictBody[ReservationPatch],
+        return_dto=None,
+        operation_id="changeReservation",
+        responses=problems(400, 401, 403, 404, 409),
+    )
+    async def change(
+        self,
+        request: Request[Any, Any, Any],
+        reference: str,
+        data: ReservationPatch,
+        services: Services,
+        manage_token: ManageToken = None,
+    ) -> Reservation:
+        """Change contact fields or party size, move it, or (staff) set notes, tags, status."""
+        admin = caller_is_admin(request)
+        return await services.reservations.change(
+            reference, data, admin=admin, manage_token=manage_token
+        )
 
     @get(
         "/",

@@ -21,11 +21,13 @@ from holdsvc.api.schemas import (
     problems,
 )
 from holdsvc.models import (
+    Reservation,
     Restaurant,
     RestaurantInput,
     RestaurantPatch,
     SlotsInput,
     SlotView,
+    StaffBookingInput,
     TablesInput,
 )
 from holdsvc.services import Services
@@ -131,6 +133,18 @@ class RestaurantController(Controller):
     async def slot(self, rid: str, slot: str, services: Services) -> SlotView:
         """One slot with each table's status."""
         return await services.venues.slot_view(rid, slot)
+
+    @post(
+        "/{rid:str}/reservations",
+        guards=[admin_guard],
+        dto=StrictBody[StaffBookingInput],
+        return_dto=None,
+        operation_id="bookAsStaff",
+        responses=problems(400, 401, 404, 409),
+    )
+    async def book(self, rid: str, data: StaffBookingInput, services: Services) -> Reservation:
+        """A staff booking (phone, walk-in): no hold, no pause/window/past checks, no expiry."""
+        return await services.reservations.book(rid, data)
 
     @get(
         "/{rid:str}/reservations",
