@@ -20,6 +20,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
 from holdsvc.api.events import EventController, EventHoldController
+from holdsvc.api.feed import FeedController
 from holdsvc.api.holds import RestaurantHoldController
 from holdsvc.api.ops import OpsController
 from holdsvc.api.problems import EXCEPTION_HANDLERS
@@ -33,21 +34,28 @@ from holdsvc.settings import Settings
 log = logging.getLogger("holdsvc")
 
 
-def connect_redis(settings: Settings) -> AnyRedis:
-    """A Redis client for the configured URL: one node, or a cluster."""
+def connect_redis(settings: Settings, *, for_streams: bool = False) -> AnyRedis:
+    """A Redis client for the configured URL: one node, or a cluster.
+
+    ``for_streams``: a separate pool for blocking feed reads, one connection per open stream,
+    with a socket timeout longer than a blocking read.
+    """
     url = settings.redis_url or "redis://127.0.0.1:6379/0"
+    timeout = settings.redis_timeout_seconds
+    if for_streams:
+        timeout += settings.sse_heartbeat_seconds
     if settings.redis_cluster or url.startswith("redis+cluster://"):
         return RedisCluster.from_url(
             url.replace("redis+cluster://", "redis://", 1),
             decode_responses=True,
-            socket_timeout=settings.redis_timeout_seconds,
+            socket_timeout=timeout,
         )
     pool = BlockingConnectionPool.from_url(
         url,
         decode_responses=True,
-        max_connections=settings.redis_pool_size,
+        max_connections=settings.sse_max_streams if for_streams else settings.redis_pool_size,
         timeout=settings.redis_timeout_seconds,
-        socket_timeout=settings.redis_timeout_seconds,
+        socket_timeout=timeout,
         socket_connect_timeout=settings.redis_timeout_seconds,
     )
     return Redis(connection_pool=pool)
@@ -90,7 +98,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         redis = connect_redis(settings)
-        services = Services.build(redis, settings, metrics)
+        stream_redis = connect_redis(settings, for_streams=True)
+        services = Services.build(redis, settings, metrics, stream_redis=stream_redis)
         try:
             await services.scripts.load()
         except (RedisError, OSError) as error:
@@ -106,6 +115,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
+            await stream_redis.aclose()
             await redis.aclose()
 
     app = Litestar(
@@ -114,6 +124,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             RestaurantHoldController,
             EventController,
             EventHoldController,
+            FeedController,
             ReservationController,
             OpsController,
         ],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from holdsvc.errors import HoldsvcError
 
@@ -45,6 +45,11 @@ class Metrics:
         )
         self.expiries = Counter(
             "holdsvc_expiries", "Holds expired by the sweeper", registry=self.registry
+        )
+        self.open_streams = Gauge(
+            "holdsvc_open_streams",
+            "Change streams (SSE) open in this process",
+            registry=self.registry,
         )
 
     def hold_placed(self, kind: str, *, replayed: bool) -> None:

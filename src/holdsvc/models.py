@@ -284,3 +284,30 @@ class StaffBookingInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True
     notes: Notes | None = None
     business_notes: BusinessNotes | None = None
     tags: Annotated[list[Tag], msgspec.Meta(max_length=10)] | None = None
+
+
+class Cell(msgspec.Struct):
+    """One unit in one slot."""
+
+    slot: str
+    unit: str
+
+
+class Change(msgspec.Struct, kw_only=True):
+    """One entry of a venue's feed."""
+
+    id: str
+    event: str
+    at: str
+    user_id: str | None
+    hold_id: str | None
+    reference: str | None
+    cells: list[Cell]
+
+
+class ChangePage(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """One page of the feed for polling clients; ``reset`` when ``since`` fell out of it."""
+
+    changes: list[Change]
+    last_id: str | None
+    reset: bool = False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from holdsvc.events import Events
+from holdsvc.feed import Feed
 from holdsvc.holds import Holds
 from holdsvc.keys import Keys
 from holdsvc.metrics import Metrics
@@ -28,6 +29,7 @@ class Services:
         holds: Holds,
         reservations: Reservations,
         sweeper: Sweeper,
+        feed: Feed,
         metrics: Metrics,
     ) -> None:
         self.redis = redis
@@ -37,10 +39,13 @@ class Services:
         self.holds = holds
         self.reservations = reservations
         self.sweeper = sweeper
+        self.feed = feed
         self.metrics = metrics
 
     @classmethod
-    def build(cls, redis: AnyRedis, settings: Settings, metrics: Metrics) -> Services:
+    def build(
+        cls, redis: AnyRedis, settings: Settings, metrics: Metrics, stream_redis: AnyRedis = None
+    ) -> Services:
         """Wire the services around one Redis client."""
         keys = Keys(settings.key_prefix)
         scripts = Scripts(
@@ -53,7 +58,16 @@ class Services:
         sweeper = Sweeper(redis, keys, scripts, metrics, batch=settings.sweep_batch)
         reservations = Reservations(redis, keys, scripts, venues, sweeper)
         holds = Holds(redis, keys, scripts, venues, reservations, sweeper, settings, metrics)
-        return cls(redis, scripts, venues, events, holds, reservations, sweeper, metrics)
+        feed = Feed(
+            redis,
+            stream_redis or redis,
+            keys,
+            venues,
+            max_streams=settings.sse_max_streams,
+            heartbeat_seconds=settings.sse_heartbeat_seconds,
+        )
+        metrics.open_streams.set_function(lambda: feed.open_streams)
+        return cls(redis, scripts, venues, events, holds, reservations, sweeper, feed, metrics)
 
     async def ready(self) -> bool:
         """Redis answers and has every script loaded (loading them again after a restart)."""

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     sweep_interval_seconds: float = Field(default=0.5, gt=0, le=60)
     sweep_batch: int = Field(default=200, ge=1, le=10_000)
     feed_maxlen: int = Field(default=100_000, ge=100)
+    # Change streams (SSE): open at once per process, and the keep-alive comment interval.
+    sse_max_streams: int = Field(default=200, ge=1, le=100_000)
+    sse_heartbeat_seconds: float = Field(default=15.0, gt=0, le=300)
 
     # People and HTTP.
     phone_region: str = Field(default="US", pattern=r"^[A-Z]{2}$")

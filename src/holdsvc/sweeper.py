@@ -55,20 +55,25 @@ class Sweeper:
         return expired
 
     async def sweep_once(self) -> int:
-        """One pass over every venue; how many holds it expired."""
+        """One pass over every venue, until none has lapsed holds left; how many it expired."""
         venue_ids: list[str] = []
         for kind in VENUE_KINDS:
             venue_ids += await self._redis.zrange(self._keys.venues(kind), 0, -1)
-        if not venue_ids:
-            return 0
-        now = await redis_now_ms(self._redis)
-        pipe = self._redis.pipeline(transaction=False)
-        for venue_id in venue_ids:
-            pipe.zrangebyscore(self._keys.of(venue_id).holds, "-inf", now, start=0, num=self._batch)
         expired = 0
-        for venue_id, lapsed in zip(venue_ids, await pipe.execute(), strict=True):
-            if lapsed:
-                expired += await self.expire_holds(venue_id, list(lapsed))
+        while venue_ids:
+            now = await redis_now_ms(self._redis)
+            pipe = self._redis.pipeline(transaction=False)
+            for venue_id in venue_ids:
+                pipe.zrangebyscore(
+                    self._keys.of(venue_id).holds, "-inf", now, start=0, num=self._batch
+                )
+            busy: list[str] = []
+            for venue_id, lapsed in zip(venue_ids, await pipe.execute(), strict=True):
+                if lapsed:
+                    expired += await self.expire_holds(venue_id, list(lapsed))
+                if len(lapsed) == self._batch:
+                    busy.append(venue_id)  # a full batch: there may be more right behind it
+            venue_ids = busy
         return expired
 
     async def run(self, interval: float) -> None:

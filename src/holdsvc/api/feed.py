@@ -1,0 +1,118 @@
+"""The change feed of a venue, for staff: a live SSE stream, or one JSON page."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, Response, get
+from litestar.di import Provide
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import HeaderParameter, Parameter
+from litestar.response import ServerSentEvent, ServerSentEventMessage
+
+from holdsvc.api.auth import admin_guard
+from holdsvc.api.deps import provide_services
+from holdsvc.api.schemas import problems
+from holdsvc.feed import Heartbeat, Reset
+from holdsvc.models import ChangePage
+from holdsvc.services import Services
+
+LastEventId = Annotated[str | None, HeaderParameter(name="Last-Event-ID", max_length=41)]
+Since = Annotated[str | None, Parameter(query="since", max_length=41)]
+Limit = Annotated[int, Parameter(query="limit", ge=1, le=1000)]
+FEED_RESPONSES = {
+    **problems(400, 401, 404),
+    200: ResponseSpec(
+        data_container=ChangePage,
+        description="text/event-stream of changes (event = held, refreshed, released, expired, "
+        "confirmed, cancelled, changed, or reset), or with Accept: application/json one page",
+    ),
+}
+
+
+def wants_json(request: Request[Any, Any, Any]) -> bool:
+    """``Accept: application/json`` (and not event-stream) asks for one page."""
+    accept = request.headers.get("accept", "")
+    return "application/json" in accept and "text/event-stream" not in accept
+
+
+async def messages(
+    services: Services, venue_id: str, kind: str, since: str | None
+) -> Response[Any]:
+    """The stream response, after the request was checked (so errors are still problems)."""
+    profile, position = await services.feed.reserve(venue_id, kind, since)
+
+    async def events() -> AsyncIterator[ServerSentEventMessage]:
+        async for item in services.feed.stream(profile, position):
+            if isinstance(item, Heartbeat):
+                yield ServerSentEventMessage(data=None, comment="keep-alive")
+            elif isinstance(item, Reset):
+                body = {
+                    "reason": "the position fell out of the retained feed; reload",
+                    "last_id": item.last_id,
+                }
+                yield ServerSentEventMessage(
+                    data=msgspec.json.encode(body).decode(), event="reset", id=item.last_id
+                )
+            else:
+                yield ServerSentEventMessage(
+                    data=msgspec.json.encode(item).decode(), event=item.event, id=item.id
+                )
+
+    return ServerSentEvent(events(), retry_duration=2000)
+
+
+async def changes(
+    request: Request[Any, Any, Any],
+    services: Services,
+    venue_id: str,
+    kind: str,
+    since: str | None,
+    limit: int,
+) -> Response[Any]:
+    """Dispatch on Accept: a JSON page, or the live stream. A reconnecting EventSource sends
+    Last-Event-ID, newer than the ``since`` of its URL, so the header wins."""
+    position = since
+    if wants_json(request):
+        return Response(await services.feed.page(venue_id, kind, position, limit))
+    return await messages(services, venue_id, kind, position)
+
+
+class FeedController(Controller):
+    """``/changes`` of restaurants and events (admin)."""
+
+    tags = ["feed"]
+    guards = [admin_guard]
+    dependencies = {"services": Provide(provide_services, sync_to_thread=False)}
+
+    @get(
+        "/v1/restaurants/{rid:str}/changes",
+        operation_id="restaurantChanges",
+        responses=FEED_RESPONSES,
+    )
+    async def restaurant(
+        self,
+        request: Request[Any, Any, Any],
+        rid: str,
+        services: Services,
+        since: Since = None,
+        last_event_id: LastEventId = None,
+        limit: Limit = 100,
+    ) -> Response[Any]:
+        """The restaurant's changes: live SSE (resumable) or one page (Accept: JSON)."""
+        return await changes(request, services, rid, "restaurant", last_event_id or since, limit)
+
+    @get("/v1/events/{eid:str}/changes", operation_id="eventChanges", responses=FEED_RESPONSES)
+    async def event(
+        self,
+        request: Request[Any, Any, Any],
+        eid: str,
+        services: Services,
+        since: Since = None,
+        last_event_id: LastEventId = None,
+        limit: Limit = 100,
+    ) -> Response[Any]:
+        """The event's changes: live (SSE, resumable) or one page (Accept: application/json)."""
+        return await changes(request, services, eid, "event", last_event_id or since, limit)
