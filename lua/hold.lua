@@ -101,6 +101,7 @@ local units_csv = table.concat(chosen, ',')
 redis.call('HSET', KEYS[7], 'user', user_id, 'digest', token_digest, 'slot', slot,
   'units', units_csv, 'n', tostring(#chosen), 'party', tostring(party_size),
   'created', string.format('%d', now), 'expires', string.format('%d', expires),
+  'ends', string.format('%d', lifetime_end),
   'refreshes', '0', 'status', 'held')
 redis.call('ZADD', KEYS[5], expires, hold_id)
 redis.call('ZADD', KEYS[6], expires, hold_id .. '|' .. #chosen)

@@ -28,7 +28,7 @@ local feed_maxlen = tonumber(ARGV[3])
 local now = now_ms()
 
 local hold = redis.call('HMGET', KEYS[1], 'digest', 'status', 'created', 'expires', 'units',
-  'n', 'user', 'slot', 'ref')
+  'n', 'user', 'slot', 'ref', 'ends')
 if not hold[1] then return {13, now} end
 if hold[1] ~= token_digest then return {20, now} end
 if hold[2] == 'confirmed' then return {41, now, hold[9]} end
@@ -37,7 +37,9 @@ local expires = tonumber(hold[4])
 if hold[2] ~= 'held' or expires <= now then return {40, now} end
 
 local venue = redis.call('HMGET', KEYS[6], 'hold_seconds', 'max_hold_seconds')
-local lifetime_end = created + tonumber(venue[2]) * 1000
+-- The lifetime is fixed when the hold is placed; a later change of the venue's rule
+-- neither shortens nor extends it.
+local lifetime_end = tonumber(hold[10]) or (created + tonumber(venue[2]) * 1000)
 if expires >= lifetime_end then return {38, now} end
 local new_expires = now + tonumber(venue[1]) * 1000
 if new_expires > lifetime_end then new_expires = lifetime_end end

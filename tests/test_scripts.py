@@ -200,7 +200,11 @@ async def test_refresh_extends_and_is_capped_by_lifetime(services: Services) -> 
     # As if 500 s had passed: created 400 s ago, lapsing in 100 s.
     await services.redis.hset(
         vk(venue).hold("H1"),
-        mapping={"created": refreshed.now_ms - 400_000, "expires": refreshed.now_ms + 100_000},
+        mapping={
+            "created": refreshed.now_ms - 400_000,
+            "ends": refreshed.now_ms + 500_000,
+            "expires": refreshed.now_ms + 100_000,
+        },
     )
     capped = await services.scripts.refresh(
         vk(venue), hold_id="H1", token_digest=digest("tok-H1"), slot=slot_tomorrow(), user_id="u1"

@@ -19,6 +19,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
+from holdsvc.api.audit import AuditController
 from holdsvc.api.events import EventController, EventHoldController
 from holdsvc.api.feed import FeedController
 from holdsvc.api.holds import RestaurantHoldController
@@ -125,6 +126,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             EventController,
             EventHoldController,
             FeedController,
+            AuditController,
             ReservationController,
             OpsController,
         ],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from holdsvc.audit import Auditor
 from holdsvc.events import Events
 from holdsvc.feed import Feed
 from holdsvc.holds import Holds
@@ -30,6 +31,7 @@ class Services:
         reservations: Reservations,
         sweeper: Sweeper,
         feed: Feed,
+        auditor: Auditor,
         metrics: Metrics,
     ) -> None:
         self.redis = redis
@@ -40,6 +42,7 @@ class Services:
         self.reservations = reservations
         self.sweeper = sweeper
         self.feed = feed
+        self.auditor = auditor
         self.metrics = metrics
 
     @classmethod
@@ -67,7 +70,10 @@ class Services:
             heartbeat_seconds=settings.sse_heartbeat_seconds,
         )
         metrics.open_streams.set_function(lambda: feed.open_streams)
-        return cls(redis, scripts, venues, events, holds, reservations, sweeper, feed, metrics)
+        auditor = Auditor(redis, keys)
+        return cls(
+            redis, scripts, venues, events, holds, reservations, sweeper, feed, auditor, metrics
+        )
 
     async def ready(self) -> bool:
         """Redis answers and has every script loaded (loading them again after a restart)."""

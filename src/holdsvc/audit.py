@@ -1,0 +1,535 @@
+"""The audit: one venue checked against every invariant of DESIGN.md. Read-only.
+
+Each slot is read in one MULTI (cells, held set and every hold and reservation of that slot
+together), so its picture is consistent even while the venue takes bookings. Checks that
+span slots (indexes, user sets, the feed) are read separately; a violation is reported only
+when a second, fresh pass finds it again, so a change racing the audit is not a false alarm.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from holdsvc.errors import NotFound
+from holdsvc.keys import Keys, VenueKeys
+from holdsvc.scripts import AnyRedis
+from holdsvc.venues import redis_now_ms
+
+LIVE_RESERVATION = ("confirmed", "no_show", "completed")
+TERMINAL_EVENT = {"released": "released", "expired": "expired", "confirmed": "confirmed"}
+SNAPSHOT_TRIES = 5
+
+
+class Violation(msgspec.Struct, kw_only=True, omit_defaults=True, frozen=True):
+    """One broken invariant, with the ids it concerns."""
+
+    check: str
+    detail: str
+    slot: str | None = None
+    unit: str | None = None
+    hold_id: str | None = None
+    reference: str | None = None
+    user_id: str | None = None
+
+
+class AuditReport(msgspec.Struct, kw_only=True):
+    """The audit of one venue."""
+
+    venue_id: str
+    ok: bool
+    violations: list[Violation]
+    checked: dict[str, int]
+
+
+@dataclass
+class _Venue:
+    """Everything one pass read."""
+
+    fields: dict[str, str]
+    now: int
+    slots: dict[str, int]
+    cells: dict[str, dict[str, str]] = field(default_factory=dict)
+    held: dict[str, dict[str, float]] = field(default_factory=dict)
+    holds: dict[str, dict[str, str]] = field(default_factory=dict)
+    reservations: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+class Auditor:
+    """Reads a venue and reports every invariant it breaks."""
+
+    def __init__(self, redis: AnyRedis, keys: Keys) -> None:
+        self._redis = redis
+        self._keys = keys
+
+    async def audit(self, venue_id: str, kind: str | None = None) -> AuditReport:
+        """Audit one venue (NotFound when it does not exist, or is of another kind)."""
+        first, counts = await self._pass(venue_id, kind)
+        if first:
+            # Report only what a fresh second look confirms.
+            second, counts = await self._pass(venue_id, kind)
+            confirmed = set(second)
+            first = [v for v in first if v in confirmed]
+        return AuditReport(venue_id=venue_id, ok=not first, violations=first, checked=counts)
+
+    async def _pass(
+        self, venue_id: str, kind: str | None
+    ) -> tuple[list[Violation], dict[str, int]]:
+        keys = self._keys.of(venue_id)
+        venue = await self._read(venue_id, keys, kind)
+        violations: list[Violation] = []
+        violations += self._check_cells(venue)
+        violations += self._check_holds(venue)
+        violations += self._check_reservations(venue)
+        violations += await self._check_indexes(venue_id, keys, venue)
+        feed_entries = await self._feed(keys)
+        violations += self._check_feed(venue, feed_entries)
+        counts = {
+            "slots": len(venue.slots),
+            "cells": sum(len(c) for c in venue.cells.values()),
+            "holds": len(venue.holds),
+            "reservations": len(venue.reservations),
+            "feed_entries": len(feed_entries),
+        }
+        return violations, counts
+
+    # -- reading ---------------------------------------------------------------------------
+
+    async def _read(self, venue_id: str, keys: VenueKeys, kind: str | None) -> _Venue:
+        fields: dict[str, str] = await self._redis.hgetall(keys.venue)
+        if not fields or (kind is not None and fields.get("kind") != kind):
+            raise NotFound(f"No such {kind or 'venue'}")
+        slots = {
+            s: int(ms) for s, ms in await self._redis.zrange(keys.slots, 0, -1, withscores=True)
+        }
+        venue = _Venue(fields=fields, now=await redis_now_ms(self._redis), slots=slots)
+        hold_ids = set(await self._redis.zrange(keys.holds, 0, -1))
+        hold_ids |= await self._ids(keys.hold("*"), keys.hold(""))
+        refs = set(await self._redis.zrange(keys.reservations_by_start, 0, -1))
+        refs |= {
+            r
+            for r in await self._ids(keys.reservation("*"), keys.reservation(""))
+            if "by-" not in r
+        }
+        holds = await self._records(keys.hold, hold_ids)
+        reservations = await self._records(keys.reservation, refs)
+        for slot in set(slots) | await self._ids(keys.cells("*"), keys.cells("")):
+            await self._snapshot(keys, slot, venue, holds, reservations)
+        # Records of no slot (or of a slot not in the grid) still count.
+        venue.holds = {**holds, **venue.holds}
+        venue.reservations = {**reservations, **venue.reservations}
+        return venue
+
+    async def _ids(self, pattern: str, prefix: str) -> set[str]:
+        found: set[str] = set()
+        async for key in self._redis.scan_iter(match=pattern, count=1000):
+            found.add(str(key)[len(prefix) :])
+        return found
+
+    async def _records(self, key_of: Any, ids: set[str]) -> dict[str, dict[str, str]]:
+        pipe = self._redis.pipeline(transaction=False)
+        ordered = sorted(ids)
+        for record_id in ordered:
+            pipe.hgetall(key_of(record_id))
+        rows = await pipe.execute() if ordered else []
+        return {rid: row for rid, row in zip(ordered, rows, strict=True) if row}
+
+    async def _snapshot(
+        self,
+        keys: VenueKeys,
+        slot: str,
+        venue: _Venue,
+        holds: dict[str, dict[str, str]],
+        reservations: dict[str, dict[str, str]],
+    ) -> None:
+        """One slot's cells, held set and records, read together in one MULTI."""
+        hold_ids = {h for h, row in holds.items() if row.get("slot") == slot}
+        refs = {r for r, row in reservations.items() if row.get("slot") == slot}
+        for _ in range(SNAPSHOT_TRIES):
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.hgetall(keys.cells(slot))
+            pipe.zrange(keys.held(slot), 0, -1, withscores=True)
+            ordered_holds, ordered_refs = sorted(hold_ids), sorted(refs)
+            for hold_id in ordered_holds:
+                pipe.hgetall(keys.hold(hold_id))
+            for ref in ordered_refs:
+                pipe.hgetall(keys.reservation(ref))
+            cells, held, *rows = await pipe.execute()
+            owners = _owners(cells)
+            missing_holds = owners["h"] - hold_ids
+            missing_refs = owners["r"] - refs
+            if not missing_holds and not missing_refs:
+                break
+            # A claim appeared since the first read: include its record and read again.
+            hold_ids |= missing_holds
+            refs |= missing_refs
+        venue.cells[slot] = cells
+        venue.held[slot] = dict(held)
+        for hold_id, row in zip(ordered_holds, rows[: len(ordered_holds)], strict=True):
+            if row:
+                venue.holds[hold_id] = row
+        for ref, row in zip(ordered_refs, rows[len(ordered_holds) :], strict=True):
+            if row:
+                venue.reservations[ref] = row
+
+    async def _feed(self, keys: VenueKeys) -> list[tuple[str, dict[str, str]]]:
+        entries: list[tuple[str, dict[str, str]]] = await self._redis.xrange(keys.feed)
+        return entries
+
+    # -- checks ----------------------------------------------------------------------------
+
+    def _check_cells(self, venue: _Venue) -> list[Violation]:
+        """Invariant 1: each claimed cell agrees with the one live record that claims it."""
+        found: list[Violation] = []
+        for slot, cells in venue.cells.items():
+            if slot not in venue.slots:
+                found.append(
+                    Violation(
+                        check="cell_outside_grid",
+                        detail="cells of a slot not in the grid",
+                        slot=slot,
+                    )
+                )
+            for unit, state in cells.items():
+                found += self._check_cell(venue, slot, unit, state)
+            for unit, expires in venue.held.get(slot, {}).items():
+                state = cells.get(unit, "")
+                if not state.startswith("h|") or int(state.rsplit("|", 1)[1]) != int(expires):
+                    found.append(
+                        Violation(
+                            check="held_index",
+                            detail="held set disagrees with the cell",
+                            slot=slot,
+                            unit=unit,
+                        )
+                    )
+        return found
+
+    def _check_cell(self, venue: _Venue, slot: str, unit: str, state: str) -> list[Violation]:
+        if state.startswith("r|"):
+            ref = state[2:]
+            row = venue.reservations.get(ref)
+            if row is None or row.get("status") not in LIVE_RESERVATION:
+                status = row.get("status") if row else "missing"
+                detail = f"cell reserved by a reservation that is {status}"
+                return [
+                    Violation(
+                        check="cell_owner", detail=detail, slot=slot, unit=unit, reference=ref
+                    )
+                ]
+            if row.get("slot") != slot or unit not in row.get("units", "").split(","):
+                detail = "the reservation does not claim this cell"
+                return [
+                    Violation(
+                        check="cell_owner", detail=detail, slot=slot, unit=unit, reference=ref
+                    )
+                ]
+            return []
+        try:
+            _, hold_id, expires = state.split("|", 2)
+        except ValueError:
+            return [
+                Violation(
+                    check="cell_state",
+                    detail=f"unreadable cell state {state!r}",
+                    slot=slot,
+                    unit=unit,
+                )
+            ]
+        hold = venue.holds.get(hold_id)
+        if hold is None or hold.get("status") != "held":
+            status = hold.get("status") if hold else "missing"
+            detail = f"cell held by a hold that is {status}"
+            return [
+                Violation(check="cell_owner", detail=detail, slot=slot, unit=unit, hold_id=hold_id)
+            ]
+        if hold.get("slot") != slot or unit not in hold.get("units", "").split(","):
+            detail = "the hold does not claim this cell"
+            return [
+                Violation(check="cell_owner", detail=detail, slot=slot, unit=unit, hold_id=hold_id)
+            ]
+        if hold.get("expires") != expires:
+            detail = "cell and hold disagree on when it lapses"
+            return [
+                Violation(check="cell_expiry", detail=detail, slot=slot, unit=unit, hold_id=hold_id)
+            ]
+        return []
+
+    def _check_holds(self, venue: _Venue) -> list[Violation]:
+        """Invariants 1-3: live holds own their cells, stay within lifetime and the cap."""
+        found: list[Violation] = []
+        live_units: Counter[str] = Counter()
+        claims: defaultdict[tuple[str, str], list[str]] = defaultdict(list)
+        for hold_id, hold in venue.holds.items():
+            if hold.get("status") != "held":
+                continue
+            slot, units = hold.get("slot", ""), [u for u in hold.get("units", "").split(",") if u]
+            expires, created = int(hold.get("expires", 0)), int(hold.get("created", 0))
+            if int(hold.get("n", -1)) != len(units):
+                found.append(
+                    Violation(check="hold_record", detail="unit count disagrees", hold_id=hold_id)
+                )
+            if "ends" in hold and expires > int(hold["ends"]):
+                found.append(
+                    Violation(
+                        check="hold_lifetime",
+                        detail="lives past its maximum lifetime",
+                        hold_id=hold_id,
+                    )
+                )
+            if (
+                expires > created + int(venue.fields.get("max_hold_seconds", 0)) * 1000
+                and "ends" not in hold
+            ):
+                found.append(
+                    Violation(
+                        check="hold_lifetime", detail="lives past max_hold_seconds", hold_id=hold_id
+                    )
+                )
+            lapsed = expires <= venue.now
+            for unit in units:
+                claims[(slot, unit)].append(hold_id)
+                if not lapsed and venue.cells.get(slot, {}).get(unit) != f"h|{hold_id}|{expires}":
+                    detail = "a live hold whose cell does not point at it"
+                    found.append(
+                        Violation(
+                            check="hold_cell", detail=detail, slot=slot, unit=unit, hold_id=hold_id
+                        )
+                    )
+            if not lapsed:
+                live_units[hold.get("user", "")] += len(units)
+        for (slot, unit), owners in claims.items():
+            if len(owners) > 1:
+                detail = f"claimed by {len(owners)} holds at once"
+                found.append(
+                    Violation(
+                        check="double_claim", detail=detail, slot=slot, unit=unit, hold_id=owners[0]
+                    )
+                )
+        cap = int(venue.fields.get("max_holds_per_user", 0))
+        for user, units_held in live_units.items():
+            if units_held > cap:
+                detail = f"holds {units_held} live units, the cap is {cap}"
+                found.append(Violation(check="user_cap", detail=detail, user_id=user))
+        return found
+
+    def _check_reservations(self, venue: _Venue) -> list[Violation]:
+        """Invariant 1: confirmed reservations own their cells; cancelled ones own none."""
+        found: list[Violation] = []
+        claims: defaultdict[tuple[str, str], list[str]] = defaultdict(list)
+        for ref, row in venue.reservations.items():
+            slot = row.get("slot", "")
+            for unit in [u for u in row.get("units", "").split(",") if u]:
+                cell = venue.cells.get(slot, {}).get(unit)
+                if row.get("status") in LIVE_RESERVATION:
+                    claims[(slot, unit)].append(ref)
+                    if cell != f"r|{ref}":
+                        detail = "a confirmed reservation whose cell does not point at it"
+                        found.append(
+                            Violation(
+                                check="reservation_cell",
+                                detail=detail,
+                                slot=slot,
+                                unit=unit,
+                                reference=ref,
+                            )
+                        )
+                elif cell == f"r|{ref}":
+                    detail = "a cancelled reservation still holds its cell"
+                    found.append(
+                        Violation(
+                            check="reservation_cell",
+                            detail=detail,
+                            slot=slot,
+                            unit=unit,
+                            reference=ref,
+                        )
+                    )
+            if slot and slot in venue.slots and row.get("starts") != str(venue.slots[slot]):
+                found.append(
+                    Violation(
+                        check="reservation_record",
+                        detail="start disagrees with its slot",
+                        reference=ref,
+                    )
+                )
+        for (slot, unit), owners in claims.items():
+            if len(owners) > 1:
+                detail = f"reserved by {len(owners)} reservations at once"
+                found.append(
+                    Violation(
+                        check="double_claim",
+                        detail=detail,
+                        slot=slot,
+                        unit=unit,
+                        reference=owners[0],
+                    )
+                )
+        return found
+
+    async def _check_indexes(
+        self, venue_id: str, keys: VenueKeys, venue: _Venue
+    ) -> list[Violation]:
+        """Expiry set, user sets, by-start and by-phone agree with the records."""
+        found: list[Violation] = []
+        expiry = {
+            h: int(s) for h, s in await self._redis.zrange(keys.holds, 0, -1, withscores=True)
+        }
+        for hold_id, hold in venue.holds.items():
+            live = hold.get("status") == "held"
+            if live and expiry.get(hold_id) != int(hold.get("expires", -1)):
+                found.append(
+                    Violation(
+                        check="expiry_index",
+                        detail="live hold missing from the sweeper's set",
+                        hold_id=hold_id,
+                    )
+                )
+            if not live and hold_id in expiry:
+                found.append(
+                    Violation(
+                        check="expiry_index",
+                        detail="ended hold still in the sweeper's set",
+                        hold_id=hold_id,
+                    )
+                )
+        for hold_id in set(expiry) - set(venue.holds):
+            found.append(
+                Violation(
+                    check="expiry_index",
+                    detail="sweeper's set names a missing hold",
+                    hold_id=hold_id,
+                )
+            )
+        prefix = keys.user("")
+        async for key in self._redis.scan_iter(match=keys.user("*"), count=1000):
+            user = str(key)[len(prefix) :]
+            for member, score in await self._redis.zrange(key, 0, -1, withscores=True):
+                hold_id, _, units = str(member).rpartition("|")
+                hold = venue.holds.get(hold_id, {})
+                lapsed = int(score) <= venue.now
+                if not lapsed and (
+                    hold.get("status") != "held"
+                    or hold.get("user") != user
+                    or hold.get("n") != units
+                ):
+                    detail = "user set names a hold that is not this user's live hold"
+                    found.append(
+                        Violation(check="user_index", detail=detail, hold_id=hold_id, user_id=user)
+                    )
+        starts = {
+            r: int(s)
+            for r, s in await self._redis.zrange(keys.reservations_by_start, 0, -1, withscores=True)
+        }
+        for ref, row in venue.reservations.items():
+            if starts.get(ref) != int(row.get("starts", -1)):
+                found.append(
+                    Violation(
+                        check="start_index",
+                        detail="missing or wrong in the by-start index",
+                        reference=ref,
+                    )
+                )
+            phone_set = keys.reservations_by_phone(row.get("phone", ""))
+            if not await self._redis.sismember(phone_set, ref):
+                found.append(
+                    Violation(
+                        check="phone_index", detail="missing from its phone's index", reference=ref
+                    )
+                )
+        for ref in set(starts) - set(venue.reservations):
+            found.append(
+                Violation(
+                    check="start_index",
+                    detail="by-start names a missing reservation",
+                    reference=ref,
+                )
+            )
+        phone_prefix = keys.reservations_by_phone("")
+        async for key in self._redis.scan_iter(match=keys.reservations_by_phone("*"), count=1000):
+            phone = str(key)[len(phone_prefix) :]
+            for ref in await self._redis.smembers(key):
+                if venue.reservations.get(ref, {}).get("phone") != phone:
+                    found.append(
+                        Violation(
+                            check="phone_index",
+                            detail=f"{phone} index names a reservation of another phone",
+                            reference=ref,
+                        )
+                    )
+        listed = await self._redis.zscore(self._keys.venues(venue.fields.get("kind", "")), venue_id)
+        if listed is None:
+            found.append(
+                Violation(
+                    check="venue_index", detail="the venue is missing from the list of venues"
+                )
+            )
+        return found
+
+    def _check_feed(
+        self, venue: _Venue, entries: list[tuple[str, dict[str, str]]]
+    ) -> list[Violation]:
+        """Invariant 5: each record's latest retained feed entry matches its state."""
+        found: list[Violation] = []
+        by_hold: defaultdict[str, list[str]] = defaultdict(list)
+        by_ref: defaultdict[str, list[str]] = defaultdict(list)
+        for _, entry in entries:
+            if entry.get("hold") and entry.get("event") != "changed":
+                by_hold[entry["hold"]].append(entry["event"])
+            if entry.get("ref"):
+                by_ref[entry["ref"]].append(entry["event"])
+        for hold_id, hold in venue.holds.items():
+            events = by_hold.get(hold_id)
+            if not events or events[0] != "held":
+                continue  # its first entries were trimmed away: nothing to compare
+            if events.count("held") != 1:
+                found.append(
+                    Violation(check="feed", detail="more than one 'held' entry", hold_id=hold_id)
+                )
+            terminal = [e for e in events if e in TERMINAL_EVENT]
+            status = hold.get("status")
+            if len(terminal) > 1:
+                found.append(
+                    Violation(
+                        check="feed",
+                        detail=f"ended {len(terminal)} times: {terminal}",
+                        hold_id=hold_id,
+                    )
+                )
+            elif status == "held" and terminal:
+                found.append(
+                    Violation(
+                        check="feed",
+                        detail=f"live hold with a '{terminal[0]}' entry",
+                        hold_id=hold_id,
+                    )
+                )
+            elif status != "held" and terminal != [TERMINAL_EVENT.get(str(status), "?")]:
+                found.append(
+                    Violation(
+                        check="feed", detail=f"{status} hold without its entry", hold_id=hold_id
+                    )
+                )
+        for ref, row in venue.reservations.items():
+            events = by_ref.get(ref)
+            if not events or events[0] != "confirmed":
+                continue
+            cancelled = events.count("cancelled")
+            if cancelled != (1 if row.get("status") == "cancelled" else 0):
+                detail = f"{row.get('status')} reservation with {cancelled} 'cancelled' entries"
+                found.append(Violation(check="feed", detail=detail, reference=ref))
+        return found
+
+
+def _owners(cells: dict[str, str]) -> dict[str, set[str]]:
+    """Hold ids and references that a slot's cells name."""
+    owners: dict[str, set[str]] = {"h": set(), "r": set()}
+    for state in cells.values():
+        if state.startswith("r|"):
+            owners["r"].add(state[2:])
+        elif state.startswith("h|"):
+            owners["h"].add(state.split("|", 2)[1])
+    return owners

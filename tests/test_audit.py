@@ -1,0 +1,200 @@
+"""The audit: clean after real work, precise about each planted fault, quiet under load."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from litestar.testing import AsyncTestClient
+
+from holdsvc.keys import Keys
+from holdsvc.models import ConfirmInput, ReservationPatch, StaffBookingInput
+from holdsvc.services import Services
+from tests.helpers import ADMIN, lapse, make_restaurant, place, slot_tomorrow, tomorrow
+
+V = Keys("hs")
+Fault = Callable[[Services, str, dict[str, Any]], Awaitable[None]]
+
+
+async def busy_restaurant(services: Services) -> tuple[str, dict[str, Any]]:
+    """A venue after a realistic day: every kind of change, some of each state left."""
+    rid = await make_restaurant(services, capacities=(2, 2, 4, 6))
+    live = await place(services, rid, "live")
+    released = await place(services, rid, "gone")
+    await services.holds.release(rid, "restaurant", released.id, released.token)
+    lapsed = await place(services, rid, "late")
+    await lapse(services, rid, lapsed.id)
+    await services.sweeper.sweep_once()
+    booked = await place(services, rid, "guest", slot=slot_tomorrow(12))
+    res, _ = await services.holds.confirm(
+        rid, "restaurant", booked.id, booked.token, ConfirmInput(name="G", phone="+12125550100")
+    )
+    cancelled = await place(services, rid, "guest2", slot=slot_tomorrow(13))
+    res2, _ = await services.holds.confirm(
+        rid,
+        "restaurant",
+        cancelled.id,
+        cancelled.token,
+        ConfirmInput(name="H", phone="+12125550101"),
+    )
+    await services.reservations.cancel(res2.reference, admin=True)
+    await services.reservations.change(
+        res.reference,
+        ReservationPatch(slot=slot_tomorrow(14), phone="+12125550199"),
+        admin=True,
+        manage_token=None,
+    )
+    staff = await services.reservations.book(
+        rid,
+        StaffBookingInput(
+            slot=slot_tomorrow(15), party_size=5, name="Walk-in", phone="+12125550102"
+        ),
+    )
+    return rid, {"live": live, "reservation": res, "cancelled": res2, "staff": staff}
+
+
+async def test_clean_after_a_realistic_day(services: Services) -> None:
+    rid, _ = await busy_restaurant(services)
+    report = await services.auditor.audit(rid, "restaurant")
+    assert report.violations == [] and report.ok
+    assert report.checked["holds"] == 5 and report.checked["reservations"] == 3
+
+
+async def _orphan_cell(services: Services, rid: str, made: dict[str, Any]) -> None:
+    await services.redis.hset(V.of(rid).cells(slot_tomorrow(16)), "T1", "h|ghost|99999999999999")
+
+
+async def _double_claim(services: Services, rid: str, made: dict[str, Any]) -> None:
+    live = made["live"]
+    fields = await services.redis.hgetall(V.of(rid).hold(live.id))
+    await services.redis.hset(V.of(rid).hold("twin"), mapping={**fields, "user": "twin"})
+    await services.redis.zadd(V.of(rid).holds, {"twin": int(fields["expires"])})
+
+
+async def _lost_reserved_cell(services: Services, rid: str, made: dict[str, Any]) -> None:
+    await services.redis.hdel(V.of(rid).cells(slot_tomorrow(14)), made["reservation"].table_id)
+
+
+async def _cancelled_keeps_cell(services: Services, rid: str, made: dict[str, Any]) -> None:
+    ref = made["cancelled"].reference
+    await services.redis.hset(
+        V.of(rid).cells(slot_tomorrow(13)), made["cancelled"].table_id, f"r|{ref}"
+    )
+
+
+async def _over_cap(services: Services, rid: str, made: dict[str, Any]) -> None:
+    await services.redis.hset(V.of(rid).venue, "max_holds_per_user", "0")
+
+
+async def _start_index(services: Services, rid: str, made: dict[str, Any]) -> None:
+    await services.redis.zrem(V.of(rid).reservations_by_start, made["staff"].reference)
+
+
+async def _phone_index(services: Services, rid: str, made: dict[str, Any]) -> None:
+    await services.redis.srem(
+        V.of(rid).reservations_by_phone("+12125550199"), made["reservation"].reference
+    )
+
+
+async def _expiry_index(services: Services, rid: str, made: dict[str, Any]) -> None:
+    await services.redis.zrem(V.of(rid).holds, made["live"].id)
+
+
+async def _feed_entry(services: Services, rid: str, made: dict[str, Any]) -> None:
+    for entry_id, fields in await services.redis.xrange(V.of(rid).feed):
+        if fields["event"] == "released":
+            await services.redis.xdel(V.of(rid).feed, entry_id)
+
+
+async def _lifetime(services: Services, rid: str, made: dict[str, Any]) -> None:
+    await services.redis.hset(V.of(rid).hold(made["live"].id), "ends", "1")
+
+
+@pytest.mark.parametrize(
+    ("fault", "check"),
+    [
+        (_orphan_cell, "cell_owner"),
+        (_double_claim, "double_claim"),
+        (_lost_reserved_cell, "reservation_cell"),
+        (_cancelled_keeps_cell, "reservation_cell"),
+        (_over_cap, "user_cap"),
+        (_start_index, "start_index"),
+        (_phone_index, "phone_index"),
+        (_expiry_index, "expiry_index"),
+        (_feed_entry, "feed"),
+        (_lifetime, "hold_lifetime"),
+    ],
+)
+async def test_each_planted_fault_is_reported_precisely(
+    services: Services, fault: Fault, check: str
+) -> None:
+    rid, made = await busy_restaurant(services)
+    await fault(services, rid, made)
+    report = await services.auditor.audit(rid, "restaurant")
+    assert not report.ok
+    assert check in {v.check for v in report.violations}, report.violations
+
+
+async def test_quiet_under_live_load(services: Services) -> None:
+    rid = await make_restaurant(services, capacities=(2,) * 6, days=1)
+    stop = asyncio.Event()
+    rng = random.Random(7)
+
+    async def worker(n: int) -> None:
+        while not stop.is_set():
+            slot = slot_tomorrow(rng.choice(range(10, 22)))
+            try:
+                hold = await place(services, rid, f"w{n}", slot=slot)
+            except Exception:  # noqa: BLE001 - taken or capped: part of the load
+                continue
+            roll = rng.random()
+            if roll < 0.4:
+                await services.holds.release(rid, "restaurant", hold.id, hold.token)
+            elif roll < 0.8:
+                res, _ = await services.holds.confirm(
+                    rid,
+                    "restaurant",
+                    hold.id,
+                    hold.token,
+                    ConfirmInput(name="L", phone="+12125550100"),
+                )
+                if rng.random() < 0.5:
+                    await services.reservations.cancel(res.reference, admin=True)
+
+    workers = [asyncio.create_task(worker(n)) for n in range(6)]
+    reports = []
+    for _ in range(8):
+        reports.append(await services.auditor.audit(rid))
+        await asyncio.sleep(0.02)
+    stop.set()
+    await asyncio.gather(*workers)
+    assert all(r.ok for r in reports), [r.violations for r in reports if not r.ok]
+    final = await services.auditor.audit(rid)
+    assert final.ok and final.checked["reservations"] > 10 and final.checked["feed_entries"] > 50
+
+
+async def test_audit_endpoints(client: AsyncTestClient[Any]) -> None:
+    body = {
+        "name": "A",
+        "phone": "+12125550100",
+        "timezone": "UTC",
+        "opens": "10:00",
+        "closes": "22:00",
+    }
+    rid = (await client.post("/v1/restaurants", json=body, headers=ADMIN)).json()["id"]
+    answer = await client.get(f"/v1/restaurants/{rid}/audit", headers=ADMIN)
+    assert (
+        answer.status_code == 200
+        and answer.json()["ok"] is True
+        and answer.json()["violations"] == []
+    )
+    assert (await client.get(f"/v1/restaurants/{rid}/audit")).status_code == 401
+    assert (await client.get("/v1/restaurants/NOPE99/audit", headers=ADMIN)).status_code == 404
+    event = {"name": "E", "starts_at": f"{tomorrow()}T20:00:00Z", "total_seats": 10}
+    eid = (await client.post("/v1/events", json=event, headers=ADMIN)).json()["id"]
+    await client.post(f"/v1/events/{eid}/holds", json={"user_id": "u", "count": 3})
+    assert (await client.get(f"/v1/events/{eid}/audit", headers=ADMIN)).json()["ok"] is True
+    assert (await client.get(f"/v1/events/{rid}/audit", headers=ADMIN)).status_code == 404
