@@ -25,20 +25,24 @@ async def busy_restaurant(services: Services) -> tuple[str, dict[str, Any]]:
     rid = await make_restaurant(services, capacities=(2, 2, 4, 6))
     live = await place(services, rid, "live")
     released = await place(services, rid, "gone")
-    await services.holds.release(rid, "restaurant", released.id, released.token)
+    await services.holds.release(rid, "restaurant", released.id, str(released.token))
     lapsed = await place(services, rid, "late")
     await lapse(services, rid, lapsed.id)
     await services.sweeper.sweep_once()
     booked = await place(services, rid, "guest", slot=slot_tomorrow(12))
     res, _ = await services.holds.confirm(
-        rid, "restaurant", booked.id, booked.token, ConfirmInput(name="G", phone="+12125550100")
+        rid,
+        "restaurant",
+        booked.id,
+        str(booked.token),
+        ConfirmInput(name="G", phone="+12125550100"),
     )
     cancelled = await place(services, rid, "guest2", slot=slot_tomorrow(13))
     res2, _ = await services.holds.confirm(
         rid,
         "restaurant",
         cancelled.id,
-        cancelled.token,
+        str(cancelled.token),
         ConfirmInput(name="H", phone="+12125550101"),
     )
     await services.reservations.cancel(res2.reference, admin=True)
@@ -153,13 +157,13 @@ async def test_quiet_under_live_load(services: Services) -> None:
                 continue
             roll = rng.random()
             if roll < 0.4:
-                await services.holds.release(rid, "restaurant", hold.id, hold.token)
+                await services.holds.release(rid, "restaurant", hold.id, str(hold.token))
             elif roll < 0.8:
                 res, _ = await services.holds.confirm(
                     rid,
                     "restaurant",
                     hold.id,
-                    hold.token,
+                    str(hold.token),
                     ConfirmInput(name="L", phone="+12125550100"),
                 )
                 if rng.random() < 0.5:
