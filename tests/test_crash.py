@@ -120,9 +120,13 @@ def test_kill_an_app_worker_mid_load(redis_url: str) -> None:
 
         result = asyncio.run(scenario())
     outcome: Outcome = result["outcome"]
-    print(
-        f"\nworker kill: {outcome.requests} requests, {len(outcome.confirmed)} confirmed, statuses {dict(outcome.statuses)}, transport errors {outcome.transport_errors}"
-    )
+    summary = {
+        "requests": outcome.requests,
+        "confirmed": len(outcome.confirmed),
+        "statuses": dict(outcome.statuses),
+        "transport_errors": outcome.transport_errors,
+    }
+    print(f"\nworker kill: {summary}")
     assert len(outcome.confirmed) > 20
     assert result["missing"] == [] and result["wrong"] == []
     assert result["audit"]["ok"], result["audit"]["violations"]
@@ -164,11 +168,16 @@ def test_kill_redis_mid_load_and_restart_from_its_files(redis_dir: Path, fsync: 
     finally:
         redis.stop()
     outcome: Outcome = result["outcome"]
-    print(
-        f"\nredis kill ({fsync}): {outcome.requests} requests, {len(outcome.confirmed)} confirmed acks, "
-        f"{len(result['missing'])} lost (acks in the last second before the kill: {result['last_second']}), "
-        f"/ready {result['down']} while down, 200 again after {result['recovered']:.2f} s, statuses {dict(outcome.statuses)}"
-    )
+    summary = {
+        "requests": outcome.requests,
+        "confirmed_acks": len(outcome.confirmed),
+        "lost": len(result["missing"]),
+        "acks_in_last_second": result["last_second"],
+        "ready_while_down": result["down"],
+        "ready_again_after_s": round(result["recovered"], 2),
+        "statuses": dict(outcome.statuses),
+    }
+    print(f"\nredis kill ({fsync}): {summary}")
     assert result["down"] == 503
     assert len(outcome.confirmed) > 20
     if fsync == "always":
