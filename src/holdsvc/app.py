@@ -10,10 +10,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from litestar import Litestar
+from litestar import Litestar, Request
 from litestar.config.cors import CORSConfig
 from litestar.enums import ScopeType
+from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi import OpenAPIConfig
+from litestar.stores.base import Store
+from litestar.stores.redis import RedisStore
 from litestar.types import ASGIApp, Receive, Scope, Send
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
@@ -35,7 +38,9 @@ from holdsvc.settings import Settings
 log = logging.getLogger("holdsvc")
 
 
-def connect_redis(settings: Settings, *, for_streams: bool = False) -> AnyRedis:
+def connect_redis(
+    settings: Settings, *, for_streams: bool = False, pool_size: int | None = None
+) -> AnyRedis:
     """A Redis client for the configured URL: one node, or a cluster.
 
     ``for_streams``: a separate pool for blocking feed reads, one connection per open stream,
@@ -54,7 +59,8 @@ def connect_redis(settings: Settings, *, for_streams: bool = False) -> AnyRedis:
     pool = BlockingConnectionPool.from_url(
         url,
         decode_responses=True,
-        max_connections=settings.sse_max_streams if for_streams else settings.redis_pool_size,
+        max_connections=pool_size
+        or (settings.sse_max_streams if for_streams else settings.redis_pool_size),
         timeout=settings.redis_timeout_seconds,
         socket_timeout=timeout,
         socket_connect_timeout=settings.redis_timeout_seconds,
@@ -91,10 +97,33 @@ def metrics_middleware(app: ASGIApp) -> ASGIApp:
     return middleware
 
 
+def is_hold_request(request: Request[Any, Any, Any]) -> bool:
+    """The hold endpoints are the ones rate limited per client."""
+    return "/holds" in request.url.path
+
+
+def rate_limiting(settings: Settings) -> tuple[RateLimitConfig | None, dict[str, Store]]:
+    """Litestar's rate limiter on the hold endpoints, counting in Redis; off when 0."""
+    if settings.rate_limit_per_minute == 0:
+        return None, {}
+    store = RedisStore(
+        connect_redis(settings, pool_size=8),
+        namespace=f"{settings.key_prefix}:ratelimit",
+        handle_client_shutdown=True,
+    )
+    config = RateLimitConfig(
+        rate_limit=("minute", settings.rate_limit_per_minute),
+        check_throttle_handler=is_hold_request,
+        store="rate_limit",
+    )
+    return config, {"rate_limit": store}
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     """Build the app. The lifespan opens Redis, loads the scripts, runs the sweeper."""
     settings = settings or Settings()
     metrics = Metrics()
+    rate_limit, stores = rate_limiting(settings)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -114,6 +143,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
             yield
         finally:
             sweeper.cancel()
+            # Python 3.11's asyncio.wait_for (redis-py sends commands through it) can swallow
+            # a cancel that lands just as a send completes: cancel again until it is done.
+            while not sweeper.done():
+                await asyncio.wait({sweeper}, timeout=0.05)
+                sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
             await stream_redis.aclose()
@@ -132,13 +166,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[metrics_middleware],
+        middleware=[metrics_middleware] + ([rate_limit.middleware] if rate_limit else []),
+        stores=stores,
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(title="holdsvc", version="1.0.0", path="/schema"),
         cors_config=None
         if not settings.cors_origins
         else CORSConfig(allow_origins=settings.cors_origins),
         debug=False,
+        plugins=[__import__("holdsvc.web").web.WebPlugin()],  # the pages (src/holdsvc/web)
     )
     app.state.metrics = metrics
     app.state.admin_digests = settings.admin_token_digests()

@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     # People and HTTP.
     phone_region: str = Field(default="US", pattern=r"^[A-Z]{2}$")
     max_body_bytes: int = Field(default=65_536, ge=1024)
+    # Requests per minute per client address on the hold endpoints; 0 turns it off (load tests).
+    rate_limit_per_minute: int = Field(default=300, ge=0, le=1_000_000)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65_535)
     workers: int = Field(default=1, ge=1, le=64)

@@ -60,6 +60,9 @@ def on_service_error(_: Request[Any, Any, Any], error: HoldsvcError) -> Response
 def on_http_error(_: Request[Any, Any, Any], error: HTTPException) -> Response[dict[str, Any]]:
     """Litestar's own errors: bad JSON, failed validation, unknown route, body too large."""
     status = error.status_code
+    if status == 413:
+        # An oversized body is bad input like any other: the contract's 400 validation_error.
+        status = 400
     code = CODE_BY_STATUS.get(status, "validation_error" if status < 500 else "unavailable")
     errors = (
         error.extra
@@ -67,7 +70,13 @@ def on_http_error(_: Request[Any, Any, Any], error: HTTPException) -> Response[d
         else None
     )
     title = "The request is not valid" if code == "validation_error" else str(error.detail)
-    return problem(status, code, title, str(error.detail), errors=errors)
+    response = problem(status, code, title, str(error.detail), errors=errors)
+    # Keep what Litestar said in headers (the rate limiter's RateLimit-* among them).
+    for name, value in (error.headers or {}).items():
+        response.headers.setdefault(name, value)
+    if status == 429 and "RateLimit-Reset" in response.headers:
+        response.headers.setdefault("Retry-After", response.headers["RateLimit-Reset"])
+    return response
 
 
 def on_redis_down(_: Request[Any, Any, Any], error: Exception) -> Response[dict[str, Any]]:

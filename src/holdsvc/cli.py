@@ -1,0 +1,280 @@
+"""The ``holdsvc`` command: ``serve`` the API, or load a ``demo`` restaurant into a running one."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import sys
+from collections.abc import Callable, Sequence
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import httpx
+import uvicorn
+
+from holdsvc.redis_server import EmbeddedRedis, EmbeddedRedisError
+from holdsvc.settings import Settings
+
+__all__ = ["main"]
+
+DEMO_TIMEZONE = "America/New_York"
+DEMO_CAPACITIES = (2, 2, 4, 4, 6, 8)
+DEMO_DAYS = 14
+
+
+class CliError(Exception):
+    """A failure worth one line on stderr, not a traceback."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``holdsvc`` command line.
+
+    Args:
+        argv: The arguments after the program name; ``sys.argv[1:]`` when omitted.
+
+    Returns:
+        The process exit status.
+    """
+    parser = _parser()
+    args = parser.parse_args(argv)
+    command: Callable[[argparse.Namespace], int] = args.run
+    try:
+        return command(args)
+    except CliError as exc:
+        print(f"holdsvc {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="holdsvc", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the HTTP API (starts an embedded redis-server when HOLDSVC_REDIS_URL is unset)",
+    )
+    serve.add_argument("--host", help="bind address (default: HOLDSVC_HOST, 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="TCP port (default: HOLDSVC_PORT, 8000)")
+    serve.add_argument("--workers", type=int, help="worker processes (default: HOLDSVC_WORKERS, 1)")
+    serve.set_defaults(run=serve_command)
+
+    demo = commands.add_parser("demo", help="create a sample restaurant in a running server")
+    demo.add_argument("--url", default="http://127.0.0.1:8000", help="base URL of the server")
+    demo.add_argument(
+        "--admin-token",
+        help="admin token (default: first of HOLDSVC_ADMIN_TOKENS, else <data_dir>/admin_token)",
+    )
+    demo.set_defaults(run=demo_command)
+    return parser
+
+
+# -- serve ---------------------------------------------------------------------------------
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    """Run uvicorn on ``holdsvc.app:create_app``, with an embedded Redis if no URL is set.
+
+    Secrets the workers must share (the signing key, an admin token) are read from or created
+    in the data dir and exported, so every worker process sees the same values.
+
+    Args:
+        args: ``host``, ``port`` and ``workers``, each None for the settings' value.
+
+    Returns:
+        0 once uvicorn has stopped (the embedded Redis is stopped too).
+
+    Raises:
+        CliError: When the embedded Redis cannot start.
+    """
+    settings = Settings()
+    data_dir = settings.data_dir
+    embedded: EmbeddedRedis | None = None
+    if settings.redis_url:
+        _say(f"using Redis at {_redact(settings.redis_url)}")
+    else:
+        embedded = EmbeddedRedis(data_dir, appendfsync=settings.appendfsync)
+        try:
+            embedded.start()
+        except EmbeddedRedisError as exc:
+            raise CliError(str(exc)) from exc
+        os.environ["HOLDSVC_REDIS_URL"] = embedded.url
+        _say(
+            f"no HOLDSVC_REDIS_URL set, started embedded redis-server ({embedded.version}) "
+            f"at {embedded.url}, data and AOF in {data_dir}/"
+        )
+    try:
+        if settings.secret_key is None or not settings.secret_key.get_secret_value():
+            os.environ["HOLDSVC_SECRET_KEY"] = _read_or_create_secret(data_dir / "secret_key")
+        if not settings.admin_tokens:
+            token_file = data_dir / "admin_token"
+            token = _read_or_create_secret(token_file)
+            os.environ["HOLDSVC_ADMIN_TOKENS"] = token
+            _say(f"no HOLDSVC_ADMIN_TOKENS set; admin token (kept in {token_file}): {token}")
+        uvicorn.run(
+            "holdsvc.app:create_app",
+            factory=True,
+            host=args.host if args.host is not None else settings.host,
+            port=args.port if args.port is not None else settings.port,
+            workers=args.workers if args.workers is not None else settings.workers,
+            log_level=settings.log_level,
+        )
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    return 0
+
+
+def _say(message: str) -> None:
+    print(f"holdsvc: {message}", file=sys.stderr, flush=True)
+
+
+def _redact(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username or ''}:***@{parts.hostname or ''}"
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _read_or_create_secret(path: Path) -> str:
+    """The secret stored in `path`, or a new random one written there with mode 0600."""
+    try:
+        existing = path.read_text().strip()
+    except FileNotFoundError:
+        existing = ""
+    if existing:
+        return existing
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    secret = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(secret + "\n")
+    return secret
+
+
+# -- demo ----------------------------------------------------------------------------------
+
+
+def demo_command(args: argparse.Namespace) -> int:
+    """Create a sample restaurant with 6 tables and two weeks of slots in a running server.
+
+    Args:
+        args: ``url`` of the server and ``admin_token`` (None for the default).
+
+    Returns:
+        0 on success.
+
+    Raises:
+        CliError: When no admin token is known, the server is unreachable, or it refuses a step.
+    """
+    settings = Settings()
+    token = args.admin_token or _default_admin_token(settings)
+    base = args.url.rstrip("/")
+    today = _today(DEMO_TIMEZONE)
+    last = today + timedelta(days=DEMO_DAYS - 1)
+    with httpx.Client(
+        base_url=base, timeout=10.0, headers={"Authorization": f"Bearer {token}"}
+    ) as client:
+
+        def call(method: str, path: str, **kwargs: Any) -> Any:
+            try:
+                response = client.request(method, path, **kwargs)
+            except httpx.HTTPError as exc:
+                raise CliError(
+                    f"cannot reach {base} ({exc}); is `holdsvc serve` running there?"
+                ) from exc
+            if response.is_error:
+                raise CliError(f"{method} {path} answered {_describe_error(response)}")
+            return response.json() if response.content else None
+
+        restaurant = call(
+            "POST",
+            "/v1/restaurants",
+            json={
+                "name": "Demo Bistro",
+                "phone": "+1 212 555 0100",
+                "timezone": DEMO_TIMEZONE,
+                "opens": "17:00",
+                "closes": "23:00",
+            },
+        )
+        rid = restaurant["id"]
+        tables = [
+            {"capacity": capacity, "label": f"Window {n}" if n <= 2 else f"Table {n}"}
+            for n, capacity in enumerate(DEMO_CAPACITIES, start=1)
+        ]
+        call("POST", f"/v1/restaurants/{rid}/tables", json={"tables": tables})
+        slots = call(
+            "POST",
+            f"/v1/restaurants/{rid}/slots",
+            json={"from": today.isoformat(), "to": last.isoformat()},
+        )
+        window = {"from": today.isoformat(), "to": last.isoformat(), "party_size": 2}
+        free = call("GET", f"/v1/restaurants/{rid}/availability", params=window)
+        first_slot = free["slots"][0]["slot"] if free and free.get("slots") else None
+
+    slot = first_slot or f"{(today + timedelta(days=1)).isoformat()}T19:00"
+    hold = json.dumps({"user_id": "demo-user", "slot": slot, "party_size": 2})
+    venue = f"{base}/v1/restaurants/{rid}"
+    print(
+        f"Created restaurant {restaurant.get('name', 'Demo Bistro')!r} (id {rid}) with "
+        f"{len(tables)} tables ({', '.join(map(str, DEMO_CAPACITIES))} seats) and "
+        f"{slots.get('created', '?')} slots from {today} to {last}.\n"
+        f"\n"
+        f"Admin token: {token}\n"
+        f"\n"
+        f"Try:\n"
+        f"  availability  {venue}/availability?from={today}&to={last}&party_size=2\n"
+        f"  all slots     {venue}/slots?from={today}&to={today}\n"
+        f"  API docs      {base}/schema\n"
+        f"  metrics       {base}/metrics\n"
+        f"\n"
+        f"Hold a table:\n"
+        f"  curl -sS -X POST {venue}/holds -H 'Content-Type: application/json' -d '{hold}'"
+    )
+    return 0
+
+
+def _default_admin_token(settings: Settings) -> str:
+    for token in settings.admin_tokens:
+        if not token.startswith("sha256:"):  # a digest cannot be sent
+            return token
+    token_file = settings.data_dir / "admin_token"
+    try:
+        token = token_file.read_text().strip()
+    except OSError:
+        token = ""
+    if not token:
+        raise CliError(
+            f"no admin token: pass --admin-token, set HOLDSVC_ADMIN_TOKENS, or run "
+            f"`holdsvc serve` here once (it writes {token_file})"
+        )
+    return token
+
+
+def _today(timezone: str) -> date:
+    try:
+        return datetime.now(ZoneInfo(timezone)).date()
+    except ZoneInfoNotFoundError:
+        return date.today()  # no tz database: the local date is close enough
+
+
+def _describe_error(response: httpx.Response) -> str:
+    summary = f"{response.status_code} {response.reason_phrase}"
+    try:
+        problem = response.json()
+    except ValueError:
+        return summary
+    if isinstance(problem, dict):
+        code, detail = problem.get("code"), problem.get("detail") or problem.get("title")
+        summary += "".join(f": {part}" for part in (code, detail) if part)
+    return summary

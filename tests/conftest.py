@@ -1,0 +1,105 @@
+"""Shared fixtures: every test that touches Redis gets a real server, never a fake.
+
+The server is, in order of preference: the one at ``HOLDSVC_TEST_REDIS_URL`` (it is flushed
+before every test), a ``redis:7-alpine`` container when a Docker engine answers, or the
+project's embedded redis-server listening on a free 127.0.0.1 port.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import docker  # type: ignore[import-untyped]
+import pytest
+from redis.asyncio import Redis
+
+from holdsvc.redis_server import EmbeddedRedis
+
+try:
+    from testcontainers.community.redis import RedisContainer
+except ImportError:  # testcontainers < 4.10
+    from testcontainers.redis import RedisContainer
+
+
+def docker_available() -> bool:
+    """Whether a Docker engine answers within a second or two."""
+    try:
+        client = docker.from_env(timeout=2)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except Exception:
+        return False
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of a real Redis server for the whole session, reachable by other processes too."""
+    configured = os.environ.get("HOLDSVC_TEST_REDIS_URL")
+    if configured:
+        yield configured
+    elif docker_available():
+        with RedisContainer("redis:7-alpine") as container:
+            host = container.get_container_host_ip()
+            port = container.get_exposed_port(6379)
+            yield f"redis://{host}:{port}/0"
+    else:
+        with EmbeddedRedis(tmp_path_factory.mktemp("redis"), port=0, unix_socket=False) as server:
+            yield server.url
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    """An asyncio client (bytes replies) on an empty server; closed after the test."""
+    client = Redis.from_url(redis_url, decode_responses=False)
+    await client.flushall()
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+# -- the app and its services, on the real server ---------------------------------------------
+
+from litestar.testing import AsyncTestClient  # noqa: E402
+
+from holdsvc.app import connect_redis, create_app  # noqa: E402
+from holdsvc.metrics import Metrics  # noqa: E402
+from holdsvc.services import Services  # noqa: E402
+from holdsvc.settings import Settings  # noqa: E402
+
+
+@pytest.fixture
+def settings(redis_url: str) -> Settings:
+    """Settings for a test app on the session's server (no .env file read)."""
+    return Settings(
+        _env_file=None,
+        redis_url=redis_url,
+        admin_tokens=["test-admin"],
+        secret_key="test-secret",
+        sweep_interval_seconds=0.1,
+        rate_limit_per_minute=0,  # tests/test_hostile.py turns it on where it is the subject
+    )
+
+
+@pytest.fixture
+async def services(settings: Settings) -> AsyncIterator[Services]:
+    """The service layer on an empty server, scripts loaded, no sweeper running."""
+    client = connect_redis(settings)
+    await client.flushall()
+    built = Services.build(client, settings, Metrics())
+    await built.scripts.load()
+    try:
+        yield built
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+async def client(settings: Settings, redis: Redis) -> AsyncIterator[AsyncTestClient[Any]]:
+    """The whole app (lifespan, sweeper) through Litestar's async test client."""
+    async with AsyncTestClient(app=create_app(settings)) as test_client:
+        yield test_client
