@@ -108,6 +108,9 @@ class EmbeddedRedis:
         binary: The server binary; `find_redis_binary()` when omitted.
         startup_timeout: Seconds to wait for PING to answer.
 
+    Attributes:
+        version: ``"valkey 9.1.2"`` or ``"redis 7.4.1"``, known once the server has started.
+
     The `url` prefers TCP when a port is configured, else the unix socket.
     """
 

@@ -15,7 +15,11 @@ class Settings(BaseSettings):
     """Every knob of holdsvc; `.env.example` lists each one with its default."""
 
     model_config = SettingsConfigDict(
-        env_prefix="HOLDSVC_", env_file=".env", extra="ignore", frozen=True
+        env_prefix="HOLDSVC_",
+        env_file=".env",
+        env_ignore_empty=True,
+        extra="ignore",
+        frozen=True,
     )
 
     # Redis: no URL means `holdsvc serve` starts an embedded redis-server.
