@@ -104,3 +104,52 @@ def test_admin_tokens_are_kept_as_digests_only() -> None:
     assert "plain-admin" not in digests and "ab" * 32 in digests
     app = create_app(settings)
     assert "plain-admin" not in repr(app.state.admin_digests)
+
+
+def test_server_logs_carry_no_secrets(redis_url: str) -> None:
+    """A real server at log level info: access lines name routes, never ids, tokens or phones."""
+    import httpx
+
+    from tests.serverproc import ServerProcess
+
+    with ServerProcess(redis_url, env={"HOLDSVC_LOG_LEVEL": "info"}) as server:
+        admin = {"Authorization": f"Bearer {server.admin_token}"}
+        with httpx.Client(base_url=server.url, timeout=10) as http:
+            body = {
+                "name": "Logs",
+                "phone": "+12125550100",
+                "timezone": "UTC",
+                "opens": "10:00",
+                "closes": "22:00",
+            }
+            rid = http.post("/v1/restaurants", json=body, headers=admin).json()["id"]
+            http.post(
+                f"/v1/restaurants/{rid}/tables", json={"tables": [{"capacity": 2}]}, headers=admin
+            )
+            http.post(
+                f"/v1/restaurants/{rid}/slots",
+                json={"from": tomorrow(), "to": tomorrow()},
+                headers=admin,
+            )
+            hold = http.post(
+                f"/v1/restaurants/{rid}/holds",
+                json={"user_id": "u", "slot": f"{tomorrow()}T19:00", "party_size": 2},
+            ).json()
+            res = http.post(
+                f"/v1/restaurants/{rid}/holds/{hold['id']}/confirm",
+                json={"name": "Zelda Secretname", "phone": "+12125550142"},
+                headers={"Hold-Token": hold["token"]},
+            ).json()
+            http.get("/v1/reservations", params={"phone": "+12125550142"}, headers=admin)
+            http.get(f"/v1/reservations/{res['reference']}", params={"token": res["manage_token"]})
+        output = server.output()
+    assert "GET /v1/reservations/{reference} 403" in output  # access lines are there
+    for secret in (
+        hold["token"],
+        res["manage_token"],
+        "Secretname",
+        "5550142",
+        server.admin_token,
+        res["reference"],
+    ):
+        assert secret not in output

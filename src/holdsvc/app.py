@@ -36,6 +36,7 @@ from holdsvc.services import Services
 from holdsvc.settings import Settings
 
 log = logging.getLogger("holdsvc")
+access_log = logging.getLogger("holdsvc.access")
 
 
 def connect_redis(
@@ -90,9 +91,14 @@ def metrics_middleware(app: ASGIApp) -> ASGIApp:
             handler = scope.get("route_handler")
             route = getattr(handler, "handler_name", "unmatched") if handler else "unmatched"
             method = str(scope.get("method", ""))
+            elapsed = time.perf_counter() - started
             metrics: Metrics = scope["app"].state.metrics
             metrics.requests.labels(method, route, str(status)).inc()
-            metrics.latency.labels(method, route).observe(time.perf_counter() - started)
+            metrics.latency.labels(method, route).observe(elapsed)
+            if access_log.isEnabledFor(logging.INFO):
+                # The route template only: no ids, no query string, no token, phone or name.
+                template = scope.get("path_template") or "-"
+                access_log.info("%s %s %s %.1fms", method, template, status, elapsed * 1000)
 
     return middleware
 
@@ -119,9 +125,15 @@ def rate_limiting(settings: Settings) -> tuple[RateLimitConfig | None, dict[str,
     return config, {"rate_limit": store}
 
 
+def configure_logging(level: str) -> None:
+    """The ``holdsvc`` loggers at the configured level (Litestar's root handler prints them)."""
+    logging.getLogger("holdsvc").setLevel(level.upper())
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     """Build the app. The lifespan opens Redis, loads the scripts, runs the sweeper."""
     settings = settings or Settings()
+    configure_logging(settings.log_level)
     metrics = Metrics()
     rate_limit, stores = rate_limiting(settings)
 

@@ -124,6 +124,9 @@ def serve_command(args: argparse.Namespace) -> int:
             port=args.port if args.port is not None else settings.port,
             workers=args.workers if args.workers is not None else settings.workers,
             log_level=settings.log_level,
+            # uvicorn's access log prints query strings (phones, manage tokens in page links);
+            # the app logs its own access lines with the route template instead.
+            access_log=False,
         )
     finally:
         if embedded is not None:
