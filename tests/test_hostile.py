@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import httpx
 import pytest
 from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
@@ -12,6 +13,7 @@ from redis.asyncio import Redis
 from holdsvc.app import create_app
 from holdsvc.settings import Settings
 from tests.helpers import ADMIN, tomorrow
+from tests.serverproc import ServerProcess
 
 Client = AsyncTestClient[Any]
 
@@ -108,10 +110,6 @@ def test_admin_tokens_are_kept_as_digests_only() -> None:
 
 def test_server_logs_carry_no_secrets(redis_url: str) -> None:
     """A real server at log level info: access lines name routes, never ids, tokens or phones."""
-    import httpx
-
-    from tests.serverproc import ServerProcess
-
     with ServerProcess(redis_url, env={"HOLDSVC_LOG_LEVEL": "info"}) as server:
         admin = {"Authorization": f"Bearer {server.admin_token}"}
         with httpx.Client(base_url=server.url, timeout=10) as http:
