@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -136,17 +137,47 @@ Client = AsyncTestClient[Any]
 PROBLEM_KEYS = {"type", "title", "status", "detail", "code"}
 
 
+def problem_mismatch(response: Response, status: int, code: str) -> str | None:
+    """Why ``response`` is not an ``application/problem+json`` error with this status and
+    code (type, title, status, detail and code all present), or None when it is one."""
+    if response.status_code != status:
+        return f"status {response.status_code}, not {status}: {response.text[:300]}"
+    if not response.headers.get("content-type", "").startswith("application/problem+json"):
+        return f"content-type {response.headers.get('content-type')!r}"
+    body = response.json()
+    if not isinstance(body, dict) or not body.keys() >= PROBLEM_KEYS:
+        return f"not a problem document: {body!r}"
+    if body["status"] != status or body["code"] != code:
+        return f"status/code {body['status']}/{body['code']}, not {status}/{code}"
+    if not all(isinstance(body[name], str) for name in ("type", "title", "detail")):
+        return f"type, title and detail must be strings: {body!r}"
+    return None
+
+
 def assert_problem(response: Response, status: int, code: str) -> dict[str, Any]:
     """The response is an ``application/problem+json`` error with this status and code."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
+    mismatch = problem_mismatch(response, status, code)
+    assert mismatch is None, mismatch
     body: dict[str, Any] = response.json()
-    assert body.keys() >= PROBLEM_KEYS, body
-    assert body["status"] == status
-    assert body["code"] == code, body
-    assert isinstance(body["type"], str) and isinstance(body["title"], str)
-    assert isinstance(body["detail"], str)
     return body
+
+
+Send = Callable[[], Awaitable[Response]]
+
+
+async def assert_refused_unchanged(
+    redis: AnyRedis, cases: dict[str, Send], status: int, code: str
+) -> None:
+    """Send each case: every one must be this problem and leave every Redis key as it was."""
+    failures: list[str] = []
+    for case_id, send in cases.items():
+        before = await snapshot_keys(redis)
+        mismatch = problem_mismatch(await send(), status, code)
+        if mismatch is not None:
+            failures.append(f"{case_id}: {mismatch}")
+        elif await snapshot_keys(redis) != before:
+            failures.append(f"{case_id}: Redis changed")
+    assert not failures, "\n".join(failures)
 
 
 def restaurant_body(**overrides: object) -> dict[str, object]:

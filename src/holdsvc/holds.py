@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import msgspec
 
 from holdsvc import slots as timegrid
-from holdsvc.errors import Forbidden, HoldExpired, NotFound, ReferenceTaken
+from holdsvc.errors import Forbidden, HoldExpired, NotFound, ReferenceTaken, ValidationFailed
 from holdsvc.identifiers import (
     digest,
     hold_token,
@@ -84,6 +84,9 @@ class Holds:
         """Place a hold; (hold with its token, True when an Idempotency-Key replayed it)."""
         venue = await self._venues.profile(venue_id, kind)
         check_slot_id(request.slot)
+        if not request.user_id.isprintable():
+            # Beyond control characters: line separators, zero-width and other format marks.
+            raise ValidationFailed("user_id must be printable characters only")
         keys = self._keys.of(venue_id)
         fingerprint = hashlib.sha256(
             msgspec.json.encode([request.slot, request.party_size, request.units, request.count])

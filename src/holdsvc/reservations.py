@@ -31,7 +31,14 @@ from holdsvc.models import (
 )
 from holdsvc.scripts import AnyRedis, Scripts
 from holdsvc.sweeper import Sweeper, after_sweeping
-from holdsvc.venues import VenueProfile, Venues, check_slot_id, date_range
+from holdsvc.venues import (
+    EARLIEST_DATE,
+    LATEST_DATE,
+    VenueProfile,
+    Venues,
+    check_slot_id,
+    date_range,
+)
 
 STATUSES = ("confirmed", "cancelled", "no_show", "completed")
 VENUE_KINDS = ("restaurant", "event")
@@ -211,7 +218,7 @@ class Reservations:
         high: int | str = "+inf"
         if first is not None or last is not None:
             first_day, last_day = date_range(
-                first or "0001-01-01", last or "9999-12-30", max_days=10**7
+                first or str(EARLIEST_DATE), last or str(LATEST_DATE), max_days=10**7
             )
             low, end = timegrid.local_day_bounds_ms(first_day, last_day, profile.tz)
             high = f"({end}"

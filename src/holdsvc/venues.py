@@ -29,6 +29,9 @@ from holdsvc.settings import Settings
 
 FIT_SCALE = 1 << 20
 MAX_QUERY_DAYS = 366
+# A day's local bounds must be representable in every time zone (datetime spans years 1..9999).
+EARLIEST_DATE = date(1, 1, 2)
+LATEST_DATE = date(9999, 12, 30)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +100,8 @@ def date_range(
         first, last = timegrid.parse_date(first_text), timegrid.parse_date(last_text)
     except ValueError as error:
         raise ValidationFailed(str(error)) from None
+    if first < EARLIEST_DATE or last > LATEST_DATE:
+        raise ValidationFailed(f"dates run from {EARLIEST_DATE} to {LATEST_DATE}")
     if last < first:
         raise ValidationFailed("'to' is before 'from'")
     if (last - first).days + 1 > max_days:

@@ -1,0 +1,129 @@
+"""HTTP contract, end to end: health, readiness, metrics, OpenAPI, audit, Redis down."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+from litestar.testing import AsyncTestClient
+from redis.asyncio import Redis
+
+from holdsvc.app import create_app
+from holdsvc.settings import Settings
+from tests.helpers import (
+    ADMIN,
+    Client,
+    assert_problem,
+    assert_refused_unchanged,
+    hold_http,
+    new_hold,
+    new_reservation,
+    new_venue,
+    restaurant_body,
+    slot_tomorrow,
+)
+
+# -- operations -------------------------------------------------------------------------------
+
+
+async def test_health_and_ready(client: Client) -> None:
+    health = await client.get("/health")
+    assert health.status_code == 200
+    ready = await client.get("/ready")
+    assert ready.status_code == 200
+
+
+async def test_metrics_are_prometheus_text(client: Client) -> None:
+    rid = await new_venue(client, capacities=(2,))
+    await new_reservation(client, rid)
+    assert_problem(await hold_http(client, rid, "u2", table="T1"), 409, "unit_unavailable")
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    text = response.text
+    assert "# TYPE holdsvc_holds_total counter" in text
+    assert 'holdsvc_holds_total{kind="restaurant",replayed="false"} 1.0' in text
+    assert 'holdsvc_holds_refused_total{code="unit_unavailable",kind="restaurant"} 1.0' in text
+    assert 'holdsvc_confirms_total{kind="restaurant"} 1.0' in text
+    assert "holdsvc_requests_total{" in text
+    assert "holdsvc_request_seconds_bucket{" in text
+
+
+API_PATHS = {
+    "/v1/restaurants": {"get", "post"},
+    "/v1/restaurants/{rid}": {"get", "patch"},
+    "/v1/restaurants/{rid}/tables": {"get", "post"},
+    "/v1/restaurants/{rid}/slots": {"get", "post"},
+    "/v1/restaurants/{rid}/slots/{slot}": {"get"},
+    "/v1/restaurants/{rid}/availability": {"get"},
+    "/v1/restaurants/{rid}/holds": {"post"},
+    "/v1/restaurants/{rid}/holds/{hold_id}": {"get", "delete"},
+    "/v1/restaurants/{rid}/holds/{hold_id}/refresh": {"post"},
+    "/v1/restaurants/{rid}/holds/{hold_id}/confirm": {"post"},
+    "/v1/restaurants/{rid}/reservations": {"get"},
+    "/v1/reservations": {"get"},
+    "/v1/reservations/{reference}": {"get", "delete"},
+    "/health": {"get"},
+    "/ready": {"get"},
+    "/metrics": {"get"},
+    "/v1/restaurants/{rid}/audit": {"get"},
+}
+
+
+async def test_openapi_lists_every_contract_path(client: Client) -> None:
+    response = await client.get("/schema/openapi.json")
+    assert response.status_code == 200
+    paths: dict[str, dict[str, Any]] = response.json()["paths"]
+    for path, methods in API_PATHS.items():
+        assert path in paths, f"{path} missing from the OpenAPI document"
+        assert methods <= paths[path].keys(), (path, sorted(paths[path]))
+
+
+async def test_restaurant_audit(client: Client, redis: Redis) -> None:
+    rid = await new_venue(client, capacities=(2, 4))
+    await new_hold(client, rid, "u1", table="T1")
+    kept = await new_reservation(client, rid, "u2", table="T2")
+    cancelled = await new_reservation(client, rid, "u3", slot=slot_tomorrow(12))
+    cancel = await client.delete(f"/v1/reservations/{cancelled['reference']}", headers=ADMIN)
+    assert cancel.status_code == 200
+    assert kept["status"] == "confirmed"
+    await assert_refused_unchanged(
+        redis,
+        {
+            "no-token": partial(client.get, f"/v1/restaurants/{rid}/audit"),
+            "wrong-token": partial(
+                client.get,
+                f"/v1/restaurants/{rid}/audit",
+                headers={"Authorization": "Bearer nope"},
+            ),
+        },
+        401,
+        "unauthorized",
+    )
+    assert_problem(
+        await client.get("/v1/restaurants/NOSUCH/audit", headers=ADMIN), 404, "not_found"
+    )
+    response = await client.get(f"/v1/restaurants/{rid}/audit", headers=ADMIN)
+    assert response.status_code == 200
+    report = response.json()
+    assert report["ok"] is True
+    assert report["violations"] == []
+
+
+async def test_redis_down_is_503_but_health_stays_up(settings: Settings) -> None:
+    down = settings.model_copy(
+        update={"redis_url": "redis://127.0.0.1:1/0", "redis_timeout_seconds": 0.5}
+    )
+    async with AsyncTestClient(app=create_app(down)) as client:
+        assert (await client.get("/health")).status_code == 200
+        assert_problem(await client.get("/ready"), 503, "unavailable")
+        body = {"user_id": "u1", "slot": slot_tomorrow(), "party_size": 2}
+        assert_problem(
+            await client.post("/v1/restaurants/ABCDEF/holds", json=body), 503, "unavailable"
+        )
+        assert_problem(await client.get("/v1/restaurants"), 503, "unavailable")
+        assert_problem(
+            await client.post("/v1/restaurants", json=restaurant_body(), headers=ADMIN),
+            503,
+            "unavailable",
+        )
