@@ -31,6 +31,7 @@ from holdsvc.api.problems import EXCEPTION_HANDLERS
 from holdsvc.api.reservations import ReservationController
 from holdsvc.api.restaurants import RestaurantController
 from holdsvc.metrics import Metrics
+from holdsvc.pipelined import PipelinedConnection
 from holdsvc.scripts import AnyRedis
 from holdsvc.services import Services
 from holdsvc.settings import Settings
@@ -67,6 +68,16 @@ def connect_redis(
         socket_connect_timeout=settings.redis_timeout_seconds,
     )
     return Redis(connection_pool=pool)
+
+
+def pipelined_connection(settings: Settings) -> PipelinedConnection | None:
+    """The hot path's pipelining connection, for one Redis node (None for a cluster)."""
+    url = settings.redis_url or "redis://127.0.0.1:6379/0"
+    if not settings.redis_pipelining or settings.redis_cluster or "cluster" in url:
+        return None
+    if not url.startswith(("redis://", "unix://")):
+        return None  # TLS and other schemes stay on the pooled client
+    return PipelinedConnection(url, timeout=settings.redis_timeout_seconds)
 
 
 def metrics_middleware(app: ASGIApp) -> ASGIApp:
@@ -141,7 +152,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         redis = connect_redis(settings)
         stream_redis = connect_redis(settings, for_streams=True)
-        services = Services.build(redis, settings, metrics, stream_redis=stream_redis)
+        pipeline = pipelined_connection(settings)
+        services = Services.build(
+            redis, settings, metrics, stream_redis=stream_redis, pipeline=pipeline
+        )
         try:
             await services.scripts.load()
         except (RedisError, OSError) as error:
@@ -162,6 +176,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
+            if pipeline is not None:
+                await pipeline.aclose()
             await stream_redis.aclose()
             await redis.aclose()
 

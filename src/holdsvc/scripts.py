@@ -18,6 +18,7 @@ from redis.exceptions import NoScriptError
 
 from holdsvc.errors import Status, raise_for_status
 from holdsvc.keys import VenueKeys
+from holdsvc.pipelined import PipelinedConnection
 
 # redis-py annotates replies as unions of sync/async and bytes/str. Our clients always use
 # decode_responses=True, so replies are text; the client is typed loosely at this one boundary.
@@ -95,8 +96,17 @@ def _text(value: Any) -> str:
 class Scripts:
     """The scripts, registered once; each method is one atomic Redis call."""
 
-    def __init__(self, redis: AnyRedis, *, feed_maxlen: int, tombstone_seconds: int) -> None:
+    def __init__(
+        self,
+        redis: AnyRedis,
+        *,
+        feed_maxlen: int,
+        tombstone_seconds: int,
+        pipeline: PipelinedConnection | None = None,
+    ) -> None:
         self._redis = redis
+        # Script calls go through the pipelined connection when there is one (one node).
+        self._pipeline = pipeline
         self._feed_maxlen = feed_maxlen
         self._tombstone_ms = tombstone_seconds * 1000
         self._source = {name: read_script(name) for name in SCRIPT_NAMES}
@@ -121,13 +131,19 @@ class Scripts:
         flags = await self._redis.script_exists(*self._sha.values())
         return all(flags)
 
+    async def _evalsha(self, name: str, keys: list[str], args: list[str | int]) -> Any:
+        if self._pipeline is not None:
+            return await self._pipeline.execute("EVALSHA", self._sha[name], len(keys), *keys, *args)
+        return await self._redis.evalsha(self._sha[name], len(keys), *keys, *args)
+
     async def _call(self, name: str, keys: list[str], args: list[str | int]) -> list[Any]:
         try:
-            reply = await self._redis.evalsha(self._sha[name], len(keys), *keys, *args)
+            reply = await self._evalsha(name, keys, args)
         except NoScriptError:
-            # Redis lost its script cache (restart, failover, SCRIPT FLUSH): load and retry once.
+            # Redis lost its script cache (restart, failover, SCRIPT FLUSH): load and retry
+            # once. Safe: a NOSCRIPT reply means the script did not run.
             await self.load()
-            reply = await self._redis.evalsha(self._sha[name], len(keys), *keys, *args)
+            reply = await self._evalsha(name, keys, args)
         result = list(reply)
         raise_for_status(result)
         return result

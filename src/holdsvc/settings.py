@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     appendfsync: Literal["everysec", "always"] = "everysec"
     redis_pool_size: int = Field(default=64, ge=1, le=10_000)
     redis_timeout_seconds: float = Field(default=5.0, gt=0)
+    # Script calls share one pipelining connection per worker (one node only; not a cluster).
+    redis_pipelining: bool = True
 
     # Admin tokens, comma-separated; an entry "sha256:<hex>" is already a digest.
     admin_tokens: Annotated[list[str], NoDecode] = Field(default_factory=list)
