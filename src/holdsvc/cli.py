@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import secrets
@@ -15,8 +16,14 @@ from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
+import msgspec
 import uvicorn
 
+from holdsvc.app import connect_redis
+from holdsvc.audit import Auditor, AuditReport
+from holdsvc.errors import NotFound
+from holdsvc.keys import Keys
+from holdsvc.loadtest import LoadConfig, LoadTest, is_loopback, print_report
 from holdsvc.redis_server import EmbeddedRedis, EmbeddedRedisError
 from holdsvc.settings import Settings
 
@@ -72,6 +79,29 @@ def _parser() -> argparse.ArgumentParser:
         help="admin token (default: first of HOLDSVC_ADMIN_TOKENS, else <data_dir>/admin_token)",
     )
     demo.set_defaults(run=demo_command)
+
+    load = commands.add_parser(
+        "loadtest", help="many virtual guests against a running server, then an invariant check"
+    )
+    load.add_argument("--url", default="http://127.0.0.1:8000", help="base URL (loopback)")
+    load.add_argument("--admin-token", help="admin token (default as for demo)")
+    load.add_argument("--users", type=int, default=50, help="concurrent virtual users")
+    load.add_argument("--duration", type=float, default=20.0, help="seconds to run (at most)")
+    load.add_argument("--max-requests", type=int, default=200_000, help="request budget")
+    load.add_argument("--hotspot", action="store_true", help="everyone fights over a few cells")
+    load.add_argument("--hot-cells", type=int, default=2, help="cells in hot-spot mode")
+    load.add_argument("--seed", type=int, default=1, help="random seed")
+    load.add_argument("--json", action="store_true", help="print the report as JSON")
+    load.add_argument("--no-progress", action="store_true", help="no progress bar")
+    load.add_argument(
+        "--allow-remote", action="store_true", help="allow a non-loopback URL (your own servers)"
+    )
+    load.set_defaults(run=loadtest_command)
+
+    audit = commands.add_parser("audit", help="check venues against every invariant (read-only)")
+    audit.add_argument("venues", nargs="*", help="venue ids (default: every venue)")
+    audit.add_argument("--json", action="store_true", help="print the reports as JSON")
+    audit.set_defaults(run=audit_command)
     return parser
 
 
@@ -245,6 +275,76 @@ def demo_command(args: argparse.Namespace) -> int:
         f"  curl -sS -X POST {venue}/holds -H 'Content-Type: application/json' -d '{hold}'"
     )
     return 0
+
+
+# -- loadtest and audit ----------------------------------------------------------------------
+
+
+def loadtest_command(args: argparse.Namespace) -> int:
+    """Run virtual guests against a server; exit 1 when an invariant was broken."""
+    if not args.allow_remote and not is_loopback(args.url):
+        raise CliError(
+            f"{args.url} is not a loopback address; pass --allow-remote for your own servers"
+        )
+    if not 1 <= args.users <= 5000 or args.duration <= 0 or args.max_requests < 1:
+        raise CliError("--users is 1..5000; --duration and --max-requests must be positive")
+    config = LoadConfig(
+        url=args.url.rstrip("/"),
+        admin_token=args.admin_token or _default_admin_token(Settings()),
+        users=args.users,
+        duration=args.duration,
+        max_requests=args.max_requests,
+        hotspot=args.hotspot,
+        hot_cells=args.hot_cells,
+        seed=args.seed,
+        progress=not args.no_progress and not args.json,
+    )
+    try:
+        report = asyncio.run(LoadTest(config).run())
+    except httpx.HTTPError as exc:
+        raise CliError(
+            f"cannot reach {args.url} ({exc}); is `holdsvc serve` running there?"
+        ) from exc
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print_report(report)
+    return 0 if report["ok"] else 1
+
+
+def audit_command(args: argparse.Namespace) -> int:
+    """Audit venues straight from Redis (HOLDSVC_REDIS_URL); exit 1 on any violation."""
+    settings = Settings()
+    if not settings.redis_url:
+        raise CliError("set HOLDSVC_REDIS_URL to the Redis to audit (the server's own)")
+    reports = asyncio.run(_audit(settings, list(args.venues)))
+    if args.json:
+        print(json.dumps([msgspec.to_builtins(r) for r in reports], indent=2))
+    for report in reports if not args.json else []:
+        state = "ok" if report.ok else f"{len(report.violations)} VIOLATIONS"
+        print(f"{report.venue_id}: {state}  (checked {report.checked})")
+        for violation in report.violations:
+            print(f"  - {violation.check}: {violation.detail}  {msgspec.to_builtins(violation)}")
+    return 0 if all(r.ok for r in reports) else 1
+
+
+async def _audit(settings: Settings, venue_ids: list[str]) -> list[AuditReport]:
+    redis = connect_redis(settings)
+    try:
+        keys = Keys(settings.key_prefix)
+        if not venue_ids:
+            for kind in ("restaurant", "event"):
+                venue_ids += await redis.zrange(keys.venues(kind), 0, -1)
+        auditor = Auditor(redis, keys)
+        reports = []
+        for venue_id in venue_ids:
+            try:
+                reports.append(await auditor.audit(venue_id))
+            except NotFound as exc:
+                raise CliError(f"no venue {venue_id}") from exc
+        return reports
+    finally:
+        await redis.aclose()
 
 
 def _default_admin_token(settings: Settings) -> str:
