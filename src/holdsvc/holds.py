@@ -88,9 +88,16 @@ class Holds:
             # Beyond control characters: line separators, zero-width and other format marks.
             raise ValidationFailed("user_id must be printable characters only")
         keys = self._keys.of(venue_id)
-        fingerprint = hashlib.sha256(
-            msgspec.json.encode([request.slot, request.party_size, request.units, request.count])
-        ).hexdigest()
+        # Only an Idempotency-Key needs the body's fingerprint: not worth hashing otherwise.
+        fingerprint = (
+            hashlib.sha256(
+                msgspec.json.encode(
+                    [request.slot, request.party_size, request.units, request.count]
+                )
+            ).hexdigest()
+            if request.idempotency_key
+            else ""
+        )
         hold_id = new_hold_id()
 
         async def claim() -> HoldPlaced:

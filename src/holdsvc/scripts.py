@@ -116,6 +116,11 @@ class Scripts:
         }
 
     @property
+    def pipelined(self) -> bool:
+        """Whether script calls share the pipelining connection."""
+        return self._pipeline is not None
+
+    @property
     def shas(self) -> dict[str, str]:
         """Script name -> SHA-1 that EVALSHA uses."""
         return dict(self._sha)

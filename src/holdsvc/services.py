@@ -61,6 +61,7 @@ class Services:
             redis,
             feed_maxlen=settings.feed_maxlen,
             tombstone_seconds=settings.hold_tombstone_seconds,
+            pipeline=pipeline,
         )
         venues = Venues(redis, keys, settings)
         events = Events(redis, keys, scripts, venues, settings)
