@@ -191,6 +191,7 @@ _ERRORS: dict[Status, Callable[[Extra, int], Exception]] = {
     Status.STALE: lambda _, __: Stale(),
 }
 _QUIET = frozenset({Status.OK, Status.REPLAYED, Status.NOT_EXPIRED})
+_BY_VALUE = {status.value: status for status in Status}  # a dict lookup, cheaper than Status(n)
 
 
 def raise_for_status(reply: list[object]) -> None:
@@ -204,10 +205,9 @@ def raise_for_status(reply: list[object]) -> None:
         UnknownStatus: a code this version does not know.
     """
     raw = _as_int(reply[0])
-    try:
-        status = Status(raw)
-    except ValueError:
-        raise UnknownStatus(f"script answered unknown status {raw}: {reply!r}") from None
+    status = _BY_VALUE.get(raw)
+    if status is None:
+        raise UnknownStatus(f"script answered unknown status {raw}: {reply!r}")
     if status in _QUIET:
         return
     make = _ERRORS.get(status)
