@@ -151,3 +151,16 @@ def test_server_logs_carry_no_secrets(redis_url: str) -> None:
         res["reference"],
     ):
         assert secret not in output
+
+
+async def test_cors_is_off_unless_configured(settings: Settings, redis: Redis) -> None:
+    preflight = {"Origin": "https://shop.example", "Access-Control-Request-Method": "POST"}
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        answer = await client.get("/health", headers={"Origin": "https://shop.example"})
+        assert "access-control-allow-origin" not in answer.headers
+    allowed = settings.model_copy(update={"cors_origins": ["https://shop.example"]})
+    async with AsyncTestClient(app=create_app(allowed)) as client:
+        answer = await client.options("/v1/restaurants", headers=preflight)
+        assert answer.headers.get("access-control-allow-origin") == "https://shop.example"
+        other = await client.get("/health", headers={"Origin": "https://evil.example"})
+        assert other.headers.get("access-control-allow-origin") != "https://evil.example"
