@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import httpx
@@ -140,6 +141,11 @@ def test_server_logs_carry_no_secrets(redis_url: str) -> None:
             ).json()
             http.get("/v1/reservations", params={"phone": "+12125550142"}, headers=admin)
             http.get(f"/v1/reservations/{res['reference']}", params={"token": res["manage_token"]})
+        # Log lines go through a queue: give the last one a moment to reach the output.
+        for _ in range(50):
+            if "GET /v1/reservations/{reference} 403" in server.output():
+                break
+            time.sleep(0.05)
         output = server.output()
     assert "GET /v1/reservations/{reference} 403" in output  # access lines are there
     for secret in (
