@@ -19,6 +19,7 @@ from redis.exceptions import NoScriptError
 from holdsvc.errors import Status, raise_for_status
 from holdsvc.keys import VenueKeys
 from holdsvc.pipelined import PipelinedConnection
+from holdsvc.replication import NO_WAIT, Replication, eval_then_wait
 
 # redis-py annotates replies as unions of sync/async and bytes/str. Our clients always use
 # decode_responses=True, so replies are text; the client is typed loosely at this one boundary.
@@ -79,6 +80,7 @@ class Confirmed:
     replayed: bool
     reference: str
     now_ms: int
+    replication: Replication = NO_WAIT
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,10 +89,31 @@ class Changed:
 
     changed: bool
     now_ms: int
+    replication: Replication = NO_WAIT
+
+
+@dataclass(frozen=True, slots=True)
+class Booked:
+    """What book.lua answered: the new reservation's reference."""
+
+    reference: str
+    replication: Replication = NO_WAIT
+
+
+def _hold_keys(keys: VenueKeys, hold_id: str, slot: str, user_id: str) -> list[str]:
+    """KEYS[1..5] of every script that changes an existing hold (refresh, release, expire,
+    confirm): the hold, its slot's cells and held set, the expiry set, the user's set."""
+    return [keys.hold(hold_id), keys.cells(slot), keys.held(slot), keys.holds, keys.user(user_id)]
 
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _wrote(reply: list[Any]) -> bool:
+    """Raise for a refusal; True when the script changed something (OK, not a replay)."""
+    raise_for_status(reply)
+    return int(reply[0]) == Status.OK
 
 
 class Scripts:
@@ -103,8 +126,13 @@ class Scripts:
         feed_maxlen: int,
         tombstone_seconds: int,
         pipeline: PipelinedConnection | None = None,
+        wait_replicas: int = 0,
+        wait_timeout_ms: int = 1000,
     ) -> None:
         self._redis = redis
+        # Durable confirms: confirm, cancel and book WAIT for this many replicas (0: never).
+        self._wait_replicas = wait_replicas
+        self._wait_timeout_ms = wait_timeout_ms
         # Script calls go through the pipelined connection when there is one (one node).
         self._pipeline = pipeline
         self._feed_maxlen = feed_maxlen
@@ -152,6 +180,24 @@ class Scripts:
         result = list(reply)
         raise_for_status(result)
         return result
+
+    async def _call_durable(
+        self, name: str, keys: list[str], args: list[str | int]
+    ) -> tuple[list[Any], Replication]:
+        """`_call`, then (when ``wait_replicas`` > 0 and the script wrote) a WAIT for the
+        replicas on the same connection: how many acknowledged the write."""
+        if not self._wait_replicas:
+            return await self._call(name, keys, args), NO_WAIT
+        reply, acknowledged = await eval_then_wait(
+            self._redis,
+            ("EVALSHA", self._sha[name], len(keys), *keys, *args),
+            slot_key=keys[0],
+            replicas=self._wait_replicas,
+            timeout_ms=self._wait_timeout_ms,
+            load=self.load,
+            check=_wrote,
+        )
+        return reply, Replication(wanted=self._wait_replicas, acknowledged=acknowledged)
 
     async def hold(
         self,
@@ -214,11 +260,7 @@ class Scripts:
         reply = await self._call(
             "refresh",
             [
-                keys.hold(hold_id),
-                keys.cells(slot),
-                keys.held(slot),
-                keys.holds,
-                keys.user(user_id),
+                *_hold_keys(keys, hold_id, slot, user_id),
                 keys.venue,
                 keys.feed,
             ],
@@ -233,11 +275,7 @@ class Scripts:
         reply = await self._call(
             "release",
             [
-                keys.hold(hold_id),
-                keys.cells(slot),
-                keys.held(slot),
-                keys.holds,
-                keys.user(user_id),
+                *_hold_keys(keys, hold_id, slot, user_id),
                 keys.feed,
             ],
             [hold_id, token_digest, self._feed_maxlen, self._tombstone_ms],
@@ -249,11 +287,7 @@ class Scripts:
         reply = await self._call(
             "expire",
             [
-                keys.hold(hold_id),
-                keys.cells(slot),
-                keys.held(slot),
-                keys.holds,
-                keys.user(user_id),
+                *_hold_keys(keys, hold_id, slot, user_id),
                 keys.feed,
             ],
             [hold_id, self._feed_maxlen, self._tombstone_ms],
@@ -277,14 +311,10 @@ class Scripts:
         notes: str,
     ) -> Confirmed:
         """Consume a live hold into a reservation; again on the same hold: the same one."""
-        reply = await self._call(
+        reply, replication = await self._call_durable(
             "confirm",
             [
-                keys.hold(hold_id),
-                keys.cells(slot),
-                keys.held(slot),
-                keys.holds,
-                keys.user(user_id),
+                *_hold_keys(keys, hold_id, slot, user_id),
                 keys.reservation(reference),
                 keys.reservations_by_start,
                 keys.reservations_by_phone(phone),
@@ -310,16 +340,19 @@ class Scripts:
             replayed=int(reply[0]) == Status.REPLAYED,
             reference=_text(reply[2]),
             now_ms=int(reply[1]),
+            replication=replication,
         )
 
     async def cancel(self, keys: VenueKeys, *, reference: str, slot: str) -> Changed:
         """Cancel a reservation and free its cells; idempotent."""
-        reply = await self._call(
+        reply, replication = await self._call_durable(
             "cancel",
             [keys.reservation(reference), keys.cells(slot), keys.feed],
             [reference, self._feed_maxlen],
         )
-        return Changed(changed=int(reply[0]) == Status.OK, now_ms=int(reply[1]))
+        return Changed(
+            changed=int(reply[0]) == Status.OK, now_ms=int(reply[1]), replication=replication
+        )
 
     async def available(self, keys: VenueKeys, *, slot: str) -> tuple[int, int]:
         """(free units, all units) of one slot, from one consistent snapshot."""
@@ -338,9 +371,9 @@ class Scripts:
         units: list[str],
         count: int,
         fields: dict[str, str],
-    ) -> str:
+    ) -> Booked:
         """A staff booking: claim cells as a confirmed reservation with no hold."""
-        reply = await self._call(
+        reply, replication = await self._call_durable(
             "book",
             [
                 keys.venue,
@@ -365,7 +398,7 @@ class Scripts:
                 self._feed_maxlen,
             ],
         )
-        return _text(reply[2])
+        return Booked(reference=_text(reply[2]), replication=replication)
 
     async def change(
         self,
