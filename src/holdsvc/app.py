@@ -19,8 +19,8 @@ from litestar.stores.base import Store
 from litestar.stores.redis import RedisStore
 from litestar.types import ASGIApp, Receive, Scope, Send
 from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import RedisError
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.exceptions import RedisClusterException, RedisError
 
 from holdsvc.api.audit import AuditController
 from holdsvc.api.events import EventController, EventHoldController
@@ -35,6 +35,7 @@ from holdsvc.pipelined import PipelinedConnection
 from holdsvc.scripts import AnyRedis
 from holdsvc.services import Services
 from holdsvc.settings import Settings
+from holdsvc.web import WebPlugin
 
 log = logging.getLogger("holdsvc")
 access_log = logging.getLogger("holdsvc.access")
@@ -52,11 +53,14 @@ def connect_redis(
     timeout = settings.redis_timeout_seconds
     if for_streams:
         timeout += settings.sse_heartbeat_seconds
-    if settings.redis_cluster or url.startswith("redis+cluster://"):
+    if is_cluster(settings):
+        first, others = split_cluster_url(url)
         return RedisCluster.from_url(
-            url.replace("redis+cluster://", "redis://", 1),
+            first,
+            startup_nodes=[ClusterNode(host, port) for host, port in others],
             decode_responses=True,
             socket_timeout=timeout,
+            socket_connect_timeout=settings.redis_timeout_seconds,
         )
     pool = BlockingConnectionPool.from_url(
         url,
@@ -70,10 +74,34 @@ def connect_redis(
     return Redis(connection_pool=pool)
 
 
+def is_cluster(settings: Settings) -> bool:
+    """Whether the configured Redis is a Redis Cluster (a setting, or the URL's scheme)."""
+    return settings.redis_cluster or "+cluster://" in (settings.redis_url or "")
+
+
+def split_cluster_url(url: str) -> tuple[str, list[tuple[str, int]]]:
+    """``redis+cluster://[user:pass@]h1:p1,h2:p2/0``: the first node's URL and the others.
+
+    Every node listed is a startup node: the client learns the topology from any one that
+    answers, so the app starts even while the first one is down.
+    """
+    scheme, _, rest = url.partition("://")
+    cuts = [i for i in (rest.find("/"), rest.find("?")) if i >= 0]
+    cut = min(cuts) if cuts else len(rest)
+    netloc, tail = rest[:cut], rest[cut:]
+    userinfo, at, hosts = netloc.rpartition("@")
+    first, *others = hosts.split(",")
+    nodes = []
+    for other in others:
+        host, _, port = other.rpartition(":")
+        nodes.append((host, int(port)) if host else (port, 6379))
+    return f"{scheme.removesuffix('+cluster')}://{userinfo}{at}{first}{tail}", nodes
+
+
 def pipelined_connection(settings: Settings) -> PipelinedConnection | None:
     """The hot path's pipelining connection, for one Redis node (None for a cluster)."""
     url = settings.redis_url or "redis://127.0.0.1:6379/0"
-    if not settings.redis_pipelining or settings.redis_cluster or "cluster" in url:
+    if not settings.redis_pipelining or is_cluster(settings):
         return None
     if not url.startswith(("redis://", "unix://")):
         return None  # TLS and other schemes stay on the pooled client
@@ -119,11 +147,25 @@ def is_hold_request(request: Request[Any, Any, Any]) -> bool:
     return "/holds" in request.url.path
 
 
+class ClusterSafeRedisStore(RedisStore):
+    """Litestar's RedisStore, whose shutdown also closes a RedisCluster client.
+
+    (RedisStore closes its client with ``aclose(close_connection_pool=True)``, an argument
+    RedisCluster.aclose does not take.)
+    """
+
+    async def _shutdown(self) -> None:
+        if self.handle_client_shutdown and isinstance(self._redis, RedisCluster):
+            await self._redis.aclose()
+        else:
+            await super()._shutdown()
+
+
 def rate_limiting(settings: Settings) -> tuple[RateLimitConfig | None, dict[str, Store]]:
     """Litestar's rate limiter on the hold endpoints, counting in Redis; off when 0."""
     if settings.rate_limit_per_minute == 0:
         return None, {}
-    store = RedisStore(
+    store = ClusterSafeRedisStore(
         connect_redis(settings, pool_size=8),
         namespace=f"{settings.key_prefix}:ratelimit",
         handle_client_shutdown=True,
@@ -158,7 +200,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         )
         try:
             await services.scripts.load()
-        except (RedisError, OSError) as error:
+        except (RedisError, RedisClusterException, OSError) as error:
             # Start anyway: /ready says 503 until Redis answers; scripts load on first use.
             log.warning(
                 "redis not reachable at start-up (%s); /ready will say so", type(error).__name__
@@ -202,7 +244,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         if not settings.cors_origins
         else CORSConfig(allow_origins=settings.cors_origins),
         debug=False,
-        plugins=[__import__("holdsvc.web").web.WebPlugin()],  # the pages (src/holdsvc/web)
+        plugins=[WebPlugin()],  # the pages (src/holdsvc/web)
     )
     app.state.metrics = metrics
     app.state.admin_digests = settings.admin_token_digests()

@@ -1,0 +1,239 @@
+// Admin forms: create a restaurant, its tables and slot grid, and events. Every form posts to
+// the JSON API with the admin token from sessionStorage as a bearer token.
+
+import { api, bearer } from "./api.js";
+import { describe, say } from "./messages.js";
+import { addDays, dayLabel, clock, el, todayIn } from "./fmt.js";
+import { forgetToken, login, storedToken } from "./auth.js";
+
+const $ = (id) => document.getElementById(id);
+const localZone = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+let restaurants = [];
+
+const auth = login({
+  // Any admin endpoint tells a good token from a bad one: 401 or not.
+  check: async (token) => {
+    const result = await api("/v1/reservations?phone=%2B12125550100", { headers: bearer(token) });
+    return result.ok || result.status === 400 ? { ok: true } : result;
+  },
+  start: () => start(),
+  say,
+  describe,
+});
+
+function headers() {
+  return bearer(storedToken() || "");
+}
+
+async function send(path, body, method = "POST") {
+  const result = await api(path, { method, body, headers: headers() });
+  if (!result.ok) {
+    if (result.problem.code === "unauthorized") {
+      forgetToken();
+      auth.show();
+    }
+    say(describe(result.problem), "error");
+  }
+  return result;
+}
+
+function numberField(id) {
+  const value = $(id).value.trim();
+  return value === "" ? undefined : Number(value);
+}
+
+// "YYYY-MM-DDTHH:MM" in `zone` as RFC 3339 with that zone's offset at that moment.
+function offsetMinutes(instant, zone) {
+  const parts = Object.fromEntries(
+    new Intl.DateTimeFormat("en-US", {
+      timeZone: zone, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit",
+      hour: "2-digit", minute: "2-digit", second: "2-digit",
+    }).formatToParts(new Date(instant)).map((p) => [p.type, p.value]),
+  );
+  const wall = Date.UTC(+parts.year, +parts.month - 1, +parts.day, +parts.hour % 24, +parts.minute, +parts.second);
+  return Math.round((wall - instant) / 60000);
+}
+
+function zonedTime(local, zone) {
+  const [day, time] = local.split("T");
+  const [y, m, d] = day.split("-").map(Number);
+  const [hh, mm] = time.split(":").map(Number);
+  const wall = Date.UTC(y, m - 1, d, hh, mm);
+  let offset = offsetMinutes(wall, zone);
+  offset = offsetMinutes(wall - offset * 60000, zone);
+  const sign = offset < 0 ? "-" : "+";
+  const abs = Math.abs(offset);
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${day}T${pad(hh)}:${pad(mm)}:00${sign}${pad(Math.floor(abs / 60))}:${pad(abs % 60)}`;
+}
+
+function tableRow(capacity = 2, label = "") {
+  const rows = $("table-rows");
+  const n = rows.children.length + 1;
+  const row = el("div", { class: "inline-form table-row" },
+    el("div", { class: "field narrow" },
+      el("label", { for: `tc-${n}`, text: `Table ${n} seats` }),
+      el("input", { id: `tc-${n}`, type: "number", min: "2", max: "8", value: String(capacity), required: true, class: "t-capacity" })),
+    el("div", { class: "field" },
+      el("label", { for: `tl-${n}`, text: `Table ${n} label (optional)` }),
+      el("input", { id: `tl-${n}`, maxlength: "200", value: label, class: "t-label" })),
+    el("button", { type: "button", class: "secondary small-btn remove-row", "aria-label": `Remove table ${n}`, text: "Remove" }));
+  rows.append(row);
+  return row;
+}
+
+async function loadVenues(select) {
+  const [r, e] = await Promise.all([api("/v1/restaurants"), api("/v1/events")]);
+  if (!r.ok || !e.ok) {
+    say(describe((r.ok ? e : r).problem), "error");
+    return;
+  }
+  restaurants = r.data.restaurants;
+  const picker = $("t-restaurant");
+  const keep = select || picker.value;
+  picker.replaceChildren(...restaurants.map((x) => el("option", { value: x.id, text: `${x.name} (${x.id})` })));
+  if (keep && restaurants.some((x) => x.id === keep)) picker.value = keep;
+  showTables();
+  const list = el("ul", { class: "cards" },
+    ...restaurants.map((x) => el("li", { class: "card" },
+      el("a", { class: "card-title", href: `/r/${x.id}`, text: x.name }),
+      el("span", { class: "muted", text: `${x.opens}–${x.closes} · ${x.timezone}${x.bookings_open ? "" : " · paused"}` }),
+      el("a", { class: "small", href: `/staff/${x.id}`, text: "Staff view" }))),
+    ...e.data.events.map((x) => el("li", { class: "card" },
+      el("a", { class: "card-title", href: `/e/${x.id}`, text: x.name }),
+      el("span", { class: "muted", text: `${dayLabel(x.starts_at)} ${clock(x.starts_at)} · ${x.available_seats} of ${x.total_seats} free` }))));
+  $("venues").replaceChildren(restaurants.length || e.data.events.length ? list : el("p", { class: "muted", text: "No venues yet." }));
+}
+
+async function showTables() {
+  const rid = $("t-restaurant").value;
+  if (!rid) {
+    $("tables-now").textContent = "Create a restaurant first.";
+    $("venue-links").replaceChildren();
+    return;
+  }
+  const result = await api(`/v1/restaurants/${encodeURIComponent(rid)}/tables`);
+  const tables = result.ok ? result.data.tables : [];
+  $("tables-now").textContent = tables.length
+    ? `Tables now: ${tables.map((t) => `${t.label || t.id} (${t.capacity})`).join(", ")}`
+    : "No tables yet.";
+  $("venue-links").replaceChildren("Pages: ", el("a", { href: `/r/${rid}`, text: "guest booking" }), " · ",
+    el("a", { href: `/staff/${rid}`, text: "staff" }));
+}
+
+function start() {
+  const today = todayIn(localZone);
+  if (!$("table-rows").children.length) {
+    tableRow(2);
+    tableRow(4);
+    tableRow(6);
+  }
+  $("s-from").value = today;
+  $("s-to").value = addDays(today, 13);
+  for (const id of ["r-timezone", "e-timezone"]) if (!$(id).value) $(id).value = localZone;
+  try {
+    $("zones").replaceChildren(...Intl.supportedValuesOf("timeZone").map((z) => el("option", { value: z })));
+  } catch {
+    // a browser without the list: typing the zone still works
+  }
+  loadVenues();
+}
+
+$("restaurant-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.currentTarget;
+  const body = {
+    name: $("r-name").value.trim(),
+    phone: $("r-phone").value.trim(),
+    timezone: $("r-timezone").value.trim(),
+    opens: $("r-opens").value,
+    closes: $("r-closes").value,
+    slot_minutes: numberField("r-slot-minutes"),
+    hold_seconds: numberField("r-hold-seconds"),
+    max_hold_seconds: numberField("r-max-hold-seconds"),
+    max_holds_per_user: numberField("r-max-holds"),
+    min_notice_minutes: numberField("r-min-notice"),
+    max_days_ahead: numberField("r-max-days"),
+  };
+  const result = await send("/v1/restaurants", body);
+  if (!result.ok) return;
+  form.reset();
+  $("r-timezone").value = localZone;
+  await loadVenues(result.data.id);
+  say(`Created ${result.data.name} (${result.data.id}). Now add its tables and slots below.`, "success");
+  $("tables-h").scrollIntoView({ block: "start" });
+});
+
+$("add-table-row").addEventListener("click", () => tableRow(2).querySelector("input").focus());
+$("table-rows").addEventListener("click", (event) => {
+  const button = event.target.closest(".remove-row");
+  if (!button) return;
+  button.closest(".table-row").remove();
+  $("add-table-row").focus();
+});
+$("t-restaurant").addEventListener("change", showTables);
+
+$("tables-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const rid = $("t-restaurant").value;
+  const tables = [...document.querySelectorAll(".table-row")].map((row) => {
+    const table = { capacity: Number(row.querySelector(".t-capacity").value) };
+    const label = row.querySelector(".t-label").value.trim();
+    if (label) table.label = label;
+    return table;
+  });
+  if (!rid || !tables.length) {
+    say("Pick a restaurant and add at least one table.", "error");
+    return;
+  }
+  const result = await send(`/v1/restaurants/${encodeURIComponent(rid)}/tables`, { tables });
+  if (!result.ok) return;
+  say(`Added ${result.data.tables.length} tables.`, "success");
+  showTables();
+});
+
+$("slots-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const rid = $("t-restaurant").value;
+  if (!rid) {
+    say("Pick a restaurant first.", "error");
+    return;
+  }
+  const result = await send(`/v1/restaurants/${encodeURIComponent(rid)}/slots`, { from: $("s-from").value, to: $("s-to").value });
+  if (!result.ok) return;
+  say(`Created ${result.data.created} slots (${result.data.total} in all).`, "success");
+});
+
+$("event-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.currentTarget;
+  const zone = $("e-timezone").value.trim();
+  let startsAt;
+  try {
+    startsAt = zonedTime($("e-starts").value, zone);
+  } catch {
+    say("Please give a start time and a valid time zone.", "error");
+    return;
+  }
+  const body = {
+    name: $("e-name").value.trim(),
+    starts_at: startsAt,
+    timezone: zone,
+    total_seats: numberField("e-seats"),
+    hold_seconds: numberField("e-hold-seconds"),
+    max_hold_seconds: numberField("e-max-hold-seconds"),
+    max_holds_per_user: numberField("e-max-holds"),
+  };
+  const result = await send("/v1/events", body);
+  if (!result.ok) return;
+  say(`Created ${result.data.name} (${result.data.id}) with ${result.data.total_seats} seats.`, "success");
+  form.reset();
+  $("e-timezone").value = localZone;
+  await loadVenues();
+});
+
+$("logout-btn").addEventListener("click", () => {
+  forgetToken();
+  auth.show();
+  say("Signed out.", "info");
+});

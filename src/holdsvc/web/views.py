@@ -1,0 +1,115 @@
+"""How the pages write dates, times, tables and error codes for people (no HTTP, no Redis)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from litestar.contrib.jinja import JinjaTemplateEngine
+
+from holdsvc.models import Table, TableStatus
+
+DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+STATUS_WORDS = {
+    "confirmed": "Confirmed",
+    "cancelled": "Cancelled",
+    "no_show": "No-show",
+    "completed": "Completed",
+    "available": "Available",
+    "held": "Held",
+    "reserved": "Reserved",
+}
+
+# What a guest reads for each stable error code of the API (the JS modules carry the same
+# table for the calls they make themselves: static/js/messages.js).
+MESSAGES = {
+    "validation_error": "Some details are not valid. Please check them and try again.",
+    "unauthorized": "The admin token was not accepted. Please sign in again.",
+    "forbidden": "This link is not valid: its token is wrong or missing.",
+    "not_found": "We could not find that. It may have been removed, or the link is wrong.",
+    "unit_unavailable": "Sorry, that was just taken by someone else.",
+    "no_table_available": "Sorry, that time was just taken: no free table for your party is left.",
+    "not_enough_seats": "Sorry, there are not enough free seats left for that.",
+    "hold_limit_reached": "You are already holding as many places as we allow at once.",
+    "bookings_paused": "Online booking is paused right now. Please try again later.",
+    "slot_in_past": "That time has already started. Please pick a later one.",
+    "outside_booking_window": (
+        "That time is outside the booking window: it is too soon or too far ahead."
+    ),
+    "reservation_cancelled": "This reservation is cancelled, so it can no longer be changed.",
+    "hold_expired": "Your hold has lapsed and the place was released.",
+    "hold_lifetime_exceeded": "We cannot hold this any longer.",
+    "rate_limited": "Too many requests. Please wait a moment and try again.",
+    "unavailable": "The booking service is unavailable right now. Please try again shortly.",
+}
+
+
+def parse_day(text: str | None) -> date | None:
+    """A ``YYYY-MM-DD`` date, or None when it is missing or not a real date."""
+    if not text or len(text) != 10:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def day_label(value: date | str) -> str:
+    """``Tuesday 1 December 2026``."""
+    day = value if isinstance(value, date) else date.fromisoformat(value[:10])
+    return f"{DAYS[day.weekday()]} {day.day} {MONTHS[day.month - 1]} {day.year}"
+
+
+def short_day(value: date | str) -> str:
+    """``Tue 1 Dec``."""
+    day = value if isinstance(value, date) else date.fromisoformat(value[:10])
+    return f"{DAYS[day.weekday()][:3]} {day.day} {MONTHS[day.month - 1][:3]}"
+
+
+def clock(value: str | None) -> str:
+    """The local ``HH:MM`` of a slot id or an RFC 3339 time in the venue's zone."""
+    return value[11:16] if value and len(value) >= 16 else ""
+
+
+def table_name(table: Table | TableStatus | None, fallback: str = "") -> str:
+    """A table's label, else its id."""
+    if table is None:
+        return f"Table {fallback}" if fallback else ""
+    return table.label or f"Table {table.id}"
+
+
+def status_word(status: str) -> str:
+    """A status as a word."""
+    return STATUS_WORDS.get(status, status.replace("_", " ").capitalize())
+
+
+def message_for(code: str, detail: str | None = None) -> str:
+    """The human sentence for an error code (validation errors carry their detail)."""
+    text = MESSAGES.get(code, "Something went wrong. Please try again.")
+    if code == "validation_error" and detail:
+        return f"{text} ({detail})"
+    return text
+
+
+def register_filters(engine: JinjaTemplateEngine) -> None:
+    """Make the formatting helpers available to every template."""
+    engine.engine.filters.update(
+        day_label=day_label,
+        short_day=short_day,
+        clock=clock,
+        table_name=table_name,
+        status_word=status_word,
+    )

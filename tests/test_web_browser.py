@@ -1,0 +1,605 @@
+"""The pages in headless Chromium against a real ``holdsvc serve`` on a loopback port.
+
+Chromium is Debian's (``apt-get install chromium``), driven by the Playwright package; no
+browser is ever downloaded. Without it these tests skip, except under ``CI=true`` where they
+fail, so CI cannot pass without running them. ``HOLDSVC_SCREENSHOTS_DIR=docs/screenshots``
+also writes the README's screenshots (test_main_pages_fit_a_phone_and_a_desktop).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, NoReturn
+
+import httpx
+import pytest
+
+from tests.serverproc import ServerProcess
+
+try:
+    from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright, expect
+except ImportError:  # pragma: no cover - the test extra installs it
+    async_playwright = None  # type: ignore[assignment]
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(60)]
+if async_playwright is not None:
+    expect.set_options(timeout=8000)  # generous for a busy CI runner; passing tests never wait
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+GUEST = {"name": "Ada Lovelace", "phone": "+1 212 555 0100"}
+
+
+def unavailable(reason: str) -> NoReturn:
+    """Skip on a laptop without Chromium; fail in CI, where the browser must be there."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"browser tests cannot run in CI: {reason}")
+    pytest.skip(reason)
+
+
+def chromium_path() -> str | None:
+    """Debian's Chromium (or HOLDSVC_CHROMIUM), never a downloaded one."""
+    configured = os.environ.get("HOLDSVC_CHROMIUM")
+    if configured:
+        return configured if os.access(configured, os.X_OK) else None
+    for candidate in ("/usr/bin/chromium", "/usr/bin/chromium-browser"):
+        if Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def day(offset: int = 1) -> str:
+    """A UTC date ``offset`` days from today."""
+    return (datetime.now(UTC) + timedelta(days=offset)).date().isoformat()
+
+
+def slot(hour: int, offset: int = 1) -> str:
+    """The slot id at ``hour``:00 UTC, ``offset`` days from today."""
+    return f"{day(offset)}T{hour:02d}:00"
+
+
+# -- fixtures ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def server(redis_url: str) -> Iterator[ServerProcess]:
+    """One real server for the module (each test makes its own venues)."""
+    with ServerProcess(redis_url, env={"HOLDSVC_SWEEP_INTERVAL_SECONDS": "0.2"}) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    """Headless Debian Chromium, launched once for the module."""
+    if async_playwright is None:
+        unavailable("the 'playwright' package is not installed (pip install -e '.[test]')")
+    path = chromium_path()
+    if path is None:
+        unavailable("no Chromium found: apt-get install chromium, or set HOLDSVC_CHROMIUM")
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=path, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+@pytest.fixture
+async def http(server: ServerProcess) -> AsyncIterator[httpx.AsyncClient]:
+    """The JSON API of the server, as an admin."""
+    headers = {"Authorization": f"Bearer {server.admin_token}"}
+    async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=10) as client:
+        yield client
+
+
+@pytest.fixture
+async def page(browser: Browser, server: ServerProcess) -> AsyncIterator[Page]:
+    """A fresh browser context (own storage) and page; fails on a script error or a CSP
+    violation in the page."""
+    context = await browser.new_context(
+        base_url=server.url, viewport={"width": 1100, "height": 900}, locale="en-GB"
+    )
+    context.set_default_timeout(8000)
+    opened = await context.new_page()
+    problems: list[str] = []
+    opened.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+
+    def on_console(message: ConsoleMessage) -> None:
+        if "Content Security Policy" in message.text or "Refused to" in message.text:
+            problems.append(f"CSP: {message.text}")
+
+    opened.on("console", on_console)
+    try:
+        yield opened
+    finally:
+        await context.close()
+    assert not problems, problems
+
+
+# -- builders ---------------------------------------------------------------------------------
+
+
+async def new_restaurant(
+    http: httpx.AsyncClient,
+    *,
+    name: str = "Trattoria Da Luca",
+    capacities: tuple[int, ...] = (2, 4),
+    labels: tuple[str | None, ...] = (),
+    days: int = 2,
+    **rules: Any,
+) -> str:
+    """A UTC restaurant open 10:00-22:00 with tables and slots from tomorrow."""
+    body = {
+        "name": name,
+        "phone": "+1 212 555 0199",
+        "timezone": "UTC",
+        "opens": "10:00",
+        "closes": "22:00",
+        **rules,
+    }
+    created = await http.post("/v1/restaurants", json=body)
+    assert created.status_code == 201, created.text
+    rid: str = created.json()["id"]
+    tables: list[dict[str, Any]] = []
+    for n, capacity in enumerate(capacities):
+        label = labels[n] if n < len(labels) else None
+        tables.append({"capacity": capacity} | ({"label": label} if label else {}))
+    added = await http.post(f"/v1/restaurants/{rid}/tables", json={"tables": tables})
+    assert added.status_code == 201, added.text
+    grid = await http.post(f"/v1/restaurants/{rid}/slots", json={"from": day(1), "to": day(days)})
+    assert grid.status_code == 201, grid.text
+    return rid
+
+
+async def hold(
+    http: httpx.AsyncClient, rid: str, at: str, user: str = "someone-else", party: int = 2
+) -> dict[str, Any]:
+    """A hold placed by another guest through the API."""
+    body = {"user_id": user, "slot": at, "party_size": party}
+    response = await http.post(f"/v1/restaurants/{rid}/holds", json=body)
+    assert response.status_code == 201, response.text
+    held: dict[str, Any] = response.json()
+    return held
+
+
+async def reserve(
+    http: httpx.AsyncClient, rid: str, at: str, name: str = "Grace Hopper", party: int = 2
+) -> dict[str, Any]:
+    """A reservation made through the API (hold, then confirm); with its manage token."""
+    held = await hold(http, rid, at, user=f"api-{name}", party=party)
+    confirmed = await http.post(
+        f"/v1/restaurants/{rid}/holds/{held['id']}/confirm",
+        json={"name": name, "phone": "+1 212 555 0142", "notes": "Window seat if possible"},
+        headers={"Hold-Token": held["token"]},
+    )
+    assert confirmed.status_code == 201, confirmed.text
+    reservation: dict[str, Any] = confirmed.json()
+    return reservation
+
+
+async def table_status(http: httpx.AsyncClient, rid: str, at: str) -> dict[str, str]:
+    """Each table's status in one slot."""
+    view = (await http.get(f"/v1/restaurants/{rid}/slots/{at}")).json()
+    return {table["id"]: table["status"] for table in view["tables"]}
+
+
+async def shoot(page: Page, folder: Path, name: str) -> None:
+    """A full-page screenshot; the page must not be wider than the window (375 px too)."""
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    viewport = page.viewport_size
+    assert viewport is not None and width <= viewport["width"], f"{name}: {width} px wide"
+    await page.evaluate("document.activeElement && document.activeElement.blur()")
+    await page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+
+
+async def pick_day(page: Page, date: str) -> None:
+    """Choose the day in the guest form (htmx loads its free times)."""
+    await page.get_by_label("Date").fill(date)
+    await expect(page.locator("#slots .caption, #slots .empty")).to_contain_text(
+        re.compile(r"\d{4}")
+    )
+
+
+async def sign_in(page: Page, server: ServerProcess) -> None:
+    """The staff or admin login form."""
+    await page.get_by_label("Admin token").fill(server.admin_token)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.locator("#app")).to_be_visible()
+
+
+# -- guests -----------------------------------------------------------------------------------
+
+
+async def test_guest_books_then_manages_and_cancels(page: Page, http: httpx.AsyncClient) -> None:
+    rid = await new_restaurant(http, labels=("Window",))
+    await page.goto(f"/r/{rid}")
+    await page.get_by_label("Guests").fill("2")
+    await pick_day(page, day(1))
+    await page.locator(f'.slot-btn[data-slot="{slot(19)}"]').click()
+
+    panel = page.locator("#step-hold")
+    await expect(panel).to_be_visible()
+    await expect(page.locator("#hold-summary")).to_contain_text("19:00")
+    await expect(page.locator("#hold-summary")).to_contain_text("Window")
+    countdown = page.get_by_role("timer")
+    await expect(countdown).to_have_text(re.compile(r"^(10:00|9:[0-5]\d)$"))
+    first = await countdown.inner_text()
+    await expect(countdown).not_to_have_text(first)  # it counts down
+    assert (await table_status(http, rid, slot(19)))["T1"] == "held"
+
+    await page.get_by_label("Name").fill(GUEST["name"])
+    await page.get_by_label("Phone").fill(GUEST["phone"])
+    await page.get_by_label("Notes").fill("A quiet corner, please")
+    await page.get_by_role("button", name="Confirm booking").click()
+
+    await expect(page.locator("#step-done")).to_be_visible()
+    reference = (await page.locator("#done-ref").inner_text()).strip()
+    assert reference
+    stored = (await http.get(f"/v1/reservations/{reference}")).json()
+    assert stored["status"] == "confirmed" and stored["slot"] == slot(19)
+    assert stored["notes"] == "A quiet corner, please"
+    await expect(page.locator("#messages")).to_contain_text(reference)
+
+    await page.get_by_role("link", name="Manage my booking").click()
+    await page.wait_for_url(re.compile(rf"/manage/{reference}\?token=.+"))
+    await expect(page.locator("#res-ref")).to_have_text(reference)
+    await expect(page.locator("#res-status")).to_have_text("Confirmed")
+    await expect(page.locator("#res-when")).to_contain_text("19:00")
+
+    await page.get_by_role("button", name="Cancel this booking").click()
+    await page.get_by_role("button", name="Yes, cancel it").click()
+    await expect(page.locator("#res-status")).to_have_text("Cancelled")
+    await expect(page.locator("#messages")).to_contain_text("cancelled")
+    await expect(page.locator("#cancel-section")).to_be_hidden()
+    assert (await http.get(f"/v1/reservations/{reference}")).json()["status"] == "cancelled"
+    assert (await table_status(http, rid, slot(19)))["T1"] == "available"
+
+
+async def test_a_table_taken_meanwhile_says_so_and_refreshes(
+    page: Page, http: httpx.AsyncClient
+) -> None:
+    rid = await new_restaurant(http, capacities=(4,))
+    await page.goto(f"/r/{rid}")
+    await pick_day(page, day(1))
+    taken = page.locator(f'.slot-btn[data-slot="{slot(19)}"]')
+    await expect(taken).to_be_visible()
+
+    await hold(http, rid, slot(19))  # someone else, between viewing and clicking
+    await taken.click()
+    await expect(page.locator("#messages")).to_contain_text("just taken")
+    await expect(taken).to_have_count(0)  # the list was fetched again
+    await expect(page.locator(f'.slot-btn[data-slot="{slot(20)}"]')).to_be_visible()
+    await expect(page.locator("#step-hold")).to_be_hidden()
+
+    # Back gives the hold up at once.
+    await page.locator(f'.slot-btn[data-slot="{slot(20)}"]').click()
+    await expect(page.locator("#step-hold")).to_be_visible()
+    assert (await table_status(http, rid, slot(20)))["T1"] == "held"
+    await page.get_by_role("button", name="Back").click()
+    await expect(page.locator("#messages")).to_contain_text("released")
+    await expect(page.locator("#step-search")).to_be_visible()
+    assert (await table_status(http, rid, slot(20)))["T1"] == "available"
+
+
+async def test_the_countdown_lapses_and_says_so(page: Page, http: httpx.AsyncClient) -> None:
+    rid = await new_restaurant(http, capacities=(2,), hold_seconds=2, max_hold_seconds=2)
+    await page.goto(f"/r/{rid}")
+    await pick_day(page, day(1))
+    await page.locator(f'.slot-btn[data-slot="{slot(12)}"]').click()
+    await expect(page.locator("#step-hold")).to_be_visible()
+    await expect(page.locator("#hold-note")).to_contain_text("longest we can hold")
+    await expect(page.locator("#messages")).to_contain_text("hold has lapsed", timeout=6000)
+    await expect(page.get_by_role("timer")).to_have_text("0:00")
+    await expect(page.get_by_role("button", name="Confirm booking")).to_be_disabled()
+    await page.get_by_role("button", name="Choose again").click()
+    await expect(page.locator(f'.slot-btn[data-slot="{slot(12)}"]')).to_be_visible()
+
+
+async def test_the_manage_page_moves_a_booking(page: Page, http: httpx.AsyncClient) -> None:
+    rid = await new_restaurant(http, capacities=(2, 4))
+    reservation = await reserve(http, rid, slot(19), party=3)  # the 4-top, T2
+    reference = reservation["reference"]
+    await page.goto(f"/manage/{reference}?token={reservation['manage_token']}")
+    await expect(page.locator("#res-when")).to_contain_text("19:00")
+    await expect(page.locator("#move-slots .slot-btn.current")).to_contain_text("19:00")
+
+    # Only times with a free table that fits the party are offered: at 21:00 the 4-top goes,
+    # and the 2-top left is too small for 3.
+    await reserve(http, rid, slot(21), name="Other", party=4)
+    await page.get_by_role("button", name="Show free times").click()
+    await expect(page.locator(f'#move-slots .slot-btn[data-slot="{slot(21)}"]')).to_have_count(0)
+    await page.locator(f'#move-slots .slot-btn[data-slot="{slot(20)}"]').click()
+    await expect(page.locator("#messages")).to_contain_text("Moved")
+    await expect(page.locator("#res-when")).to_contain_text("20:00")
+    await expect(page.locator("#move-slots .slot-btn.current")).to_contain_text("20:00")
+    await expect(page.locator(f'#move-slots .slot-btn[data-slot="{slot(19)}"]')).to_be_visible()
+    moved = (await http.get(f"/v1/reservations/{reference}")).json()
+    assert moved["slot"] == slot(20) and moved["table_id"] == "T2"
+    assert (await table_status(http, rid, slot(19)))["T2"] == "available"
+
+
+async def test_event_best_seats_and_keyboard_selection(page: Page, http: httpx.AsyncClient) -> None:
+    created = await http.post(
+        "/v1/events",
+        json={"name": "String Quartet", "starts_at": f"{day(3)}T19:30:00+00:00", "total_seats": 20},
+    )
+    assert created.status_code == 201, created.text
+    eid = created.json()["id"]
+    taken = await http.post(f"/v1/events/{eid}/holds", json={"user_id": "x", "seats": ["S1", "S2"]})
+    assert taken.status_code == 201
+
+    await page.goto(f"/e/{eid}")
+    await expect(page.locator('[data-seat="S1"]')).to_have_class(re.compile(r"\bheld\b"))
+    # Keyboard: one tab stop, arrows move, Space selects.
+    await page.locator('[data-seat="S3"]').focus()
+    await page.keyboard.press("ArrowRight")
+    await page.keyboard.press("Space")
+    await expect(page.locator('[data-seat="S4"]')).to_have_attribute("aria-pressed", "true")
+    await expect(page.locator("#selected-count")).to_have_text("Selected: 4")
+    await page.keyboard.press("Space")
+    await expect(page.locator("#selected-count")).to_have_text("No seats selected")
+
+    await page.get_by_label("Number of seats").fill("3")
+    await page.get_by_role("button", name="Hold the best seats").click()
+    await expect(page.locator("#hold-summary")).to_contain_text("Seats 3, 4, 5")
+    await expect(page.get_by_role("timer")).to_have_text(re.compile(r"^\d+:\d\d$"))
+    await page.get_by_label("Name").fill(GUEST["name"])
+    await page.get_by_label("Phone").fill(GUEST["phone"])
+    await page.get_by_role("button", name="Confirm booking").click()
+    await expect(page.locator("#done-summary")).to_contain_text("Seats 3, 4, 5")
+    reference = (await page.locator("#done-ref").inner_text()).strip()
+    assert (await http.get(f"/v1/reservations/{reference}")).json()["seats"] == ["S3", "S4", "S5"]
+    for seat in ("S3", "S4", "S5"):
+        await expect(page.locator(f'[data-seat="{seat}"]')).to_have_class(re.compile("reserved"))
+
+
+# -- staff ------------------------------------------------------------------------------------
+
+
+async def open_staff(page: Page, server: ServerProcess, rid: str) -> None:
+    """The staff page, signed in, showing tomorrow's grid, live."""
+    await page.goto(f"/staff/{rid}")
+    await sign_in(page, server)
+    await page.get_by_label("Day shown").fill(day(1))
+    await expect(page.locator(f'#grid [data-key^="{day(1)}T"]').first).to_be_visible()
+    await expect(page.locator("#conn")).to_contain_text("Live")
+
+
+async def test_staff_see_a_new_booking_live(
+    page: Page, http: httpx.AsyncClient, server: ServerProcess
+) -> None:
+    rid = await new_restaurant(http, labels=("Window",))
+    await open_staff(page, server, rid)
+    cell = page.locator(f'[data-key="{slot(19)}|T1"]')
+    await expect(cell).to_have_class(re.compile(r"\bavailable\b"))
+    await page.evaluate("window.notReloaded = true")
+
+    held = await hold(http, rid, slot(19))
+    await expect(cell).to_have_class(re.compile(r"\bheld\b"))
+    confirmed = await http.post(
+        f"/v1/restaurants/{rid}/holds/{held['id']}/confirm",
+        json={"name": "Grace Hopper", "phone": "+1 212 555 0142"},
+        headers={"Hold-Token": held["token"]},
+    )
+    reference = confirmed.json()["reference"]
+    await expect(cell).to_contain_text("Grace Hopper")
+    await expect(page.locator("#list")).to_contain_text("Grace Hopper")
+    await expect(page.locator("#activity")).to_contain_text(f"New booking {reference}")
+    assert await page.evaluate("window.notReloaded") is True
+
+    # Staff work on it: notes and tags, no-show, then pause bookings.
+    await cell.click()
+    await expect(page.locator("#detail")).to_be_visible()
+    await page.get_by_label("Business notes (staff only)").fill("Regular; likes the window")
+    await page.get_by_label("Tags, comma-separated (up to 10)").fill("vip, regular")
+    await page.get_by_role("button", name="Save notes and tags").click()
+    await expect(page.locator("#list")).to_contain_text("vip, regular")
+    await page.get_by_role("button", name="Mark no-show").click()
+    await expect(page.locator("#list")).to_contain_text("No-show")
+    stored = (await http.get(f"/v1/reservations/{reference}")).json()
+    assert stored["tags"] == ["vip", "regular"] and stored["status"] == "no_show"
+    assert stored["business_notes"] == "Regular; likes the window"
+    await page.get_by_role("button", name="Pause online bookings").click()
+    await expect(page.locator("#bookings-state")).to_have_text("Online booking paused")
+    assert (await http.get(f"/v1/restaurants/{rid}")).json()["bookings_open"] is False
+
+
+async def test_staff_phone_booking_move_and_cancel(
+    page: Page, http: httpx.AsyncClient, server: ServerProcess
+) -> None:
+    rid = await new_restaurant(http, capacities=(2, 4))
+    await open_staff(page, server, rid)
+    await page.locator(f'[data-key="{slot(18)}|T2"]').click()  # a free cell: phone booking
+    await expect(page.get_by_label("Booking time")).to_have_value(slot(18))
+    await page.locator("#b-name").fill("Alan Turing")
+    await page.locator("#b-phone").fill("+1 212 555 0177")
+    await page.get_by_role("button", name="Book", exact=True).click()
+    await expect(page.locator("#messages")).to_contain_text("Booked")
+    await expect(page.locator(f'[data-key="{slot(18)}|T2"]')).to_contain_text("Alan Turing")
+
+    await page.locator("#list .open-btn").first.click()
+    await page.locator("#d-move-slot").select_option(slot(20))
+    await page.get_by_role("button", name="Move", exact=True).click()
+    await expect(page.locator("#messages")).to_contain_text("Moved")
+    await expect(page.locator(f'[data-key="{slot(20)}|T1"]')).to_contain_text("Alan Turing")
+    await expect(page.locator(f'[data-key="{slot(18)}|T2"]')).to_have_class(
+        re.compile(r"\bavailable\b")
+    )
+    await page.get_by_role("button", name="Cancel reservation").click()
+    await page.get_by_role("button", name="Press again to cancel").click()
+    await expect(page.locator("#list")).to_contain_text("Cancelled")
+    await expect(page.locator(f'[data-key="{slot(20)}|T1"]')).to_have_class(
+        re.compile(r"\bavailable\b")
+    )
+
+
+async def test_staff_offline_show_the_cached_list_then_catch_up(
+    page: Page, http: httpx.AsyncClient, server: ServerProcess
+) -> None:
+    rid = await new_restaurant(http)
+    await reserve(http, rid, slot(19), name="Grace Hopper")
+    await open_staff(page, server, rid)
+    await expect(page.locator("#list")).to_contain_text("Grace Hopper")
+    await expect(page.locator("#staff")).to_have_attribute("data-offline-ready", "true")
+    synced = await page.locator("#synced").get_attribute("data-synced-at")
+
+    await page.context.set_offline(True)
+    await page.reload()
+    await expect(page.locator("#conn")).to_contain_text("Offline")
+    await expect(page.locator("#list")).to_contain_text("Grace Hopper")
+    await expect(page.locator("#synced")).to_contain_text("Last synced at")
+    assert await page.locator("#synced").get_attribute("data-synced-at") == synced
+    await expect(page.locator("#grid")).to_contain_text("Grace Hopper")
+
+    await reserve(http, rid, slot(20), name="Alan Turing")  # made while the page is offline
+    await page.context.set_offline(False)
+    await expect(page.locator("#conn")).to_contain_text("Live")
+    await expect(page.locator("#list")).to_contain_text("Alan Turing")
+    assert await page.locator("#synced").get_attribute("data-synced-at") != synced
+
+
+# -- admin ------------------------------------------------------------------------------------
+
+
+async def test_admin_creates_a_restaurant_its_tables_slots_and_an_event(
+    page: Page, server: ServerProcess, http: httpx.AsyncClient
+) -> None:
+    await page.goto("/admin")
+    await sign_in(page, server)
+    name = f"Osteria {uuid.uuid4().hex[:6]}"
+    await page.get_by_label("Name", exact=True).first.fill(name)
+    await page.locator("#r-phone").fill("+1 212 555 0123")
+    await page.locator("#r-timezone").fill("Europe/Rome")
+    await page.get_by_role("button", name="Create restaurant").click()
+    await expect(page.locator("#messages")).to_contain_text(f"Created {name}")
+    listed = (await http.get("/v1/restaurants")).json()["restaurants"]
+    rid = next(r["id"] for r in listed if r["name"] == name)
+    await expect(page.locator("#t-restaurant")).to_have_value(rid)
+
+    await page.get_by_role("button", name="Add tables").click()
+    await expect(page.locator("#tables-now")).to_contain_text("T3 (6)")
+    await page.get_by_role("button", name="Create slots").click()
+    await expect(page.locator("#messages")).to_contain_text("Created 140 slots")
+    tables = (await http.get(f"/v1/restaurants/{rid}/tables")).json()["tables"]
+    assert [t["capacity"] for t in tables] == [2, 4, 6]
+
+    show = f"Jazz Night {uuid.uuid4().hex[:6]}"
+    await page.locator("#e-name").fill(show)
+    await page.locator("#e-starts").fill(f"{day(5)}T20:00")
+    await page.locator("#e-timezone").fill("Europe/Rome")
+    await page.locator("#e-seats").fill("40")
+    await page.get_by_role("button", name="Create event").click()
+    await expect(page.locator("#messages")).to_contain_text(f"Created {show}")
+    events = (await http.get("/v1/events")).json()["events"]
+    jazz = next(e for e in events if e["name"] == show)
+    assert jazz["starts_at"].startswith(f"{day(5)}T20:00:00.000+0")  # Rome time, its offset
+    assert jazz["total_seats"] == 40
+    await expect(page.locator("#venues")).to_contain_text(show)
+
+
+async def test_the_admin_token_is_checked_and_never_in_a_url(
+    page: Page, server: ServerProcess
+) -> None:
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    await page.goto("/admin")
+    await page.get_by_label("Admin token").fill("wrong-token")
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.locator("#messages")).to_contain_text("not accepted")
+    await expect(page.locator("#app")).to_be_hidden()
+    await sign_in(page, server)
+    stored = await page.evaluate("sessionStorage.getItem('holdsvc:admin-token')")
+    assert stored == server.admin_token
+    assert not [url for url in requests if server.admin_token in url]
+
+
+# -- every main page on a phone and a desktop (and the README's screenshots) -----------------
+
+
+async def test_main_pages_fit_a_phone_and_a_desktop(
+    browser: Browser, server: ServerProcess, http: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    """Every main page at 1100 and 375 px wide, with realistic data; the screenshots go to
+    HOLDSVC_SCREENSHOTS_DIR (the README's: docs/screenshots) when set."""
+    folder = Path(os.environ.get("HOLDSVC_SCREENSHOTS_DIR") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    rid = await new_restaurant(
+        http,
+        name="Trattoria Da Luca",
+        capacities=(2, 2, 4, 4, 6),
+        labels=("Window", "Bar", "Garden", None, "Booth"),
+    )
+    for hour, name, party in [
+        (12, "Ada Lovelace", 2),
+        (13, "Grace Hopper", 4),
+        (19, "Alan Turing", 2),
+        (19, "Katherine Johnson", 4),
+        (20, "Edsger Dijkstra", 6),
+    ]:
+        await reserve(http, rid, slot(hour), name=name, party=party)
+    await hold(http, rid, slot(19), party=2)
+    eid = (
+        await http.post(
+            "/v1/events",
+            json={
+                "name": "String Quartet in the Cloister",
+                "starts_at": f"{day(4)}T19:30:00+00:00",
+                "total_seats": 80,
+            },
+        )
+    ).json()["id"]
+    await http.post(f"/v1/events/{eid}/holds", json={"user_id": "s1", "seats": ["S14", "S15"]})
+    best = (await http.post(f"/v1/events/{eid}/holds", json={"user_id": "s2", "count": 6})).json()
+    await http.post(
+        f"/v1/events/{eid}/holds/{best['id']}/confirm",
+        json=GUEST,
+        headers={"Hold-Token": best["token"]},
+    )
+
+    for width, suffix in [(1100, ""), (375, "-mobile")]:
+        context = await browser.new_context(
+            base_url=server.url, viewport={"width": width, "height": 800}, locale="en-GB"
+        )
+        shot = await context.new_page()
+        await shot.goto(f"/r/{rid}")
+        await pick_day(shot, day(1))
+        await shot.locator(f'.slot-btn[data-slot="{slot(18)}"]').click()
+        await expect(shot.locator("#step-hold")).to_be_visible()
+        await shot.get_by_label("Name").fill("Barbara Liskov")
+        await shoot(shot, folder, f"guest-hold{suffix}")
+        await shot.get_by_role("button", name="Back").click()
+
+        await shot.goto(f"/e/{eid}")
+        await shot.locator('[data-seat="S21"]').click()
+        await shot.locator('[data-seat="S22"]').click()
+        await shoot(shot, folder, f"event-seats{suffix}")
+
+        at = slot(14 if suffix else 15, 2)
+        reservation = await reserve(http, rid, at, name="Donald Knuth")
+        await shot.goto(f"/manage/{reservation['reference']}?token={reservation['manage_token']}")
+        await expect(shot.locator("#move-slots .slot-btn").first).to_be_visible()
+        await shoot(shot, folder, f"manage{suffix}")
+
+        await open_staff(shot, server, rid)
+        await expect(shot.locator("#list")).to_contain_text("Edsger Dijkstra")
+        await shoot(shot, folder, f"staff{suffix}")
+
+        await shot.goto("/admin")
+        await expect(shot.locator("#venues")).to_contain_text("Trattoria")
+        await shoot(shot, folder, f"admin{suffix}")
+        await context.close()
