@@ -2,7 +2,9 @@
 
 The server is, in order of preference: the one at ``HOLDSVC_TEST_REDIS_URL`` (it is flushed
 before every test), a ``redis:7-alpine`` container when a Docker engine answers, or the
-project's embedded redis-server listening on a free 127.0.0.1 port.
+project's embedded redis-server listening on a free 127.0.0.1 port. Modules that set
+``redis_backend = both_backends`` run a second time on a local Redis Cluster (tests/cluster.py:
+3 primaries, 3 replicas, started on first use), those runs marked ``cluster``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import pytest
 from redis.asyncio import Redis
 
 from holdsvc.redis_server import EmbeddedRedis
+from tests.cluster import LocalCluster, cluster_client, is_cluster_url
 
 try:
     from testcontainers.community.redis import RedisContainer
@@ -36,7 +39,7 @@ def docker_available() -> bool:
 
 
 @pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def single_redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """URL of a real Redis server for the whole session, reachable by other processes too."""
     configured = os.environ.get("HOLDSVC_TEST_REDIS_URL")
     if configured:
@@ -51,10 +54,46 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             yield server.url
 
 
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """A local Redis Cluster (3 primaries, 3 replicas) for the whole session, started on first
+    use only: ``-m "not cluster"`` never starts it."""
+    with LocalCluster(tmp_path_factory.mktemp("cluster")) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def cluster_url(redis_cluster: LocalCluster) -> str:
+    """``redis+cluster://...`` naming every node of the session's cluster."""
+    return redis_cluster.url
+
+
+@pytest.fixture(scope="module")
+def redis_backend() -> str:
+    """Which Redis a module's tests use: ``single``. A module that runs on the cluster too
+    overrides it with `tests.cluster.both_backends` (parametrized, the cluster run marked)."""
+    return "single"
+
+
+@pytest.fixture(scope="module")
+def redis_url(redis_backend: str, request: pytest.FixtureRequest) -> str:
+    """URL of the Redis the module's tests use: the single server, or the cluster."""
+    if redis_backend == "cluster":
+        return str(request.getfixturevalue("cluster_url"))
+    return str(request.getfixturevalue("single_redis_url"))
+
+
 @pytest.fixture
 async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    """An asyncio client (bytes replies) on an empty server; closed after the test."""
-    client = Redis.from_url(redis_url, decode_responses=False)
+    """An asyncio client (bytes replies) on an empty server; closed after the test.
+
+    On the cluster it is a RedisCluster (same commands; FLUSHALL and SCAN reach every primary).
+    """
+    client: Any = (
+        cluster_client(redis_url, decode_responses=False)
+        if is_cluster_url(redis_url)
+        else Redis.from_url(redis_url, decode_responses=False)
+    )
     await client.flushall()
     try:
         yield client
@@ -72,9 +111,8 @@ from holdsvc.services import Services  # noqa: E402
 from holdsvc.settings import Settings  # noqa: E402
 
 
-@pytest.fixture
-def settings(redis_url: str) -> Settings:
-    """Settings for a test app on the session's server (no .env file read)."""
+def app_settings(redis_url: str) -> Settings:
+    """Settings for a test app on ``redis_url`` (no .env file read)."""
     return Settings(
         _env_file=None,
         redis_url=redis_url,
@@ -83,6 +121,18 @@ def settings(redis_url: str) -> Settings:
         sweep_interval_seconds=0.1,
         rate_limit_per_minute=0,  # tests/test_hostile.py turns it on where it is the subject
     )
+
+
+@pytest.fixture
+def settings(redis_url: str) -> Settings:
+    """Settings for a test app on the module's server (no .env file read)."""
+    return app_settings(redis_url)
+
+
+@pytest.fixture
+def cluster_settings(cluster_url: str) -> Settings:
+    """Settings for a test app on the session's Redis Cluster."""
+    return app_settings(cluster_url)
 
 
 @pytest.fixture

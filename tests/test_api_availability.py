@@ -13,6 +13,7 @@ from urllib.parse import quote
 from redis.asyncio import Redis
 
 from holdsvc.services import Services
+from tests.cluster import both_backends
 from tests.helpers import (
     ADMIN,
     Client,
@@ -27,6 +28,9 @@ from tests.helpers import (
     slot_tomorrow,
     tomorrow,
 )
+
+# Every test here runs on one Redis node, then on the Redis Cluster (marked `cluster`).
+redis_backend = both_backends
 
 HOURS = [f"{hour:02d}:00" for hour in range(10, 22)]
 # Malformed slot ids (400), unlike a well-formed slot that is not in the grid (404).

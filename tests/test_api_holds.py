@@ -17,6 +17,7 @@ from urllib.parse import quote
 from redis.asyncio import Redis
 
 from holdsvc.services import Services
+from tests.cluster import both_backends
 from tests.helpers import (
     ADMIN,
     GUEST,
@@ -32,6 +33,9 @@ from tests.helpers import (
     slot_tomorrow,
     tomorrow,
 )
+
+# Every test here runs on one Redis node, then on the Redis Cluster (marked `cluster`).
+redis_backend = both_backends
 
 REFERENCE = re.compile(r"^[A-Z2-9]{6}-[A-Z2-9]{6}$")
 HOLD_KEYS = {

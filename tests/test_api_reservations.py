@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 from redis.asyncio import Redis
 
+from tests.cluster import both_backends
 from tests.helpers import (
     ADMIN,
     Client,
@@ -25,6 +26,9 @@ from tests.helpers import (
     slot_tomorrow,
     tomorrow,
 )
+
+# Every test here runs on one Redis node, then on the Redis Cluster (marked `cluster`).
+redis_backend = both_backends
 
 REFERENCE = re.compile(r"^[A-Z2-9]{6}-[A-Z2-9]{6}$")
 PHONE_A = "+1 (212) 555-0100"

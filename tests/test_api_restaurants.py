@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 from redis.asyncio import Redis
 
+from tests.cluster import both_backends
 from tests.helpers import (
     ADMIN,
     Client,
@@ -27,6 +28,9 @@ from tests.helpers import (
     snapshot_keys,
     tomorrow,
 )
+
+# Every test here runs on one Redis node, then on the Redis Cluster (marked `cluster`).
+redis_backend = both_backends
 
 # Ids of every shape: none of them exists, so each is a 404 (never a 400 or a 500).
 ODD_IDS = [

@@ -10,11 +10,17 @@ from typing import Any
 import pytest
 from litestar.testing import AsyncTestClient
 
+from holdsvc.cli import _audit
 from holdsvc.errors import HoldsvcError
 from holdsvc.keys import Keys
 from holdsvc.models import ConfirmInput, ReservationPatch, StaffBookingInput
 from holdsvc.services import Services
+from holdsvc.settings import Settings
+from tests.cluster import both_backends
 from tests.helpers import ADMIN, lapse, make_restaurant, place, slot_tomorrow, tomorrow
+
+# Every test here runs on one Redis node, then on the Redis Cluster (marked `cluster`).
+redis_backend = both_backends
 
 V = Keys("hs")
 Fault = Callable[[Services, str, dict[str, Any]], Awaitable[None]]
@@ -203,3 +209,22 @@ async def test_audit_endpoints(client: AsyncTestClient[Any]) -> None:
     await client.post(f"/v1/events/{eid}/holds", json={"user_id": "u", "count": 3})
     assert (await client.get(f"/v1/events/{eid}/audit", headers=ADMIN)).json()["ok"] is True
     assert (await client.get(f"/v1/events/{rid}/audit", headers=ADMIN)).status_code == 404
+
+
+async def test_a_venue_left_off_the_list_is_found_and_put_back(
+    services: Services, settings: Settings
+) -> None:
+    """The list of venues is written after the venue's atomic step (another cluster slot): a
+    crash in between leaves an unlisted venue, which the audit finds and --repair relists."""
+    listed = await make_restaurant(services)
+    lost = await make_restaurant(services)
+    created = int(await services.redis.hget(V.of(lost).venue, "created"))
+    await services.redis.zrem(V.venues("restaurant"), lost)  # as if the app died before ZADD
+    report = await services.auditor.audit(lost)
+    assert [v.check for v in report.violations] == ["venue_index"]
+    assert await services.auditor.unlisted_venues() == {lost: ("restaurant", created)}
+    reports = await _audit(settings, [], repair=True)
+    assert sorted(r.venue_id for r in reports) == sorted([listed, lost])
+    assert await services.redis.zscore(V.venues("restaurant"), lost) == created
+    assert await services.auditor.unlisted_venues() == {}
+    assert (await services.auditor.audit(lost)).ok

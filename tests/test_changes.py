@@ -10,7 +10,11 @@ import pytest
 from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
+from tests.cluster import both_backends
 from tests.helpers import ADMIN, tomorrow
+
+# Every test here runs on one Redis node, then on the Redis Cluster (marked `cluster`).
+redis_backend = both_backends
 
 Client = AsyncTestClient[Any]
 SLOT = f"{tomorrow()}T19:00"

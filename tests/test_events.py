@@ -13,8 +13,12 @@ import pytest
 from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
+from tests.cluster import both_backends
 from tests.helpers import ADMIN
 from tests.serverproc import ServerProcess
+
+# Every test here runs on one Redis node, then on the Redis Cluster (marked `cluster`).
+redis_backend = both_backends
 
 Client = AsyncTestClient[Any]
 

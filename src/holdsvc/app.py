@@ -12,6 +12,7 @@ from typing import Any
 
 from litestar import Litestar, Request
 from litestar.config.cors import CORSConfig
+from litestar.di import Provide
 from litestar.enums import ScopeType
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi import OpenAPIConfig
@@ -23,6 +24,7 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.exceptions import RedisClusterException, RedisError
 
 from holdsvc.api.audit import AuditController
+from holdsvc.api.deps import provide_services
 from holdsvc.api.events import EventController, EventHoldController
 from holdsvc.api.feed import FeedController
 from holdsvc.api.holds import RestaurantHoldController
@@ -38,6 +40,9 @@ from holdsvc.settings import Settings
 from holdsvc.web import WebPlugin
 
 log = logging.getLogger("holdsvc")
+# Connections a cluster client may open to each node (redis-py's RedisCluster fails when it
+# finds none free instead of waiting, as the single node's blocking pool does).
+CLUSTER_CONNECTIONS = 1024
 access_log = logging.getLogger("holdsvc.access")
 
 
@@ -59,6 +64,9 @@ def connect_redis(
             first,
             startup_nodes=[ClusterNode(host, port) for host, port in others],
             decode_responses=True,
+            # Per node. A cluster client cannot wait for a free connection (it fails at the
+            # limit), so it gets room for bursts rather than the single node's pool size.
+            max_connections=settings.sse_max_streams if for_streams else CLUSTER_CONNECTIONS,
             socket_timeout=timeout,
             socket_connect_timeout=settings.redis_timeout_seconds,
         )
@@ -127,8 +135,8 @@ def metrics_middleware(app: ASGIApp) -> ASGIApp:
         try:
             await app(scope, receive, capture)
         finally:
-            handler = scope.get("route_handler")
-            route = getattr(handler, "handler_name", "unmatched") if handler else "unmatched"
+            # The route template ("/v1/restaurants/{rid}/holds"): bounded, and cheap to read.
+            route = scope.get("path_template") or "unmatched"
             method = str(scope.get("method", ""))
             elapsed = time.perf_counter() - started
             metrics: Metrics = scope["app"].state.metrics
@@ -136,8 +144,7 @@ def metrics_middleware(app: ASGIApp) -> ASGIApp:
             metrics.latency.labels(method, route).observe(elapsed)
             if access_log.isEnabledFor(logging.INFO):
                 # The route template only: no ids, no query string, no token, phone or name.
-                template = scope.get("path_template") or "-"
-                access_log.info("%s %s %s %.1fms", method, template, status, elapsed * 1000)
+                access_log.info("%s %s %s %.1fms", method, route, status, elapsed * 1000)
 
     return middleware
 
@@ -235,6 +242,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             OpsController,
         ],
         lifespan=[lifespan],
+        # One Provide per app, cached: the services never change once the lifespan built them.
+        dependencies={"services": Provide(provide_services, sync_to_thread=False, use_cache=True)},
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[metrics_middleware] + ([rate_limit.middleware] if rate_limit else []),
         stores=stores,

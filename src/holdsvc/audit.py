@@ -96,6 +96,28 @@ class Auditor:
         }
         return violations, counts
 
+    # -- the list of venues ----------------------------------------------------------------
+
+    async def unlisted_venues(self) -> dict[str, tuple[str, int]]:
+        """Venues that exist but no list of venues names: venue id -> (kind, created ms).
+
+        The list is written after the venue's own atomic step (it lives in another cluster
+        slot), so a crash in between leaves such a venue. SCANs every primary of a cluster.
+        """
+        pattern = self._keys.of("*").venue
+        head, tail = pattern.split("*")
+        found: dict[str, tuple[str, int]] = {}
+        async for key in self._redis.scan_iter(match=pattern, count=1000):
+            venue_id = str(key)[len(head) : -len(tail)]
+            kind, created = await self._redis.hmget(str(key), ["kind", "created"])
+            if kind and await self._redis.zscore(self._keys.venues(kind), venue_id) is None:
+                found[venue_id] = (kind, int(created or 0))
+        return found
+
+    async def relist(self, venue_id: str, kind: str, created_ms: int) -> None:
+        """Put a venue back on its list (the repair of a ``venue_index`` violation)."""
+        await self._redis.zadd(self._keys.venues(kind), {venue_id: created_ms}, nx=True)
+
     # -- reading ---------------------------------------------------------------------------
 
     async def _read(self, venue_id: str, keys: VenueKeys, kind: str | None) -> _Venue:

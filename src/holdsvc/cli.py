@@ -70,6 +70,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="bind address (default: HOLDSVC_HOST, 127.0.0.1)")
     serve.add_argument("--port", type=int, help="TCP port (default: HOLDSVC_PORT, 8000)")
     serve.add_argument("--workers", type=int, help="worker processes (default: HOLDSVC_WORKERS, 1)")
+    serve.add_argument(
+        "--server", choices=["uvicorn", "granian"], help="HTTP server (default: HOLDSVC_SERVER)"
+    )
     serve.set_defaults(run=serve_command)
 
     demo = commands.add_parser("demo", help="create a sample restaurant in a running server")
@@ -98,9 +101,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     load.set_defaults(run=loadtest_command)
 
-    audit = commands.add_parser("audit", help="check venues against every invariant (read-only)")
+    audit = commands.add_parser(
+        "audit", help="check venues against every invariant (read-only unless --repair)"
+    )
     audit.add_argument("venues", nargs="*", help="venue ids (default: every venue)")
     audit.add_argument("--json", action="store_true", help="print the reports as JSON")
+    audit.add_argument(
+        "--repair",
+        action="store_true",
+        help="put venues missing from the list of venues back on it (the only write)",
+    )
     audit.set_defaults(run=audit_command)
     return parser
 
@@ -147,21 +157,50 @@ def serve_command(args: argparse.Namespace) -> int:
             token = _read_or_create_secret(token_file)
             os.environ["HOLDSVC_ADMIN_TOKENS"] = token
             _say(f"no HOLDSVC_ADMIN_TOKENS set; admin token (kept in {token_file}): {token}")
-        uvicorn.run(
-            "holdsvc.app:create_app",
-            factory=True,
-            host=args.host if args.host is not None else settings.host,
-            port=args.port if args.port is not None else settings.port,
-            workers=args.workers if args.workers is not None else settings.workers,
-            log_level=settings.log_level,
-            # uvicorn's access log prints query strings (phones, manage tokens in page links);
-            # the app logs its own access lines with the route template instead.
-            access_log=False,
-        )
+        host = args.host if args.host is not None else settings.host
+        port = args.port if args.port is not None else settings.port
+        workers = args.workers if args.workers is not None else settings.workers
+        server = args.server or settings.server
+        run_server(server, host, port, workers, settings.log_level)
     finally:
         if embedded is not None:
             embedded.stop()
     return 0
+
+
+APP = "holdsvc.app:create_app"
+
+
+def run_server(server: str, host: str, port: int, workers: int, log_level: str) -> None:
+    """Serve the app with uvicorn or granian until told to stop."""
+    if server == "granian":
+        # Rust HTTP/1 server: less CPU per request than uvicorn's Python protocol code.
+        from granian import Granian  # noqa: PLC0415 - only when chosen
+        from granian.constants import Interfaces  # noqa: PLC0415
+
+        Granian(
+            APP,
+            factory=True,
+            address=host,
+            port=port,
+            workers=workers,
+            interface=Interfaces.ASGI,
+            log_level=log_level,  # type: ignore[arg-type]
+            log_access=False,
+            respawn_failed_workers=True,
+        ).serve()
+        return
+    uvicorn.run(
+        APP,
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        # uvicorn's access log prints query strings (phones, manage tokens in page links);
+        # the app logs its own access lines with the route template instead.
+        access_log=False,
+    )
 
 
 def _say(message: str) -> None:
@@ -317,7 +356,7 @@ def audit_command(args: argparse.Namespace) -> int:
     settings = Settings()
     if not settings.redis_url:
         raise CliError("set HOLDSVC_REDIS_URL to the Redis to audit (the server's own)")
-    reports = asyncio.run(_audit(settings, list(args.venues)))
+    reports = asyncio.run(_audit(settings, list(args.venues), repair=args.repair))
     if args.json:
         print(json.dumps([msgspec.to_builtins(r) for r in reports], indent=2))
     for report in reports if not args.json else []:
@@ -328,14 +367,22 @@ def audit_command(args: argparse.Namespace) -> int:
     return 0 if all(r.ok for r in reports) else 1
 
 
-async def _audit(settings: Settings, venue_ids: list[str]) -> list[AuditReport]:
+async def _audit(
+    settings: Settings, venue_ids: list[str], *, repair: bool = False
+) -> list[AuditReport]:
     redis = connect_redis(settings)
     try:
         keys = Keys(settings.key_prefix)
+        auditor = Auditor(redis, keys)
         if not venue_ids:
             for kind in ("restaurant", "event"):
                 venue_ids += await redis.zrange(keys.venues(kind), 0, -1)
-        auditor = Auditor(redis, keys)
+            # Venues a crash left off the list (written after the venue): audited too.
+            unlisted = await auditor.unlisted_venues()
+            venue_ids += sorted(unlisted)
+            for venue_id, (kind, created) in sorted(unlisted.items()) if repair else []:
+                await auditor.relist(venue_id, kind, created)
+                print(f"{venue_id}: put back on the list of {kind}s", file=sys.stderr)
         reports = []
         for venue_id in venue_ids:
             try:

@@ -5,6 +5,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from enum import IntEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from holdsvc.replication import Replication
 
 
 class Status(IntEnum):
@@ -115,6 +119,29 @@ class RateLimited(HoldsvcError):
 
 class Unavailable(HoldsvcError):
     code, status_code, title = "unavailable", 503, "The service is unavailable right now"
+
+
+class NotReplicated(Unavailable):
+    """A confirm, cancel or staff booking was written on the primary, but fewer replicas than
+    ``confirm_wait_replicas`` acknowledged it in time (WAIT): it may not survive a failover.
+    Carries the reservation's reference so the client can check it later."""
+
+    title = "The change was not acknowledged by enough replicas"
+
+    def __init__(
+        self, reference: str, replication: Replication, manage_token: str | None = None
+    ) -> None:
+        super().__init__(
+            f"Reservation {reference} was written, but {replication.acknowledged} of the "
+            f"{replication.wanted} replicas asked for acknowledged it in time: check it "
+            f"(GET /v1/reservations/{reference}, or the same confirm again) before retrying",
+            retry_after=1,
+        )
+        self.reference = reference
+        self.replication = replication
+        # A new reservation's only copy of its manage token: without it here the guest
+        # could never manage it (a repeated confirm does not hand the token out again).
+        self.manage_token = manage_token
 
 
 class ReferenceTaken(Exception):

@@ -43,10 +43,16 @@ def _stream_id(text: str) -> tuple[int, int]:
     return int(milliseconds), int(sequence or 0)
 
 
+NOW = "$"
+
+
 def check_since(since: str | None) -> str | None:
-    """A feed position is a stream id (``<ms>-<seq>``); anything else is a 400."""
+    """A feed position is a stream id (``<ms>-<seq>``), or ``$`` for "from now on"; anything
+    else is a 400."""
     if since is None or since == "":
         return None
+    if since == NOW:
+        return NOW
     milliseconds, sep, sequence = since.partition("-")
     if not (milliseconds.isdigit() and (not sep or sequence.isdigit())) or len(since) > 41:
         raise ValidationFailed(
@@ -81,6 +87,9 @@ class Feed:
         profile = await self._venues.profile(venue_id, kind)
         since = check_since(since)
         key = self._keys.of(venue_id).feed
+        if since == NOW:
+            # Only the current position: a client that loaded its state now starts here.
+            return ChangePage(changes=[], last_id=await self._last_id(key))
         if since is not None and await self._fell_out(key, since):
             return ChangePage(changes=[], last_id=await self._last_id(key), reset=True)
         start = f"({since}" if since else "-"
@@ -136,7 +145,9 @@ class Feed:
         key = self._keys.of(profile.id).feed
         with self._slot():
             position = since or "0-0"
-            if since is not None and await self._fell_out(key, since):
+            if since == NOW:
+                position = await self._last_id(key) or "0-0"
+            elif since is not None and await self._fell_out(key, since):
                 newest = await self._last_id(key)
                 yield Reset(last_id=newest)
                 position = newest or "0-0"

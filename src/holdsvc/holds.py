@@ -8,7 +8,14 @@ from dataclasses import dataclass
 import msgspec
 
 from holdsvc import slots as timegrid
-from holdsvc.errors import Forbidden, HoldExpired, NotFound, ReferenceTaken, ValidationFailed
+from holdsvc.errors import (
+    Forbidden,
+    HoldExpired,
+    NotFound,
+    NotReplicated,
+    ReferenceTaken,
+    ValidationFailed,
+)
 from holdsvc.identifiers import (
     digest,
     hold_token,
@@ -239,6 +246,14 @@ class Holds:
                 raise
         else:  # pragma: no cover - five collisions in a 887-million space
             raise RuntimeError("could not find a free reference")
+        if confirmed.replication.short:
+            # Written on the primary, not on enough replicas in time (confirm_wait_replicas).
+            self._metrics.confirmed(kind)
+            raise NotReplicated(
+                confirmed.reference,
+                confirmed.replication,
+                None if confirmed.replayed else manage_token,
+            )
         reservation = await self._reservations.get(confirmed.reference, admin=False, skip_auth=True)
         if not confirmed.replayed:
             reservation.manage_token = manage_token

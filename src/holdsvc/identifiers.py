@@ -55,8 +55,7 @@ def new_secret() -> str:
 def hold_token(secret_key: bytes, venue_id: str, hold_id: str) -> str:
     """The hold's token: an HMAC of its id, so an idempotent retry can hand it back again
     while Redis keeps only its digest."""
-    mac = hmac.new(secret_key, f"hold:{venue_id}:{hold_id}".encode(), hashlib.sha256)
-    return mac.hexdigest()[:40]
+    return hmac.digest(secret_key, f"hold:{venue_id}:{hold_id}".encode(), "sha256").hex()[:40]
 
 
 def digest(token: str) -> str:

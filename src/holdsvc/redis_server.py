@@ -21,7 +21,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import IO, Self
@@ -107,6 +107,8 @@ class EmbeddedRedis:
         unix_socket: Listen on ``data_dir/redis.sock`` (mode 700).
         binary: The server binary; `find_redis_binary()` when omitted.
         startup_timeout: Seconds to wait for PING to answer.
+        extra_args: More ``--name value`` arguments for the server, after the ones above
+            (e.g. ``["--cluster-enabled", "yes"]`` for the cluster tests).
 
     Attributes:
         version: ``"valkey 9.1.2"`` or ``"redis 7.4.1"``, known once the server has started.
@@ -123,6 +125,7 @@ class EmbeddedRedis:
         unix_socket: bool = True,
         binary: str | None = None,
         startup_timeout: float = 10.0,
+        extra_args: Sequence[str] = (),
     ) -> None:
         if port is None and not unix_socket:
             raise ValueError("EmbeddedRedis needs a TCP port or a unix socket")
@@ -135,6 +138,7 @@ class EmbeddedRedis:
         self._requested_port = port
         self._port: int | None = port if port else None
         self._binary = binary
+        self._extra_args = list(extra_args)
         self._process: subprocess.Popen[bytes] | None = None
         self._lock_file: IO[str] | None = None
         self._owner_pid = os.getpid()
@@ -286,7 +290,7 @@ class EmbeddedRedis:
         ]  # fmt: skip
         if self.unix_socket:
             args += ["--unixsocket", str(self.socket_path), "--unixsocketperm", "700"]
-        return args
+        return args + self._extra_args
 
     def _take_lock(self) -> None:
         if self._lock_file is not None:

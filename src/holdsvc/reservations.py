@@ -9,6 +9,7 @@ from holdsvc import slots as timegrid
 from holdsvc.errors import (
     Forbidden,
     NotFound,
+    NotReplicated,
     ReferenceTaken,
     Stale,
     Unavailable,
@@ -29,7 +30,7 @@ from holdsvc.models import (
     ReservationPatch,
     StaffBookingInput,
 )
-from holdsvc.scripts import AnyRedis, Scripts
+from holdsvc.scripts import AnyRedis, Booked, Scripts
 from holdsvc.sweeper import Sweeper, after_sweeping
 from holdsvc.venues import (
     EARLIEST_DATE,
@@ -91,9 +92,11 @@ class Reservations:
             raise Forbidden("The Manage-Token does not match this reservation")
         if not admin and fields.get("status") in ("no_show", "completed"):
             raise Forbidden("Only staff can change a reservation marked no_show or completed")
-        await self._scripts.cancel(
+        cancelled = await self._scripts.cancel(
             self._keys.of(profile.id), reference=fields["reference"], slot=fields["slot"]
         )
+        if cancelled.replication.short:
+            raise NotReplicated(fields["reference"], cancelled.replication)
         return await self.get(fields["reference"], admin=admin, skip_auth=True)
 
     async def book(self, venue_id: str, data: StaffBookingInput) -> Reservation:
@@ -112,7 +115,7 @@ class Reservations:
         for _ in range(5):
             reference = new_reference(profile.id)
 
-            async def claim(reference: str = reference) -> str:
+            async def claim(reference: str = reference) -> Booked:
                 return await self._scripts.book(
                     self._keys.of(profile.id),
                     venue_id=profile.id,
@@ -132,7 +135,9 @@ class Reservations:
                 continue
         else:  # pragma: no cover - five collisions in a 887-million space
             raise RuntimeError("could not find a free reference")
-        reservation = await self.get(booked, admin=True)
+        if booked.replication.short:
+            raise NotReplicated(booked.reference, booked.replication, manage_token)
+        reservation = await self.get(booked.reference, admin=True)
         reservation.manage_token = manage_token
         return reservation
 

@@ -62,6 +62,8 @@ class Services:
             feed_maxlen=settings.feed_maxlen,
             tombstone_seconds=settings.hold_tombstone_seconds,
             pipeline=pipeline,
+            wait_replicas=settings.confirm_wait_replicas,
+            wait_timeout_ms=settings.confirm_wait_timeout_ms,
         )
         venues = Venues(redis, keys, settings)
         events = Events(redis, keys, scripts, venues, settings)

@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     redis_timeout_seconds: float = Field(default=5.0, gt=0)
     # Script calls share one pipelining connection per worker (one node only; not a cluster).
     redis_pipelining: bool = True
+    # Durable confirms: after a confirm, cancel or staff booking, WAIT until this many replicas
+    # have the write (0: do not wait); fewer within the timeout answers 503 with the reference.
+    confirm_wait_replicas: int = Field(default=0, ge=0, le=100)
+    # Milliseconds that WAIT blocks at most (keep it below redis_timeout_seconds).
+    confirm_wait_timeout_ms: int = Field(default=1000, ge=1, le=60_000)
 
     # Admin tokens, comma-separated; an entry "sha256:<hex>" is already a digest.
     admin_tokens: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -61,6 +66,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65_535)
     workers: int = Field(default=1, ge=1, le=64)
+    # The HTTP server `holdsvc serve` runs (bench/ measures both).
+    server: Literal["uvicorn", "granian"] = "granian"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # CORS is off unless origins are listed (comma-separated).
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from holdsvc.errors import NeedsSweep
 from holdsvc.keys import Keys
@@ -42,16 +42,22 @@ class Sweeper:
         pipe = self._redis.pipeline(transaction=False)
         for hold_id in hold_ids:
             pipe.hmget(keys.hold(hold_id), ["slot", "user"])
-        expired = 0
-        for hold_id, (slot, user) in zip(hold_ids, await pipe.execute(), strict=True):
-            if slot is None or user is None:
-                # The record is gone: only the sweeper's index may still name it.
-                await self._redis.zrem(keys.holds, hold_id)
-                continue
-            result = await self._scripts.expire(keys, hold_id=hold_id, slot=slot, user_id=user)
-            if result.changed:
-                expired += 1
-                self._metrics.expired()
+        owners = await pipe.execute()
+        gone = [h for h, (slot, user) in zip(hold_ids, owners, strict=True) if not (slot and user)]
+        if gone:
+            # The records are gone: only the sweeper's index may still name them.
+            await self._redis.zrem(keys.holds, *gone)
+        # All at once: the script calls share one pipelined write.
+        results = await asyncio.gather(
+            *(
+                self._scripts.expire(keys, hold_id=hold_id, slot=slot, user_id=user)
+                for hold_id, (slot, user) in zip(hold_ids, owners, strict=True)
+                if slot and user
+            )
+        )
+        expired = sum(1 for result in results if result.changed)
+        for _ in range(expired):
+            self._metrics.expired()
         return expired
 
     async def sweep_once(self) -> int:
@@ -81,7 +87,8 @@ class Sweeper:
         while True:
             try:
                 await self.sweep_once()
-            except (RedisError, OSError) as error:
+            except (RedisError, RedisClusterException, OSError) as error:
+                # (RedisClusterException: a cluster mid-failover, a slot not covered yet.)
                 log.warning("sweep failed, retrying: %s", type(error).__name__)
             await asyncio.sleep(interval)
 

@@ -191,7 +191,9 @@ class Venues:
                 try:
                     # WATCH + EXISTS: a random id that is taken is never overwritten.
                     await pipe.watch(keys.venue)
-                    if await pipe.exists(keys.venue):
+                    # (Not pipe.exists(): a cluster pipeline splits EXISTS by slot and queues it
+                    # instead of running it while watching.)
+                    if await pipe.execute_command("EXISTS", keys.venue):
                         continue
                     pipe.multi()
                     pipe.hset(keys.venue, mapping=fields)

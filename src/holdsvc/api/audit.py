@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from litestar import Controller, get
-from litestar.di import Provide
 
 from holdsvc.api.auth import admin_guard
-from holdsvc.api.deps import provide_services
 from holdsvc.api.schemas import problems
 from holdsvc.audit import AuditReport
 from holdsvc.services import Services
@@ -17,7 +15,6 @@ class AuditController(Controller):
 
     tags = ["operations"]
     guards = [admin_guard]
-    dependencies = {"services": Provide(provide_services, sync_to_thread=False)}
 
     @get(
         "/v1/restaurants/{rid:str}/audit",

@@ -5,20 +5,18 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, Response, delete, get, patch, post
-from litestar.di import Provide
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from holdsvc.api.auth import admin_guard
-from holdsvc.api.deps import provide_services
 from holdsvc.api.dto import StrictBody
 from holdsvc.api.holds import (
     AlreadyConfirmed,
     HoldToken,
     IdempotencyKey,
     check_idempotency_key,
-    hold_response,
     on_already_confirmed,
+    place_hold,
     replay_guard,
 )
 from holdsvc.api.schemas import EventList, ReservationList, SeatList, problems
@@ -41,7 +39,6 @@ class EventController(Controller):
 
     path = "/v1/events"
     tags = ["events"]
-    dependencies = {"services": Provide(provide_services, sync_to_thread=False)}
 
     @post(
         "/",
@@ -113,7 +110,6 @@ class EventHoldController(Controller):
 
     path = "/v1/events/{eid:str}/holds"
     tags = ["holds"]
-    dependencies = {"services": Provide(provide_services, sync_to_thread=False)}
 
     @post(
         "/",
@@ -146,8 +142,7 @@ class EventHoldController(Controller):
             count=data.count or len(seats),
             idempotency_key=idempotency_key,
         )
-        hold, replayed = await services.holds.place(eid, "event", request)
-        return hold_response(hold, replayed)
+        return await place_hold(services, eid, "event", request)
 
     @get("/{hold_id:str}", operation_id="getSeatHold", responses=problems(400, 403, 404))
     async def one(

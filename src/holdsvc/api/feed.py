@@ -7,20 +7,21 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, get
-from litestar.di import Provide
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import HeaderParameter, Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from holdsvc.api.auth import admin_guard
-from holdsvc.api.deps import provide_services
 from holdsvc.api.schemas import problems
 from holdsvc.feed import Heartbeat, Reset
 from holdsvc.models import ChangePage
 from holdsvc.services import Services
 
 LastEventId = Annotated[str | None, HeaderParameter(name="Last-Event-ID", max_length=41)]
-Since = Annotated[str | None, Parameter(query="since", max_length=41)]
+Since = Annotated[
+    str | None,
+    Parameter(query="since", max_length=41, description="a feed entry id, or $ for from now on"),
+]
 Limit = Annotated[int, Parameter(query="limit", ge=1, le=1000)]
 FEED_RESPONSES = {
     **problems(400, 401, 404),
@@ -85,7 +86,6 @@ class FeedController(Controller):
 
     tags = ["feed"]
     guards = [admin_guard]
-    dependencies = {"services": Provide(provide_services, sync_to_thread=False)}
 
     @get(
         "/v1/restaurants/{rid:str}/changes",

@@ -6,15 +6,14 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.connection import ASGIConnection
-from litestar.di import Provide
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import HeaderParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
-from holdsvc.api.deps import provide_services
 from holdsvc.api.dto import StrictBody
+from holdsvc.api.problems import problem_for
 from holdsvc.api.schemas import problems
-from holdsvc.errors import ValidationFailed
+from holdsvc.errors import HoldsvcError, ValidationFailed
 from holdsvc.holds import HoldRequest
 from holdsvc.models import ConfirmInput, Hold, HoldInput, Reservation
 from holdsvc.services import Services
@@ -64,8 +63,18 @@ async def replay_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRo
         raise AlreadyConfirmed(reservation)
 
 
-def hold_response(hold: Hold, replayed: bool) -> Response[Hold]:
-    """201 for a new hold, 200 for an idempotent replay."""
+async def place_hold(
+    services: Services, venue_id: str, kind: str, request: HoldRequest
+) -> Response[Any]:
+    """201 for a new hold, 200 for an idempotent replay, the problem for a refusal.
+
+    A refusal (a taken cell, the cap) is the common answer under load: it is shaped here
+    rather than raised through Litestar's exception middleware, which costs more.
+    """
+    try:
+        hold, replayed = await services.holds.place(venue_id, kind, request)
+    except HoldsvcError as refusal:
+        return problem_for(refusal)
     return Response(hold, status_code=HTTP_200_OK if replayed else HTTP_201_CREATED)
 
 
@@ -80,7 +89,6 @@ class RestaurantHoldController(Controller):
 
     path = "/v1/restaurants/{rid:str}/holds"
     tags = ["holds"]
-    dependencies = {"services": Provide(provide_services, sync_to_thread=False)}
 
     @post(
         "/",
@@ -103,8 +111,7 @@ class RestaurantHoldController(Controller):
             count=1,
             idempotency_key=idempotency_key,
         )
-        hold, replayed = await services.holds.place(rid, "restaurant", request)
-        return hold_response(hold, replayed)
+        return await place_hold(services, rid, "restaurant", request)
 
     @get("/{hold_id:str}", operation_id="getHold", responses=problems(400, 403, 404))
     async def one(

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from litestar import Controller, Response, get
-from litestar.di import Provide
 
-from holdsvc.api.deps import provide_services
 from holdsvc.api.problems import problem
 from holdsvc.api.schemas import problems
 from holdsvc.services import Services
@@ -15,7 +13,6 @@ class OpsController(Controller):
     """For load balancers and Prometheus."""
 
     tags = ["operations"]
-    dependencies = {"services": Provide(provide_services, sync_to_thread=False)}
 
     @get("/health", operation_id="health")
     async def health(self) -> dict[str, str]:

@@ -7,10 +7,17 @@ from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from redis.exceptions import (
+    ClusterDownError,
+    ClusterError,
+    CrossSlotTransactionError,
+    RedisClusterException,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from holdsvc.errors import HoldsvcError, Unavailable
+from holdsvc.errors import HoldsvcError, NotReplicated, Unavailable
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
@@ -32,6 +39,8 @@ def problem(
     *,
     retry_after: int | None = None,
     errors: list[Any] | None = None,
+    reference: str | None = None,
+    manage_token: str | None = None,
 ) -> Response[dict[str, Any]]:
     """A problem+json response (RFC 9457) with our stable ``code``."""
     body: dict[str, Any] = {
@@ -47,13 +56,29 @@ def problem(
         headers["Retry-After"] = str(retry_after)
     if errors:
         body["errors"] = errors
+    if reference is not None:
+        body["reference"] = reference
+    if manage_token is not None:
+        body["manage_token"] = manage_token
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
 def on_service_error(_: Request[Any, Any, Any], error: HoldsvcError) -> Response[dict[str, Any]]:
-    """A service error with its own code."""
+    """A service error with its own code (the exception handler)."""
+    return problem_for(error)
+
+
+def problem_for(error: HoldsvcError) -> Response[dict[str, Any]]:
+    """The problem response of a service error (a write not replicated in time names its
+    reference). Hot endpoints call it directly: Litestar's exception path costs more."""
     return problem(
-        error.status_code, error.code, error.title, error.detail, retry_after=error.retry_after
+        error.status_code,
+        error.code,
+        error.title,
+        error.detail,
+        retry_after=error.retry_after,
+        reference=error.reference if isinstance(error, NotReplicated) else None,
+        manage_token=error.manage_token if isinstance(error, NotReplicated) else None,
     )
 
 
@@ -80,7 +105,7 @@ def on_http_error(_: Request[Any, Any, Any], error: HTTPException) -> Response[d
 
 
 def on_redis_down(_: Request[Any, Any, Any], error: Exception) -> Response[dict[str, Any]]:
-    """Redis unreachable: 503, the client may retry."""
+    """Redis unreachable (or a cluster mid-failover): 503, the client may retry."""
     log.warning("redis unavailable: %s", type(error).__name__)
     unavailable = Unavailable("Redis is unreachable; try again shortly")
     return problem(503, unavailable.code, unavailable.title, unavailable.detail, retry_after=1)
@@ -97,5 +122,11 @@ EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
     HTTPException: on_http_error,
     RedisConnectionError: on_redis_down,
     RedisTimeoutError: on_redis_down,
+    # Redis Cluster: no primary for a slot yet (failover), TRYAGAIN, topology not reachable.
+    ClusterDownError: on_redis_down,
+    ClusterError: on_redis_down,
+    TryAgainError: on_redis_down,
+    RedisClusterException: on_redis_down,
+    CrossSlotTransactionError: on_unexpected,  # a bug, not an outage
     Exception: on_unexpected,
 }

@@ -7,13 +7,11 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, delete, get, patch
 from litestar.connection import ASGIConnection
-from litestar.di import Provide
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import HeaderParameter, Parameter
 from litestar.status_codes import HTTP_200_OK
 
 from holdsvc.api.auth import admin_guard, caller_is_admin
-from holdsvc.api.deps import provide_services
 from holdsvc.api.dto import StrictBody
 from holdsvc.api.schemas import ReservationList, problems
 from holdsvc.models import Reservation, ReservationPatch
@@ -45,7 +43,6 @@ class ReservationController(Controller):
 
     path = "/v1/reservations"
     tags = ["reservations"]
-    dependencies = {"services": Provide(provide_services, sync_to_thread=False)}
 
     @get("/{reference:str}", operation_id="getReservation", responses=problems(400, 401, 403, 404))
     async def one(

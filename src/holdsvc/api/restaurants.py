@@ -5,11 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, get, patch, post
-from litestar.di import Provide
 from litestar.params import Parameter
 
 from holdsvc.api.auth import admin_guard
-from holdsvc.api.deps import provide_services
 from holdsvc.api.dto import StrictBody
 from holdsvc.api.schemas import (
     AvailableSlotList,
@@ -40,7 +38,6 @@ class RestaurantController(Controller):
 
     path = "/v1/restaurants"
     tags = ["restaurants"]
-    dependencies = {"services": Provide(provide_services, sync_to_thread=False)}
 
     @post(
         "/",

@@ -63,6 +63,10 @@ class Problem(msgspec.Struct, kw_only=True, omit_defaults=True):
     code: str
     retry_after: int | None = None
     errors: list[dict[str, str]] | None = None
+    # A 503 for a confirm, cancel or staff booking that was written but not acknowledged by
+    # enough replicas (HOLDSVC_CONFIRM_WAIT_REPLICAS): the reservation to check.
+    reference: str | None = None
+    manage_token: str | None = None
 
 
 PROBLEM_DESCRIPTIONS = {
@@ -75,7 +79,8 @@ PROBLEM_DESCRIPTIONS = {
     "outside_booking_window (409s for a held cell carry retry_after and Retry-After)",
     410: "hold_expired: the hold has lapsed, was released, or was already confirmed",
     429: "rate_limited: too many requests",
-    503: "unavailable: Redis is unreachable",
+    503: "unavailable: Redis is unreachable, or a confirm/cancel was not acknowledged by "
+    "enough replicas in time (then `reference` names the reservation to check)",
 }
 
 

@@ -77,12 +77,11 @@ function tableName(id) {
   return `${table.label || table.id} (${table.capacity})`;
 }
 
-// A feed position to start from when we have none: a little before the server's clock, so
-// no change made while the lists were read is missed (replaying one is harmless).
-function positionFrom(response) {
-  const date = response && response.headers.get("date");
-  const ms = date ? Date.parse(date) : Date.now();
-  return `${Math.max(0, ms - 30000)}-0`;
+// The feed's position now (`since=$`), read *before* the lists: every change after it is
+// replayed onto them, so none made while they were read is missed (replaying one is harmless).
+async function currentPosition() {
+  const answer = await api(`${V}/changes?since=%24`, { headers: headers() });
+  return answer.ok ? answer.data.last_id || "0-0" : null;
 }
 
 async function persist() {
@@ -117,6 +116,7 @@ async function sync() {
   }
   syncing = (async () => {
     const asked = { from: state.range.from, to: state.range.to, gridDay: state.gridDay };
+    const position = state.lastId ? null : await currentPosition();
     const range = new URLSearchParams({ from: asked.from, to: asked.to });
     const day = new URLSearchParams({ from: asked.gridDay, to: asked.gridDay });
     const results = await Promise.all([
@@ -145,7 +145,7 @@ async function sync() {
     state.slots = grid.data.slots;
     state.dayReservations = dayList.data.reservations;
     state.syncedAt = Date.now();
-    if (!state.lastId) state.lastId = positionFrom(list.response);
+    if (!state.lastId && position) state.lastId = position;
     render();
     await persist();
     return true;
@@ -318,8 +318,8 @@ const ACTIVITY = {
   changed: "Changed",
 };
 
-// The activity list starts where this page's data started: a feed replayed from a little
-// earlier (see positionFrom) does not fill it with old news.
+// The activity list starts where this page's data started: changes replayed from just before
+// the lists were read (see currentPosition) do not fill it with old news.
 let logFloor = Date.now();
 
 function logActivity(change) {
