@@ -5,7 +5,7 @@ Side by side in one run, on one embedded Redis (AOF everysec), each timed ``--ru
            round trip per seat (what a simple implementation does);
   list     GET /v1/events/{eid}/seats?status=available through the app (one HGETALL) vs a
            naive per-seat read (one HGET round trip per seat).
-Prints medians and the ratios. Usage: .venv/bin/python bench/events_bench.py [--seats N] [--runs R]
+Prints medians and the ratios. Usage: .venv/bin/python -m bench.events_bench [--seats N] [--runs R]
 """
 
 from __future__ import annotations
@@ -37,7 +37,12 @@ async def timed(action: Any) -> float:
 async def run(seats: int, runs: int, url: str) -> dict[str, list[float]]:
     settings = Settings(_env_file=None, redis_url=url, admin_tokens=["bench"], secret_key="bench")
     raw = Redis.from_url(url, decode_responses=True)
-    results: dict[str, list[float]] = {"create": [], "create_naive": [], "list": [], "list_naive": []}
+    results: dict[str, list[float]] = {
+        "create": [],
+        "create_naive": [],
+        "list": [],
+        "list_naive": [],
+    }
     body = {"name": "Bench", "starts_at": "2031-01-01T20:00:00+00:00", "total_seats": seats}
     async with AsyncTestClient(app=create_app(settings)) as client:
         event_ids: list[str] = []
@@ -79,10 +84,15 @@ def main() -> None:
     parser.add_argument("--seats", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder, EmbeddedRedis(Path(folder), port=0, unix_socket=False) as server:
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        EmbeddedRedis(Path(folder), port=0, unix_socket=False) as server,
+    ):
         results = asyncio.run(run(args.seats, args.runs, server.url))
     median = {name: statistics.median(times) * 1000 for name, times in results.items()}
-    print(f"events benchmark: {args.seats} seats, median of {args.runs} runs, embedded Redis, AOF everysec")
+    print(
+        f"events benchmark: {args.seats} seats, median of {args.runs} runs, embedded Redis, AOF everysec"
+    )
     print(f"  create event (one MULTI)          {median['create']:9.1f} ms")
     print(f"  create naive (a round trip/seat)  {median['create_naive']:9.1f} ms")
     print(f"  -> holdsvc is {median['create_naive'] / median['create']:.1f}x faster")

@@ -19,6 +19,7 @@ from holdsvc.errors import (
 from holdsvc.identifiers import (
     digest,
     hold_token,
+    mac_key,
     new_hold_id,
     new_reference,
     new_secret,
@@ -82,7 +83,7 @@ class Holds:
         self._settings = settings
         self._metrics = metrics
         secret = settings.secret_key.get_secret_value() if settings.secret_key else new_secret()
-        self._secret = secret.encode()
+        self._secret = mac_key(secret)
 
     def _token(self, venue_id: str, hold_id: str) -> str:
         return hold_token(self._secret, venue_id, hold_id)

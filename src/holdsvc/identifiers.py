@@ -53,9 +53,16 @@ def new_secret() -> str:
 
 
 def hold_token(secret_key: bytes, venue_id: str, hold_id: str) -> str:
-    """The hold's token: an HMAC of its id, so an idempotent retry can hand it back again
-    while Redis keeps only its digest."""
-    return hmac.digest(secret_key, f"hold:{venue_id}:{hold_id}".encode(), "sha256").hex()[:40]
+    """The hold's token: a MAC (keyed BLAKE2b) of its id, so an idempotent retry can hand it
+    back again while Redis keeps only its digest."""
+    # Keyed BLAKE2b is a MAC in one C call (HMAC-SHA256 costs an OpenSSL setup per call).
+    message = f"hold:{venue_id}:{hold_id}".encode()
+    return hashlib.blake2b(message, key=secret_key, digest_size=20).hexdigest()
+
+
+def mac_key(secret: str) -> bytes:
+    """The 64-byte key hold tokens are made with, derived from the configured secret."""
+    return hashlib.blake2b(secret.encode()).digest()
 
 
 def digest(token: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from holdsvc.errors import HoldsvcError
@@ -12,6 +14,8 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self._request_children: dict[tuple[str, str, int], Any] = {}
+        self._latency_children: dict[tuple[str, str], Any] = {}
         self.requests = Counter(
             "holdsvc_requests",
             "HTTP requests",
@@ -51,6 +55,19 @@ class Metrics:
             "Change streams (SSE) open in this process",
             registry=self.registry,
         )
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Count and time one HTTP request (label children cached: this runs per request)."""
+        counter = self._request_children.get((method, route, status))
+        if counter is None:
+            counter = self.requests.labels(method, route, str(status))
+            self._request_children[(method, route, status)] = counter
+        counter.inc()
+        timer = self._latency_children.get((method, route))
+        if timer is None:
+            timer = self.latency.labels(method, route)
+            self._latency_children[(method, route)] = timer
+        timer.observe(seconds)
 
     def hold_placed(self, kind: str, *, replayed: bool) -> None:
         """Count a placed (or replayed) hold."""
