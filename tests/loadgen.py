@@ -11,6 +11,7 @@ import random
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import httpx
 
@@ -96,3 +97,27 @@ async def run_load(
             *(guest(http, rid, slots, f"g{n}", until, outcome, rng) for n in range(users))
         )
     return outcome
+
+
+async def load_venue(
+    base: str, admin: dict[str, str], *, name: str, tables: int, hold_seconds: int
+) -> tuple[str, list[str]]:
+    """A UTC restaurant for a load: ``tables`` two-seat tables, 12 slots tomorrow, a cap of 2."""
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
+    async with httpx.AsyncClient(base_url=base, headers=admin, timeout=10) as http:
+        body = {
+            "name": name,
+            "phone": "+12125550100",
+            "timezone": "UTC",
+            "opens": "10:00",
+            "closes": "22:00",
+            "hold_seconds": hold_seconds,
+            "max_hold_seconds": hold_seconds,
+            "max_holds_per_user": 2,
+        }
+        rid = (await http.post("/v1/restaurants", json=body)).json()["id"]
+        await http.post(
+            f"/v1/restaurants/{rid}/tables", json={"tables": [{"capacity": 2}] * tables}
+        )
+        await http.post(f"/v1/restaurants/{rid}/slots", json={"from": tomorrow, "to": tomorrow})
+    return str(rid), [f"{tomorrow}T{h}:00" for h in range(10, 22)]

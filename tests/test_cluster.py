@@ -14,7 +14,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from litestar.testing import AsyncTestClient
 
@@ -35,9 +34,8 @@ from tests.helpers import (
     new_venue,
     place,
     slot_tomorrow,
-    tomorrow,
 )
-from tests.loadgen import run_load
+from tests.loadgen import load_venue, run_load
 from tests.serverproc import ServerProcess
 from tests.test_crash import HOLD_SECONDS, verify, wait_ready
 
@@ -187,25 +185,6 @@ async def test_rate_limiter_counts_in_the_cluster(
 # -- a primary killed mid-load ---------------------------------------------------------------------
 
 
-async def big_venue(base: str, admin: dict[str, str]) -> tuple[str, list[str]]:
-    """A restaurant with 40 two-seat tables and 12 slots tomorrow: room for the whole load."""
-    async with httpx.AsyncClient(base_url=base, headers=admin, timeout=10) as http:
-        body = {
-            "name": "Failover",
-            "phone": "+12125550100",
-            "timezone": "UTC",
-            "opens": "10:00",
-            "closes": "22:00",
-            "hold_seconds": HOLD_SECONDS,
-            "max_hold_seconds": HOLD_SECONDS,
-            "max_holds_per_user": 2,
-        }
-        rid = (await http.post("/v1/restaurants", json=body)).json()["id"]
-        await http.post(f"/v1/restaurants/{rid}/tables", json={"tables": [{"capacity": 2}] * 40})
-        await http.post(f"/v1/restaurants/{rid}/slots", json={"from": tomorrow(), "to": tomorrow()})
-    return str(rid), [f"{tomorrow()}T{h}:00" for h in range(10, 22)]
-
-
 def role_of(cluster: LocalCluster, port: int) -> str:
     return str(cluster.roles().get(port))
 
@@ -223,7 +202,9 @@ def test_failover_mid_load_keeps_every_acknowledged_confirm(tmp_path: Path) -> N
         admin = {"Authorization": f"Bearer {server.admin_token}"}
 
         async def scenario() -> dict[str, Any]:
-            rid, slots = await big_venue(server.url, admin)
+            rid, slots = await load_venue(
+                server.url, admin, name="Failover", tables=40, hold_seconds=HOLD_SECONDS
+            )
             primary = cluster.primary_of(V.of(rid).venue)
             replica = cluster.replica_of(primary)
             load = asyncio.create_task(run_load(server.url, rid, slots, users=12, seconds=12))

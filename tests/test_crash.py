@@ -20,7 +20,7 @@ import pytest
 
 from holdsvc.redis_server import EmbeddedRedis
 from tests.helpers import tomorrow
-from tests.loadgen import Outcome, run_load
+from tests.loadgen import Outcome, load_venue, run_load
 from tests.serverproc import ServerProcess
 
 pytestmark = [pytest.mark.crash, pytest.mark.slow]
@@ -39,24 +39,6 @@ def children(pid: int) -> list[int]:
             if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
                 found.append(int(entry.name))
     return found
-
-
-async def venue(base: str, admin: dict[str, str]) -> tuple[str, list[str]]:
-    async with httpx.AsyncClient(base_url=base, headers=admin, timeout=10) as http:
-        body = {
-            "name": "Crash",
-            "phone": "+12125550100",
-            "timezone": "UTC",
-            "opens": "10:00",
-            "closes": "22:00",
-            "hold_seconds": HOLD_SECONDS,
-            "max_hold_seconds": HOLD_SECONDS,
-            "max_holds_per_user": 2,
-        }
-        rid = (await http.post("/v1/restaurants", json=body)).json()["id"]
-        await http.post(f"/v1/restaurants/{rid}/tables", json={"tables": [{"capacity": 2}] * 8})
-        await http.post(f"/v1/restaurants/{rid}/slots", json={"from": tomorrow(), "to": tomorrow()})
-    return str(rid), [f"{tomorrow()}T{h}:00" for h in range(10, 22)]
 
 
 async def wait_ready(base: str, seconds: float = 20) -> float:
@@ -108,7 +90,9 @@ def test_kill_an_app_worker_mid_load(redis_url: str) -> None:
         admin = {"Authorization": f"Bearer {server.admin_token}"}
 
         async def scenario() -> dict[str, Any]:
-            rid, slots = await venue(server.url, admin)
+            rid, slots = await load_venue(
+                server.url, admin, name="Crash", tables=8, hold_seconds=HOLD_SECONDS
+            )
             load = asyncio.create_task(run_load(server.url, rid, slots, users=16, seconds=4))
             await asyncio.sleep(1.5)
             workers = children(int(server.pid or 0))
@@ -141,7 +125,9 @@ def test_kill_redis_mid_load_and_restart_from_its_files(redis_dir: Path, fsync: 
             admin = {"Authorization": f"Bearer {server.admin_token}"}
 
             async def scenario() -> dict[str, Any]:
-                rid, slots = await venue(server.url, admin)
+                rid, slots = await load_venue(
+                    server.url, admin, name="Crash", tables=8, hold_seconds=HOLD_SECONDS
+                )
                 load = asyncio.create_task(run_load(server.url, rid, slots, users=16, seconds=5))
                 await asyncio.sleep(2)
                 redis.kill()
