@@ -263,4 +263,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     app.state.metrics = metrics
     app.state.admin_digests = settings.admin_token_digests()
+    app.state.max_body_bytes = settings.max_body_bytes
     return app

@@ -10,18 +10,16 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from holdsvc.api.auth import admin_guard
 from holdsvc.api.dto import StrictBody
+from holdsvc.api.fastpath import place_seat_hold, seat_hold_request
 from holdsvc.api.holds import (
     AlreadyConfirmed,
     HoldToken,
     IdempotencyKey,
-    check_idempotency_key,
     on_already_confirmed,
     place_hold,
     replay_guard,
 )
 from holdsvc.api.schemas import EventList, ReservationList, SeatList, problems
-from holdsvc.errors import ValidationFailed
-from holdsvc.holds import HoldRequest
 from holdsvc.models import (
     ConfirmInput,
     Event,
@@ -118,6 +116,7 @@ class EventHoldController(Controller):
         status_code=HTTP_201_CREATED,
         operation_id="placeSeatHold",
         responses=problems(400, 404, 409),
+        middleware=[place_seat_hold],
     )
     async def place(
         self,
@@ -127,21 +126,8 @@ class EventHoldController(Controller):
         idempotency_key: IdempotencyKey = None,
     ) -> Response[Hold]:
         """Hold named seats, or the lowest-numbered free ``count``; 200 on an idempotent replay."""
-        check_idempotency_key(idempotency_key)
-        if (data.seats is None) == (data.count is None):
-            raise ValidationFailed("Give either 'seats' or 'count', not both and not neither")
-        if data.seats is not None and len(set(data.seats)) != len(data.seats):
-            raise ValidationFailed("'seats' names a seat more than once")
-        profile = await services.venues.profile(eid, "event")
-        seats = data.seats or []
-        request = HoldRequest(
-            user_id=data.user_id,
-            slot=str(profile.event_slot),
-            party_size=1,
-            units=seats,
-            count=data.count or len(seats),
-            idempotency_key=idempotency_key,
-        )
+        # Served by the place_seat_hold middleware; the same steps, should it ever not be.
+        request = await seat_hold_request(services, eid, data, idempotency_key)
         return await place_hold(services, eid, "event", request)
 
     @get("/{hold_id:str}", operation_id="getSeatHold", responses=problems(400, 403, 404))

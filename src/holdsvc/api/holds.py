@@ -11,9 +11,10 @@ from litestar.params import HeaderParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from holdsvc.api.dto import StrictBody
+from holdsvc.api.fastpath import place_table_hold, table_hold_request
 from holdsvc.api.problems import problem_for
 from holdsvc.api.schemas import problems
-from holdsvc.errors import HoldsvcError, ValidationFailed
+from holdsvc.errors import HoldsvcError
 from holdsvc.holds import HoldRequest
 from holdsvc.models import ConfirmInput, Hold, HoldInput, Reservation
 from holdsvc.services import Services
@@ -78,12 +79,6 @@ async def place_hold(
     return Response(hold, status_code=HTTP_200_OK if replayed else HTTP_201_CREATED)
 
 
-def check_idempotency_key(key: str | None) -> None:
-    """An Idempotency-Key is 1..255 printable ASCII characters."""
-    if key is not None and (not key or not key.isprintable() or not key.isascii()):
-        raise ValidationFailed("Idempotency-Key must be 1..255 printable ASCII characters")
-
-
 class RestaurantHoldController(Controller):
     """Holds on one table of one slot."""
 
@@ -97,20 +92,14 @@ class RestaurantHoldController(Controller):
         operation_id="placeHold",
         responses=problems(400, 404, 409),
         status_code=HTTP_201_CREATED,
+        middleware=[place_table_hold],
     )
     async def place(
         self, rid: str, data: HoldInput, services: Services, idempotency_key: IdempotencyKey = None
     ) -> Response[Hold]:
         """Hold a table (best fit when none is named); 200 when an Idempotency-Key replays."""
-        check_idempotency_key(idempotency_key)
-        request = HoldRequest(
-            user_id=data.user_id,
-            slot=data.slot,
-            party_size=data.party_size,
-            units=[data.table_id] if data.table_id is not None else [],
-            count=1,
-            idempotency_key=idempotency_key,
-        )
+        # Served by the place_table_hold middleware; the same steps, should it ever not be.
+        request = table_hold_request(data, idempotency_key)
         return await place_hold(services, rid, "restaurant", request)
 
     @get("/{hold_id:str}", operation_id="getHold", responses=problems(400, 403, 404))

@@ -31,7 +31,7 @@ CODE_BY_STATUS = {
 }
 
 
-def problem(
+def problem_parts(
     status: int,
     code: str,
     title: str,
@@ -41,8 +41,8 @@ def problem(
     errors: list[Any] | None = None,
     reference: str | None = None,
     manage_token: str | None = None,
-) -> Response[dict[str, Any]]:
-    """A problem+json response (RFC 9457) with our stable ``code``."""
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The body and headers of a problem+json response (RFC 9457) with our stable ``code``."""
     body: dict[str, Any] = {
         "type": f"/problems/{code}",
         "title": title,
@@ -60,6 +60,31 @@ def problem(
         body["reference"] = reference
     if manage_token is not None:
         body["manage_token"] = manage_token
+    return body, headers
+
+
+def problem(
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    *,
+    retry_after: int | None = None,
+    errors: list[Any] | None = None,
+    reference: str | None = None,
+    manage_token: str | None = None,
+) -> Response[dict[str, Any]]:
+    """A problem+json response (RFC 9457) with our stable ``code``."""
+    body, headers = problem_parts(
+        status,
+        code,
+        title,
+        detail,
+        retry_after=retry_after,
+        errors=errors,
+        reference=reference,
+        manage_token=manage_token,
+    )
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -71,14 +96,21 @@ def on_service_error(_: Request[Any, Any, Any], error: HoldsvcError) -> Response
 def problem_for(error: HoldsvcError) -> Response[dict[str, Any]]:
     """The problem response of a service error (a write not replicated in time names its
     reference). Hot endpoints call it directly: Litestar's exception path costs more."""
-    return problem(
+    body, headers = service_problem_parts(error)
+    return Response(body, status_code=error.status_code, media_type=PROBLEM_JSON, headers=headers)
+
+
+def service_problem_parts(error: HoldsvcError) -> tuple[dict[str, Any], dict[str, str]]:
+    """Body and headers of a service error's problem."""
+    replicated = error if isinstance(error, NotReplicated) else None
+    return problem_parts(
         error.status_code,
         error.code,
         error.title,
         error.detail,
         retry_after=error.retry_after,
-        reference=error.reference if isinstance(error, NotReplicated) else None,
-        manage_token=error.manage_token if isinstance(error, NotReplicated) else None,
+        reference=replicated.reference if replicated else None,
+        manage_token=replicated.manage_token if replicated else None,
     )
 
 
