@@ -340,7 +340,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--fsync", choices=["everysec", "always"], default="everysec")
-    parser.add_argument("--servers", default="granian,uvicorn", help="comma-separated")
+    parser.add_argument("--servers", default="uvicorn,granian", help="comma-separated")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     need("wrk")

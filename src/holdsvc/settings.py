@@ -66,8 +66,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65_535)
     workers: int = Field(default=1, ge=1, le=64)
-    # The HTTP server `holdsvc serve` runs (bench/ measures both).
-    server: Literal["uvicorn", "granian"] = "granian"
+    # The HTTP server of `holdsvc serve`; bench/hold_bench.py measures both (uvicorn: faster holds).
+    server: Literal["uvicorn", "granian"] = "uvicorn"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # CORS is off unless origins are listed (comma-separated).
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
