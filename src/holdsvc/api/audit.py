@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from litestar import Controller, get
+from litestar.di import NamedDependency
+from litestar.params import FromPath
 
 from holdsvc.api.auth import admin_guard
 from holdsvc.api.schemas import problems
@@ -21,11 +23,13 @@ class AuditController(Controller):
         operation_id="auditRestaurant",
         responses=problems(401, 404),
     )
-    async def restaurant(self, rid: str, services: Services) -> AuditReport:
+    async def restaurant(
+        self, rid: FromPath[str], services: NamedDependency[Services]
+    ) -> AuditReport:
         """Check a restaurant against every invariant; ``ok`` false lists each violation."""
         return await services.auditor.audit(rid, "restaurant")
 
     @get("/v1/events/{eid:str}/audit", operation_id="auditEvent", responses=problems(401, 404))
-    async def event(self, eid: str, services: Services) -> AuditReport:
+    async def event(self, eid: FromPath[str], services: NamedDependency[Services]) -> AuditReport:
         """Check an event against every invariant; ``ok`` false lists each violation."""
         return await services.auditor.audit(eid, "event")

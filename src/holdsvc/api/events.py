@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, Response, delete, get, patch, post
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from holdsvc.api.auth import admin_guard
@@ -46,17 +47,19 @@ class EventController(Controller):
         operation_id="createEvent",
         responses=problems(400, 401),
     )
-    async def create(self, data: EventInput, services: Services) -> Event:
+    async def create(
+        self, data: JSONBody[EventInput], services: NamedDependency[Services]
+    ) -> Event:
         """Create an event with seats S1..SN (10..10 000)."""
         return await services.events.create(data)
 
     @get("/", operation_id="listEvents")
-    async def list_all(self, services: Services) -> EventList:
+    async def list_all(self, services: NamedDependency[Services]) -> EventList:
         """Every event, with its free seats."""
         return EventList(await services.events.list_all())
 
     @get("/{eid:str}", operation_id="getEvent", responses=problems(404))
-    async def one(self, eid: str, services: Services) -> Event:
+    async def one(self, eid: FromPath[str], services: NamedDependency[Services]) -> Event:
         """One event, with its exact number of free seats."""
         return await services.events.get(eid)
 
@@ -68,15 +71,17 @@ class EventController(Controller):
         operation_id="updateEvent",
         responses=problems(400, 401, 404),
     )
-    async def update(self, eid: str, data: EventPatch, services: Services) -> Event:
+    async def update(
+        self, eid: FromPath[str], data: JSONBody[EventPatch], services: NamedDependency[Services]
+    ) -> Event:
         """Pause or resume bookings, rename, or change the hold rules."""
         return await services.events.update(eid, data)
 
     @get("/{eid:str}/seats", operation_id="listSeats", responses=problems(400, 404))
     async def seats(
         self,
-        eid: str,
-        services: Services,
+        eid: FromPath[str],
+        services: NamedDependency[Services],
         status: Annotated[str | None, Parameter(max_length=20)] = None,
     ) -> SeatList:
         """Every seat with its status (available, held with free_at, reserved)."""
@@ -90,8 +95,8 @@ class EventController(Controller):
     )
     async def reservations(
         self,
-        eid: str,
-        services: Services,
+        eid: FromPath[str],
+        services: NamedDependency[Services],
         phone: Annotated[str | None, Parameter(max_length=40)] = None,
         status: Annotated[str | None, Parameter(max_length=20)] = None,
         tag: Annotated[str | None, Parameter(max_length=32)] = None,
@@ -120,9 +125,9 @@ class EventHoldController(Controller):
     )
     async def place(
         self,
-        eid: str,
-        data: SeatHoldInput,
-        services: Services,
+        eid: FromPath[str],
+        data: JSONBody[SeatHoldInput],
+        services: NamedDependency[Services],
         idempotency_key: IdempotencyKey = None,
     ) -> Response[Hold]:
         """Hold named seats, or the lowest-numbered free ``count``; 200 on an idempotent replay."""
@@ -132,7 +137,11 @@ class EventHoldController(Controller):
 
     @get("/{hold_id:str}", operation_id="getSeatHold", responses=problems(400, 403, 404))
     async def one(
-        self, eid: str, hold_id: str, services: Services, hold_token: HoldToken = None
+        self,
+        eid: FromPath[str],
+        hold_id: FromPath[str],
+        services: NamedDependency[Services],
+        hold_token: HoldToken = None,
     ) -> Hold:
         """A seat hold, for its bearer."""
         return await services.holds.get(eid, "event", hold_id, hold_token)
@@ -144,7 +153,11 @@ class EventHoldController(Controller):
         responses=problems(400, 403, 404, 409, 410),
     )
     async def refresh(
-        self, eid: str, hold_id: str, services: Services, hold_token: HoldToken = None
+        self,
+        eid: FromPath[str],
+        hold_id: FromPath[str],
+        services: NamedDependency[Services],
+        hold_token: HoldToken = None,
     ) -> Hold:
         """Keep a seat hold alive."""
         return await services.holds.refresh(eid, "event", hold_id, hold_token)
@@ -153,7 +166,11 @@ class EventHoldController(Controller):
         "/{hold_id:str}", operation_id="releaseSeatHold", responses=problems(400, 403, 404, 410)
     )
     async def release(
-        self, eid: str, hold_id: str, services: Services, hold_token: HoldToken = None
+        self,
+        eid: FromPath[str],
+        hold_id: FromPath[str],
+        services: NamedDependency[Services],
+        hold_token: HoldToken = None,
     ) -> None:
         """Release a seat hold; every seat is free at once."""
         await services.holds.release(eid, "event", hold_id, hold_token)
@@ -170,10 +187,10 @@ class EventHoldController(Controller):
     )
     async def confirm(
         self,
-        eid: str,
-        hold_id: str,
-        data: ConfirmInput,
-        services: Services,
+        eid: FromPath[str],
+        hold_id: FromPath[str],
+        data: JSONBody[ConfirmInput],
+        services: NamedDependency[Services],
         hold_token: HoldToken = None,
     ) -> Response[Reservation]:
         """Turn the seat hold into a reservation; again: 200, the same."""

@@ -53,7 +53,10 @@ def table_hold_request(data: HoldInput, idempotency_key: str | None) -> HoldRequ
 
 
 async def seat_hold_request(
-    services: Services, event_id: str, data: SeatHoldInput, idempotency_key: str | None
+    services: Services,
+    event_id: str,
+    data: SeatHoldInput,
+    idempotency_key: str | None,
 ) -> HoldRequest:
     """An event hold: named seats (no repeats), or the best ``count``; exactly one of them."""
     check_idempotency_key(idempotency_key)

@@ -7,8 +7,9 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, get
+from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import HeaderParameter, Parameter
+from litestar.params import FromPath, HeaderParameter, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from holdsvc.api.auth import admin_guard
@@ -20,9 +21,11 @@ from holdsvc.services import Services
 LastEventId = Annotated[str | None, HeaderParameter(name="Last-Event-ID", max_length=41)]
 Since = Annotated[
     str | None,
-    Parameter(query="since", max_length=41, description="a feed entry id, or $ for from now on"),
+    QueryParameter(
+        name="since", max_length=41, description="a feed entry id, or $ for from now on"
+    ),
 ]
-Limit = Annotated[int, Parameter(query="limit", ge=1, le=1000)]
+Limit = Annotated[int, QueryParameter(name="limit", ge=1, le=1000)]
 FEED_RESPONSES = {
     **problems(400, 401, 404),
     200: ResponseSpec(
@@ -40,7 +43,7 @@ def wants_json(request: Request[Any, Any, Any]) -> bool:
 
 
 async def messages(
-    services: Services, venue_id: str, kind: str, since: str | None
+    services: NamedDependency[Services], venue_id: str, kind: str, since: str | None
 ) -> Response[Any]:
     """The stream response, after the request was checked (so errors are still problems)."""
     profile, position = await services.feed.reserve(venue_id, kind, since)
@@ -67,7 +70,7 @@ async def messages(
 
 async def changes(
     request: Request[Any, Any, Any],
-    services: Services,
+    services: NamedDependency[Services],
     venue_id: str,
     kind: str,
     since: str | None,
@@ -95,8 +98,8 @@ class FeedController(Controller):
     async def restaurant(
         self,
         request: Request[Any, Any, Any],
-        rid: str,
-        services: Services,
+        rid: FromPath[str],
+        services: NamedDependency[Services],
         since: Since = None,
         last_event_id: LastEventId = None,
         limit: Limit = 100,
@@ -108,8 +111,8 @@ class FeedController(Controller):
     async def event(
         self,
         request: Request[Any, Any, Any],
-        eid: str,
-        services: Services,
+        eid: FromPath[str],
+        services: NamedDependency[Services],
         since: Since = None,
         last_event_id: LastEventId = None,
         limit: Limit = 100,

@@ -6,8 +6,9 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency
 from litestar.handlers.base import BaseRouteHandler
-from litestar.params import HeaderParameter
+from litestar.params import FromPath, HeaderParameter, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from holdsvc.api.dto import StrictBody
@@ -95,7 +96,11 @@ class RestaurantHoldController(Controller):
         middleware=[place_table_hold],
     )
     async def place(
-        self, rid: str, data: HoldInput, services: Services, idempotency_key: IdempotencyKey = None
+        self,
+        rid: FromPath[str],
+        data: JSONBody[HoldInput],
+        services: NamedDependency[Services],
+        idempotency_key: IdempotencyKey = None,
     ) -> Response[Hold]:
         """Hold a table (best fit when none is named); 200 when an Idempotency-Key replays."""
         # Served by the place_table_hold middleware; the same steps, should it ever not be.
@@ -104,7 +109,11 @@ class RestaurantHoldController(Controller):
 
     @get("/{hold_id:str}", operation_id="getHold", responses=problems(400, 403, 404))
     async def one(
-        self, rid: str, hold_id: str, services: Services, hold_token: HoldToken = None
+        self,
+        rid: FromPath[str],
+        hold_id: FromPath[str],
+        services: NamedDependency[Services],
+        hold_token: HoldToken = None,
     ) -> Hold:
         """A hold, for its bearer."""
         return await services.holds.get(rid, "restaurant", hold_id, hold_token)
@@ -116,14 +125,22 @@ class RestaurantHoldController(Controller):
         responses=problems(400, 403, 404, 409, 410),
     )
     async def refresh(
-        self, rid: str, hold_id: str, services: Services, hold_token: HoldToken = None
+        self,
+        rid: FromPath[str],
+        hold_id: FromPath[str],
+        services: NamedDependency[Services],
+        hold_token: HoldToken = None,
     ) -> Hold:
         """Keep a hold alive: now + hold_seconds, at most created + max_hold_seconds."""
         return await services.holds.refresh(rid, "restaurant", hold_id, hold_token)
 
     @delete("/{hold_id:str}", operation_id="releaseHold", responses=problems(400, 403, 404, 410))
     async def release(
-        self, rid: str, hold_id: str, services: Services, hold_token: HoldToken = None
+        self,
+        rid: FromPath[str],
+        hold_id: FromPath[str],
+        services: NamedDependency[Services],
+        hold_token: HoldToken = None,
     ) -> None:
         """Release a hold; its table is free at once."""
         await services.holds.release(rid, "restaurant", hold_id, hold_token)
@@ -140,10 +157,10 @@ class RestaurantHoldController(Controller):
     )
     async def confirm(
         self,
-        rid: str,
-        hold_id: str,
-        data: ConfirmInput,
-        services: Services,
+        rid: FromPath[str],
+        hold_id: FromPath[str],
+        data: JSONBody[ConfirmInput],
+        services: NamedDependency[Services],
         hold_token: HoldToken = None,
     ) -> Response[Reservation]:
         """Turn the hold into a reservation (201, with its manage token); again: 200, the same."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import Controller, Response, get
+from litestar.di import NamedDependency
 
 from holdsvc.api.problems import problem
 from holdsvc.api.schemas import problems
@@ -20,7 +21,7 @@ class OpsController(Controller):
         return {"status": "ok"}
 
     @get("/ready", operation_id="ready", responses=problems())
-    async def ready(self, services: Services) -> Response[dict[str, object]]:
+    async def ready(self, services: NamedDependency[Services]) -> Response[dict[str, object]]:
         """200 only when Redis answers and the scripts are loaded."""
         if await services.ready():
             return Response({"status": "ready"})
@@ -29,6 +30,6 @@ class OpsController(Controller):
         )
 
     @get("/metrics", operation_id="metrics", media_type="text/plain; version=0.0.4")
-    async def metrics(self, services: Services) -> bytes:
+    async def metrics(self, services: NamedDependency[Services]) -> bytes:
         """Prometheus text exposition."""
         return services.metrics.render()

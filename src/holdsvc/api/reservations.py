@@ -7,8 +7,9 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, delete, get, patch
 from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency
 from litestar.handlers.base import BaseRouteHandler
-from litestar.params import HeaderParameter, Parameter
+from litestar.params import FromPath, HeaderParameter, JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK
 
 from holdsvc.api.auth import admin_guard, caller_is_admin
@@ -24,7 +25,7 @@ ManageToken = Annotated[
 
 async def change_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """Before the body is validated: the token, and staff-only fields for admins only."""
-    services: Services = connection.app.state.services
+    services: NamedDependency[Services] = connection.app.state.services
     request: Request[Any, Any, Any] = connection  # type: ignore[assignment]
     try:
         decoded = msgspec.json.decode(await request.body())
@@ -48,8 +49,8 @@ class ReservationController(Controller):
     async def one(
         self,
         request: Request[Any, Any, Any],
-        reference: str,
-        services: Services,
+        reference: FromPath[str],
+        services: NamedDependency[Services],
         manage_token: ManageToken = None,
     ) -> Reservation:
         """A reservation."""
@@ -65,8 +66,8 @@ class ReservationController(Controller):
     async def cancel(
         self,
         request: Request[Any, Any, Any],
-        reference: str,
-        services: Services,
+        reference: FromPath[str],
+        services: NamedDependency[Services],
         manage_token: ManageToken = None,
     ) -> Reservation:
         """Cancel; the table is free at once. Cancelling again answers the same, unchanged."""
@@ -84,9 +85,9 @@ class ReservationController(Controller):
     async def change(
         self,
         request: Request[Any, Any, Any],
-        reference: str,
-        data: ReservationPatch,
-        services: Services,
+        reference: FromPath[str],
+        data: JSONBody[ReservationPatch],
+        services: NamedDependency[Services],
         manage_token: ManageToken = None,
     ) -> Reservation:
         """Change contact fields or party size, move it, or (staff) set notes, tags, status."""
@@ -102,7 +103,9 @@ class ReservationController(Controller):
         responses=problems(400, 401),
     )
     async def by_phone(
-        self, services: Services, phone: Annotated[str, Parameter(min_length=3, max_length=40)]
+        self,
+        services: NamedDependency[Services],
+        phone: Annotated[str, Parameter(min_length=3, max_length=40)],
     ) -> ReservationList:
         """One client's reservations in every venue."""
         return ReservationList(await services.reservations.by_phone(phone))

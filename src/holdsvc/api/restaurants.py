@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, get, patch, post
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody, Parameter, QueryParameter
 
 from holdsvc.api.auth import admin_guard
 from holdsvc.api.dto import StrictBody
@@ -47,17 +48,19 @@ class RestaurantController(Controller):
         operation_id="createRestaurant",
         responses=problems(400, 401),
     )
-    async def create(self, data: RestaurantInput, services: Services) -> Restaurant:
+    async def create(
+        self, data: JSONBody[RestaurantInput], services: NamedDependency[Services]
+    ) -> Restaurant:
         """Create a restaurant."""
         return await services.venues.create_restaurant(data)
 
     @get("/", operation_id="listRestaurants", responses=problems())
-    async def list_all(self, services: Services) -> RestaurantList:
+    async def list_all(self, services: NamedDependency[Services]) -> RestaurantList:
         """Every restaurant."""
         return RestaurantList(await services.venues.restaurants())
 
     @get("/{rid:str}", operation_id="getRestaurant", responses=problems(400, 404))
-    async def one(self, rid: str, services: Services) -> Restaurant:
+    async def one(self, rid: FromPath[str], services: NamedDependency[Services]) -> Restaurant:
         """One restaurant."""
         return await services.venues.restaurant(rid)
 
@@ -69,7 +72,12 @@ class RestaurantController(Controller):
         operation_id="updateRestaurant",
         responses=problems(400, 401, 404),
     )
-    async def update(self, rid: str, data: RestaurantPatch, services: Services) -> Restaurant:
+    async def update(
+        self,
+        rid: FromPath[str],
+        data: JSONBody[RestaurantPatch],
+        services: NamedDependency[Services],
+    ) -> Restaurant:
         """Change name, phone, pause/resume bookings, or the hold rules."""
         return await services.venues.update_restaurant(rid, data)
 
@@ -81,12 +89,14 @@ class RestaurantController(Controller):
         operation_id="addTables",
         responses=problems(400, 401, 404),
     )
-    async def add_tables(self, rid: str, data: TablesInput, services: Services) -> TableList:
+    async def add_tables(
+        self, rid: FromPath[str], data: JSONBody[TablesInput], services: NamedDependency[Services]
+    ) -> TableList:
         """Add tables (capacity 2..8)."""
         return TableList(await services.venues.add_tables(rid, data.tables))
 
     @get("/{rid:str}/tables", operation_id="listTables", responses=problems(400, 404))
-    async def tables(self, rid: str, services: Services) -> TableList:
+    async def tables(self, rid: FromPath[str], services: NamedDependency[Services]) -> TableList:
         """A restaurant's tables."""
         return TableList(await services.venues.tables(rid))
 
@@ -98,7 +108,9 @@ class RestaurantController(Controller):
         operation_id="addSlots",
         responses=problems(400, 401, 404),
     )
-    async def add_slots(self, rid: str, data: SlotsInput, services: Services) -> SlotsCreated:
+    async def add_slots(
+        self, rid: FromPath[str], data: JSONBody[SlotsInput], services: NamedDependency[Services]
+    ) -> SlotsCreated:
         """Lay out the slot grid for a date range (idempotent)."""
         created, total = await services.venues.add_slots(rid, data.first, data.last)
         return SlotsCreated(created=created, total=total)
@@ -106,10 +118,10 @@ class RestaurantController(Controller):
     @get("/{rid:str}/availability", operation_id="getAvailability", responses=problems(400, 404))
     async def availability(
         self,
-        rid: str,
-        services: Services,
-        first: Annotated[str, Parameter(query="from", pattern=r"^\d{4}-\d{2}-\d{2}$")],
-        last: Annotated[str, Parameter(query="to", pattern=r"^\d{4}-\d{2}-\d{2}$")],
+        rid: FromPath[str],
+        services: NamedDependency[Services],
+        first: Annotated[str, QueryParameter(name="from", pattern=r"^\d{4}-\d{2}-\d{2}$")],
+        last: Annotated[str, QueryParameter(name="to", pattern=r"^\d{4}-\d{2}-\d{2}$")],
         party_size: Annotated[int, Parameter(ge=1, le=50)] = 2,
     ) -> AvailableSlotList:
         """Slots not yet started with at least one free table that fits the party."""
@@ -118,16 +130,18 @@ class RestaurantController(Controller):
     @get("/{rid:str}/slots", operation_id="listSlots", responses=problems(400, 404))
     async def slots(
         self,
-        rid: str,
-        services: Services,
-        first: Annotated[str, Parameter(query="from", pattern=r"^\d{4}-\d{2}-\d{2}$")],
-        last: Annotated[str, Parameter(query="to", pattern=r"^\d{4}-\d{2}-\d{2}$")],
+        rid: FromPath[str],
+        services: NamedDependency[Services],
+        first: Annotated[str, QueryParameter(name="from", pattern=r"^\d{4}-\d{2}-\d{2}$")],
+        last: Annotated[str, QueryParameter(name="to", pattern=r"^\d{4}-\d{2}-\d{2}$")],
     ) -> SlotList:
         """Every slot of the range with each table's status."""
         return SlotList(await services.venues.slot_views(rid, first, last))
 
     @get("/{rid:str}/slots/{slot:str}", operation_id="getSlot", responses=problems(400, 404))
-    async def slot(self, rid: str, slot: str, services: Services) -> SlotView:
+    async def slot(
+        self, rid: FromPath[str], slot: FromPath[str], services: NamedDependency[Services]
+    ) -> SlotView:
         """One slot with each table's status."""
         return await services.venues.slot_view(rid, slot)
 
@@ -139,7 +153,12 @@ class RestaurantController(Controller):
         operation_id="bookAsStaff",
         responses=problems(400, 401, 404, 409),
     )
-    async def book(self, rid: str, data: StaffBookingInput, services: Services) -> Reservation:
+    async def book(
+        self,
+        rid: FromPath[str],
+        data: JSONBody[StaffBookingInput],
+        services: NamedDependency[Services],
+    ) -> Reservation:
         """A staff booking (phone, walk-in): no hold, no pause/window/past checks, no expiry."""
         return await services.reservations.book(rid, data)
 
@@ -151,12 +170,14 @@ class RestaurantController(Controller):
     )
     async def reservations(
         self,
-        rid: str,
-        services: Services,
+        rid: FromPath[str],
+        services: NamedDependency[Services],
         first: Annotated[
-            str | None, Parameter(query="from", pattern=r"^\d{4}-\d{2}-\d{2}$")
+            str | None, QueryParameter(name="from", pattern=r"^\d{4}-\d{2}-\d{2}$")
         ] = None,
-        last: Annotated[str | None, Parameter(query="to", pattern=r"^\d{4}-\d{2}-\d{2}$")] = None,
+        last: Annotated[
+            str | None, QueryParameter(name="to", pattern=r"^\d{4}-\d{2}-\d{2}$")
+        ] = None,
         phone: Annotated[str | None, Parameter(max_length=40)] = None,
         status: Annotated[str | None, Parameter(max_length=20)] = None,
         tag: Annotated[str | None, Parameter(max_length=32)] = None,

@@ -8,8 +8,8 @@ Everything is registered by one plugin, so the app factory only names it::
 from __future__ import annotations
 
 from litestar.config.app import AppConfig
-from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.plugins import InitPluginProtocol
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template.config import TemplateConfig
 
 from holdsvc.web.pages import TEMPLATES, web_router

@@ -16,10 +16,10 @@ from typing import Annotated, Any
 
 from litestar import Request, Response, Router, get
 from litestar.datastructures import CacheControlHeader
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException
-from litestar.params import Parameter
+from litestar.params import FromPath, Parameter, QueryParameter
 from litestar.response import Template
 from litestar.static_files import create_static_files_router
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -127,7 +127,10 @@ def party_from(text: str | None) -> int | None:
 
 
 async def slot_choices(
-    services: Services, restaurant: Restaurant, day_text: str | None, party_text: str | None
+    services: Services,
+    restaurant: Restaurant,
+    day_text: str | None,
+    party_text: str | None,
 ) -> dict[str, Any]:
     """The free times of one day for one party: the context of fragments/slots.html."""
     profile = await services.venues.profile(restaurant.id, "restaurant")
@@ -170,7 +173,7 @@ def seat_columns(total: int) -> int:
 
 
 @get("/", name="web_home")
-async def home(services: Services) -> Template:
+async def home(services: NamedDependency[Services]) -> Template:
     """Every restaurant and event, with links to their pages."""
     restaurants = await services.venues.restaurants()
     events = await services.events.list_all()
@@ -179,9 +182,9 @@ async def home(services: Services) -> Template:
 
 @get("/r/{rid:str}", name="web_guest")
 async def guest(
-    rid: str,
-    services: Services,
-    day: Annotated[str | None, Parameter(query="date", required=False)] = None,
+    rid: FromPath[str],
+    services: NamedDependency[Services],
+    day: Annotated[str | None, QueryParameter(name="date", required=False)] = None,
     party_size: Annotated[str | None, Parameter(required=False)] = None,
 ) -> Template:
     """The guest booking page: a day and a party size, then free times, hold, confirm."""
@@ -201,9 +204,9 @@ async def guest(
 
 @get("/r/{rid:str}/slots", name="web_guest_slots")
 async def guest_slots(
-    rid: str,
-    services: Services,
-    day: Annotated[str | None, Parameter(query="date", required=False)] = None,
+    rid: FromPath[str],
+    services: NamedDependency[Services],
+    day: Annotated[str | None, QueryParameter(name="date", required=False)] = None,
     party_size: Annotated[str | None, Parameter(required=False)] = None,
     purpose: Annotated[str | None, Parameter(required=False)] = None,
     current: Annotated[str | None, Parameter(required=False, max_length=16)] = None,
@@ -231,13 +234,13 @@ async def event_context(services: Services, eid: str) -> dict[str, Any]:
 
 
 @get("/e/{eid:str}", name="web_event")
-async def event_page(eid: str, services: Services) -> Template:
+async def event_page(eid: FromPath[str], services: NamedDependency[Services]) -> Template:
     """The event page: a seat map, pick seats or the best N, then hold and confirm."""
     return Template("event.html", context=await event_context(services, eid))
 
 
 @get("/e/{eid:str}/seats", name="web_event_seats")
-async def event_seats(eid: str, services: Services) -> Template:
+async def event_seats(eid: FromPath[str], services: NamedDependency[Services]) -> Template:
     """Fragment: the seat map with each seat's status."""
     return Template("fragments/seats.html", context=await event_context(services, eid))
 
@@ -270,9 +273,9 @@ async def manage_context(services: Services, reference: str, token: str | None) 
 
 @get("/manage/{reference:str}", name="web_manage")
 async def manage(
-    reference: str,
-    services: Services,
-    token: Annotated[str | None, Parameter(query="token", required=False)] = None,
+    reference: FromPath[str],
+    services: NamedDependency[Services],
+    token: Annotated[str | None, QueryParameter(name="token", required=False)] = None,
 ) -> Template:
     """The guest's own reservation: see it, move it, cancel it (the link carries the token)."""
     context = await manage_context(services, reference, token)
@@ -281,7 +284,7 @@ async def manage(
 
 @get("/manage/{reference:str}/card", name="web_manage_card")
 async def manage_card(
-    request: Request[Any, Any, Any], reference: str, services: Services
+    request: Request[Any, Any, Any], reference: FromPath[str], services: NamedDependency[Services]
 ) -> Template:
     """Fragment: the reservation card again after a change (token in the Manage-Token header)."""
     token = request.headers.get("manage-token")
@@ -290,7 +293,7 @@ async def manage_card(
 
 
 @get("/staff/{rid:str}", name="web_staff")
-async def staff(rid: str, services: Services) -> Template:
+async def staff(rid: FromPath[str], services: NamedDependency[Services]) -> Template:
     """The staff page shell; the data comes from the JSON API with the admin token."""
     restaurant = await services.venues.restaurant(rid)
     return Template("staff.html", context={"restaurant": restaurant})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.plugins.jinja import JinjaTemplateEngine
 
 from holdsvc.models import Table, TableStatus
 
