@@ -373,3 +373,5 @@ async def test_burst_of_moves_keeps_cells_and_records_consistent(
         now = (await client.get(f"/v1/reservations/{r['reference']}", headers=guest(r))).json()
         assert claimed.pop((now["slot"], now["table_id"])) == f"r|{r['reference']}"
     assert claimed == {}
+    audit = (await client.get(f"/v1/restaurants/{rid}/audit", headers=ADMIN)).json()
+    assert audit["ok"], audit["violations"]

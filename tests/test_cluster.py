@@ -203,7 +203,7 @@ def test_failover_mid_load_keeps_every_acknowledged_confirm(tmp_path: Path) -> N
 
         async def scenario() -> dict[str, Any]:
             rid, slots = await load_venue(
-                server.url, admin, name="Failover", tables=40, hold_seconds=HOLD_SECONDS
+                server.url, admin, name="Failover", tables=160, hold_seconds=HOLD_SECONDS
             )
             primary = cluster.primary_of(V.of(rid).venue)
             replica = cluster.replica_of(primary)
@@ -238,6 +238,7 @@ def test_failover_mid_load_keeps_every_acknowledged_confirm(tmp_path: Path) -> N
             }
 
         result = asyncio.run(scenario())
+        log = server.output()
     outcome = result["outcome"]
     summary = {
         "requests": outcome.requests,
@@ -260,4 +261,20 @@ def test_failover_mid_load_keeps_every_acknowledged_confirm(tmp_path: Path) -> N
     assert result["missing"] == [] and result["wrong"] == []
     assert result["audit"]["ok"], result["audit"]["violations"]
     assert result["stuck_held"] == []
-    assert outcome.statuses[500] == 0
+    assert outcome.statuses[500] == 0, log[log.find("unhandled error") - 200 :][:4000]
+
+
+async def test_script_calls_pipeline_to_the_primary_of_each_venue(
+    cluster_settings: Settings, redis_cluster: LocalCluster
+) -> None:
+    """The hot path keeps its pipelining on a cluster: one connection per primary, chosen by
+    the venue's slot, and the holds land where the slot lives."""
+    async with AsyncTestClient(app=create_app(cluster_settings)) as client:
+        services: Services = client.app.state.services
+        assert services.scripts.pipelined
+        rids = [await new_venue(client) for _ in range(9)]
+        for rid in rids:
+            assert (await new_hold(client, rid))["table_id"] == "T1"
+        primaries = {redis_cluster.primary_of(V.of(rid).venue) for rid in rids}
+        pipelines = services.scripts._pipeline
+        assert len(pipelines._connections) == len(primaries) >= 2  # type: ignore[union-attr]

@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 from litestar import Litestar, Request
 from litestar.config.cors import CORSConfig
@@ -34,7 +35,7 @@ from holdsvc.api.problems import EXCEPTION_HANDLERS
 from holdsvc.api.reservations import ReservationController
 from holdsvc.api.restaurants import RestaurantController
 from holdsvc.metrics import Metrics
-from holdsvc.pipelined import PipelinedConnection
+from holdsvc.pipelined import ClusterPipelines, PipelinedConnection
 from holdsvc.scripts import AnyRedis
 from holdsvc.services import Services
 from holdsvc.settings import Settings
@@ -107,13 +108,21 @@ def split_cluster_url(url: str) -> tuple[str, list[tuple[str, int]]]:
     return f"{scheme.removesuffix('+cluster')}://{userinfo}{at}{first}{tail}", nodes
 
 
-def pipelined_connection(settings: Settings) -> PipelinedConnection | None:
-    """The hot path's pipelining connection, for one Redis node (None for a cluster)."""
+def pipelined_connection(
+    settings: Settings, redis: AnyRedis
+) -> PipelinedConnection | ClusterPipelines | None:
+    """The hot path's pipelining connection: one for a single node, one per primary for a
+    cluster (None when turned off, or for TLS and other schemes: the pooled client)."""
     url = settings.redis_url or "redis://127.0.0.1:6379/0"
-    if not settings.redis_pipelining or is_cluster(settings):
+    if not settings.redis_pipelining:
         return None
+    if is_cluster(settings):
+        if "rediss" in url.split("://", 1)[0]:
+            return None
+        password = urlsplit(split_cluster_url(url)[0]).password
+        return ClusterPipelines(redis, timeout=settings.redis_timeout_seconds, password=password)
     if not url.startswith(("redis://", "unix://")):
-        return None  # TLS and other schemes stay on the pooled client
+        return None
     return PipelinedConnection(url, timeout=settings.redis_timeout_seconds)
 
 
@@ -204,7 +213,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         redis = connect_redis(settings)
         stream_redis = connect_redis(settings, for_streams=True)
-        pipeline = pipelined_connection(settings)
+        pipeline = pipelined_connection(settings, redis)
         services = Services.build(
             redis, settings, metrics, stream_redis=stream_redis, pipeline=pipeline
         )

@@ -17,12 +17,17 @@ import asyncio
 import contextlib
 from collections import deque
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import hiredis
 from redis._parsers.base import BaseParser
+from redis.asyncio.cluster import RedisCluster
+from redis.crc import key_slot
+from redis.exceptions import AskError, ClusterDownError, MovedError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
+REDIRECT_TRIES = 5
 
 
 class _ReplyError(Exception):
@@ -46,6 +51,10 @@ class PipelinedConnection:
 
     def __init__(self, url: str, *, timeout: float) -> None:
         self._url = url
+        parts = urlsplit(url)
+        self._url_for_errors = (
+            parts.path if parts.scheme == "unix" else f"{parts.hostname}:{parts.port}"
+        )
         self._timeout = timeout
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
@@ -85,7 +94,13 @@ class PipelinedConnection:
         async with self._connecting:
             if self._writer is not None and not self._writer.is_closing():
                 return
-            reader, writer = await asyncio.wait_for(self._open(), self._timeout)
+            try:
+                reader, writer = await asyncio.wait_for(self._open(), self._timeout)
+            except (OSError, TimeoutError) as error:
+                # Refused, unreachable, too slow: the same error type as redis-py's (503).
+                raise RedisConnectionError(
+                    f"cannot connect to {self._url_for_errors}: {error}"
+                ) from error
             self._reader, self._writer = reader, writer
             await self._select_database(reader, writer)
             self._reader_task = asyncio.create_task(self._read_replies(reader))
@@ -190,3 +205,59 @@ class PipelinedConnection:
             with contextlib.suppress(OSError):
                 await self._writer.wait_closed()
         self._writer = None
+
+
+class ClusterPipelines:
+    """One pipelining connection per cluster primary, each command sent to the primary that
+    owns its first key's slot (every key of a script shares the venue's hash tag).
+
+    The slot map is redis-py's own (RedisCluster's nodes manager). A MOVED or ASK answer
+    means the command did not run there: the map is refreshed and the command sent again.
+    """
+
+    def __init__(
+        self, cluster: RedisCluster, *, timeout: float, password: str | None = None
+    ) -> None:
+        self._cluster = cluster
+        self._timeout = timeout
+        self._password = password
+        self._connections: dict[str, PipelinedConnection] = {}
+
+    def _connection_for(self, key: str) -> PipelinedConnection:
+        node = self._cluster.nodes_manager.get_node_from_slot(key_slot(key.encode()))
+        connection = self._connections.get(node.name)
+        if connection is None:
+            auth = f":{quote(self._password)}@" if self._password else ""
+            url = f"redis://{auth}{node.host}:{node.port}/0"
+            connection = self._connections[node.name] = PipelinedConnection(
+                url, timeout=self._timeout
+            )
+        return connection
+
+    async def execute(self, *args: str | int | float | bytes) -> Any:
+        """EVALSHA sha numkeys key ...: run it on the primary of the first key's slot."""
+        key = str(args[3])
+        if not self._cluster.nodes_manager.slots_cache:
+            await self._cluster.initialize()  # Redis was down when the app started
+        for attempt in range(REDIRECT_TRIES):
+            try:
+                return await self._connection_for(key).execute(*args)
+            except (MovedError, AskError, TryAgainError, ClusterDownError):
+                # Not run there (a failover or a resharding moved the slot): learn the new map.
+                if attempt == REDIRECT_TRIES - 1:
+                    raise
+                await asyncio.sleep(0.05 * (attempt + 1))
+                await self._cluster.nodes_manager.initialize()
+            except (RedisConnectionError, RedisTimeoutError, OSError):
+                # The node may be gone (failover): learn the map for the next call, but never
+                # resend this one (it may have run).
+                with contextlib.suppress(Exception):
+                    await self._cluster.nodes_manager.initialize()
+                raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def aclose(self) -> None:
+        """Close every node's connection."""
+        for connection in self._connections.values():
+            await connection.aclose()
+        self._connections.clear()

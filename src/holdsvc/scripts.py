@@ -18,7 +18,7 @@ from redis.exceptions import NoScriptError
 
 from holdsvc.errors import Status, raise_for_status
 from holdsvc.keys import VenueKeys
-from holdsvc.pipelined import PipelinedConnection
+from holdsvc.pipelined import ClusterPipelines, PipelinedConnection
 from holdsvc.replication import NO_WAIT, Replication, eval_then_wait
 
 # redis-py annotates replies as unions of sync/async and bytes/str. Our clients always use
@@ -125,7 +125,7 @@ class Scripts:
         *,
         feed_maxlen: int,
         tombstone_seconds: int,
-        pipeline: PipelinedConnection | None = None,
+        pipeline: PipelinedConnection | ClusterPipelines | None = None,
         wait_replicas: int = 0,
         wait_timeout_ms: int = 1000,
     ) -> None:

@@ -8,7 +8,7 @@ from holdsvc.feed import Feed
 from holdsvc.holds import Holds
 from holdsvc.keys import Keys
 from holdsvc.metrics import Metrics
-from holdsvc.pipelined import PipelinedConnection
+from holdsvc.pipelined import ClusterPipelines, PipelinedConnection
 from holdsvc.reservations import Reservations
 from holdsvc.scripts import AnyRedis, Scripts
 from holdsvc.settings import Settings
@@ -53,7 +53,7 @@ class Services:
         settings: Settings,
         metrics: Metrics,
         stream_redis: AnyRedis = None,
-        pipeline: PipelinedConnection | None = None,
+        pipeline: PipelinedConnection | ClusterPipelines | None = None,
     ) -> Services:
         """Wire the services around one Redis client."""
         keys = Keys(settings.key_prefix)
