@@ -14,11 +14,18 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import docker  # type: ignore[import-untyped]
+import httpx
 import pytest
+from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
+from holdsvc.app import connect_redis, create_app
+from holdsvc.metrics import Metrics
 from holdsvc.redis_server import EmbeddedRedis
+from holdsvc.services import Services
+from holdsvc.settings import Settings
 from tests.cluster import LocalCluster, cluster_client, is_cluster_url
+from tests.serverproc import ServerProcess
 
 try:
     from testcontainers.community.redis import RedisContainer
@@ -103,13 +110,6 @@ async def redis(redis_url: str) -> AsyncIterator[Redis]:
 
 # -- the app and its services, on the real server ---------------------------------------------
 
-from litestar.testing import AsyncTestClient  # noqa: E402
-
-from holdsvc.app import connect_redis, create_app  # noqa: E402
-from holdsvc.metrics import Metrics  # noqa: E402
-from holdsvc.services import Services  # noqa: E402
-from holdsvc.settings import Settings  # noqa: E402
-
 
 def app_settings(redis_url: str) -> Settings:
     """Settings for a test app on ``redis_url`` (no .env file read)."""
@@ -153,3 +153,21 @@ async def client(settings: Settings, redis: Redis) -> AsyncIterator[AsyncTestCli
     """The whole app (lifespan, sweeper) through Litestar's async test client."""
     async with AsyncTestClient(app=create_app(settings)) as test_client:
         yield test_client
+
+
+# -- a real `holdsvc serve` for the race tests -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def server(redis_url: str) -> Iterator[ServerProcess]:
+    """One server with two workers for the whole module."""
+    with ServerProcess(redis_url, workers=2) as running:
+        yield running
+
+
+@pytest.fixture
+async def http(server: ServerProcess, redis: Redis) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client to it that may open hundreds of connections at once (Redis flushed)."""
+    limits = httpx.Limits(max_connections=300, max_keepalive_connections=300)
+    async with httpx.AsyncClient(base_url=server.url, limits=limits, timeout=30) as client:
+        yield client

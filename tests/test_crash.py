@@ -91,7 +91,7 @@ def test_kill_an_app_worker_mid_load(redis_url: str) -> None:
 
         async def scenario() -> dict[str, Any]:
             rid, slots = await load_venue(
-                server.url, admin, name="Crash", tables=8, hold_seconds=HOLD_SECONDS
+                server.url, admin, name="Crash", tables=60, hold_seconds=HOLD_SECONDS
             )
             load = asyncio.create_task(run_load(server.url, rid, slots, users=16, seconds=4))
             await asyncio.sleep(1.5)
@@ -126,7 +126,7 @@ def test_kill_redis_mid_load_and_restart_from_its_files(redis_dir: Path, fsync: 
 
             async def scenario() -> dict[str, Any]:
                 rid, slots = await load_venue(
-                    server.url, admin, name="Crash", tables=8, hold_seconds=HOLD_SECONDS
+                    server.url, admin, name="Crash", tables=60, hold_seconds=HOLD_SECONDS
                 )
                 load = asyncio.create_task(run_load(server.url, rid, slots, users=16, seconds=5))
                 await asyncio.sleep(2)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -218,19 +217,6 @@ async def test_unknown_and_wrong_kind_are_404(client: Client) -> None:
 
 
 # -- races through a real server ----------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def server(redis_url: str) -> Iterator[ServerProcess]:
-    with ServerProcess(redis_url, workers=2) as running:
-        yield running
-
-
-@pytest.fixture
-async def http(server: ServerProcess, redis: Redis) -> AsyncIterator[httpx.AsyncClient]:
-    limits = httpx.Limits(max_connections=300, max_keepalive_connections=300)
-    async with httpx.AsyncClient(base_url=server.url, limits=limits, timeout=30) as client:
-        yield client
 
 
 async def race_event(http: httpx.AsyncClient, server: ServerProcess, seats: int) -> str:

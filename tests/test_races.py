@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -15,21 +14,6 @@ from tests.helpers import tomorrow
 from tests.serverproc import ServerProcess
 
 pytestmark = pytest.mark.race
-
-
-@pytest.fixture(scope="module")
-def server(redis_url: str) -> Iterator[ServerProcess]:
-    """One server with two workers for the whole module."""
-    with ServerProcess(redis_url, workers=2) as running:
-        yield running
-
-
-@pytest.fixture
-async def http(server: ServerProcess, redis: Redis) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client that may open hundreds of connections at once (Redis flushed first)."""
-    limits = httpx.Limits(max_connections=300, max_keepalive_connections=300)
-    async with httpx.AsyncClient(base_url=server.url, limits=limits, timeout=30) as client:
-        yield client
 
 
 async def venue(

@@ -9,8 +9,8 @@ import pytest
 from holdsvc import errors
 from holdsvc.identifiers import digest
 from holdsvc.keys import Keys, VenueKeys
-from holdsvc.models import RestaurantPatch
-from holdsvc.scripts import HoldPlaced
+from holdsvc.models import Hold, RestaurantPatch
+from holdsvc.scripts import Confirmed, HoldPlaced
 from holdsvc.services import Services
 from tests.helpers import feed_events, lapse, make_restaurant, place, slot_tomorrow, snapshot
 
@@ -45,6 +45,26 @@ async def raw_hold(
         count=count,
         idempotency_key=key,
         fingerprint=fingerprint,
+    )
+
+
+async def raw_confirm(
+    services: Services, venue: str, hold: Hold, reference: str, *, token: str | None = None
+) -> Confirmed:
+    """confirm.lua on a hold placed by ``place`` (its own token unless one is given)."""
+    return await services.scripts.confirm(
+        vk(venue),
+        venue_id=venue,
+        hold_id=hold.id,
+        token_digest=token or digest(str(hold.token)),
+        slot=hold.slot,
+        user_id="u1",
+        reference=reference,
+        manage_digest="m",
+        name="A",
+        phone="+12125550100",
+        email="",
+        notes="",
     )
 
 
@@ -112,20 +132,7 @@ async def test_hold_on_held_cell_is_unavailable_with_retry_after(services: Servi
 async def test_hold_on_reserved_cell_has_no_retry_after(services: Services) -> None:
     venue = await make_restaurant(services)
     hold = await place(services, venue, table="T1")
-    await services.scripts.confirm(
-        vk(venue),
-        venue_id=venue,
-        hold_id=hold.id,
-        token_digest=digest(str(hold.token)),
-        slot=hold.slot,
-        user_id="u1",
-        reference=f"{venue}-AAAAAA",
-        manage_digest="m",
-        name="A",
-        phone="+12125550100",
-        email="",
-        notes="",
-    )
+    await raw_confirm(services, venue, hold, f"{venue}-AAAAAA")
     with pytest.raises(errors.UnitUnavailable) as refused:
         await raw_hold(services, venue, hold_id="H2", user="u2", units=["T1"])
     assert refused.value.retry_after is None
@@ -239,20 +246,7 @@ async def test_refresh_refusals_extend_nothing(services: Services, case: str) ->
     elif case == "released":
         await services.holds.release(venue, "restaurant", hold.id, hold.token)  # type: ignore[arg-type]
     elif case == "confirmed":
-        await services.scripts.confirm(
-            vk(venue),
-            venue_id=venue,
-            hold_id=hold.id,
-            token_digest=token,
-            slot=hold.slot,
-            user_id="u1",
-            reference=f"{venue}-BBBBBB",
-            manage_digest="m",
-            name="A",
-            phone="+12125550100",
-            email="",
-            notes="",
-        )
+        await raw_confirm(services, venue, hold, f"{venue}-BBBBBB", token=token)
     before = await snapshot(services, venue)
     with pytest.raises(expected):
         await services.scripts.refresh(
@@ -287,20 +281,7 @@ async def test_release_of_confirmed_hold_is_refused(services: Services) -> None:
     venue = await make_restaurant(services)
     hold = await place(services, venue)
     token = digest(str(hold.token))
-    await services.scripts.confirm(
-        vk(venue),
-        venue_id=venue,
-        hold_id=hold.id,
-        token_digest=token,
-        slot=hold.slot,
-        user_id="u1",
-        reference=f"{venue}-CCCCCC",
-        manage_digest="m",
-        name="A",
-        phone="+12125550100",
-        email="",
-        notes="",
-    )
+    await raw_confirm(services, venue, hold, f"{venue}-CCCCCC", token=token)
     with pytest.raises(errors.HoldExpired):
         await services.scripts.release(
             vk(venue), hold_id=hold.id, token_digest=token, slot=hold.slot, user_id="u1"
@@ -389,20 +370,7 @@ async def test_confirm_of_lapsed_hold_is_expired(services: Services) -> None:
     await lapse(services, venue, hold.id)
     before = await snapshot(services, venue)
     with pytest.raises(errors.HoldExpired):
-        await services.scripts.confirm(
-            vk(venue),
-            venue_id=venue,
-            hold_id=hold.id,
-            token_digest=digest(str(hold.token)),
-            slot=hold.slot,
-            user_id="u1",
-            reference=f"{venue}-FFFFFF",
-            manage_digest="m",
-            name="A",
-            phone="+12125550100",
-            email="",
-            notes="",
-        )
+        await raw_confirm(services, venue, hold, f"{venue}-FFFFFF")
     assert await snapshot(services, venue) == before
 
 
@@ -410,20 +378,7 @@ async def test_cancel_codes(services: Services) -> None:
     venue = await make_restaurant(services)
     hold = await place(services, venue)
     ref = f"{venue}-GGGGGG"
-    await services.scripts.confirm(
-        vk(venue),
-        venue_id=venue,
-        hold_id=hold.id,
-        token_digest=digest(str(hold.token)),
-        slot=hold.slot,
-        user_id="u1",
-        reference=ref,
-        manage_digest="m",
-        name="A",
-        phone="+12125550100",
-        email="",
-        notes="",
-    )
+    await raw_confirm(services, venue, hold, ref)
     with pytest.raises(errors.NotFound):
         await services.scripts.cancel(vk(venue), reference=f"{venue}-HHHHHH", slot=hold.slot)
     assert (await services.scripts.cancel(vk(venue), reference=ref, slot=hold.slot)).changed
