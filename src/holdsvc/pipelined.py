@@ -86,7 +86,12 @@ class PipelinedConnection:
             return
         data = b"".join(self._buffer)
         self._buffer.clear()
-        self._writer.write(data)
+        try:
+            self._writer.write(data)
+        except (OSError, RuntimeError) as error:
+            # The transport closed under us (uvloop raises RuntimeError): fail the waiters now
+            # rather than leave them to the watchdog.
+            self._fail_all(error)
 
     async def _connect(self) -> None:
         if self._connecting is None:
