@@ -1,5 +1,7 @@
 --[[
 lib.lua: helpers prepended by holdsvc.scripts to every script below (not a script itself).
+It reads no KEYS[1] or ARGV[1] of its own: every function is handed the keys its script got
+in KEYS, so each script still touches only keys passed in KEYS.
 
 Cell states in a cells hash (field = unit id):
   absent                     free
