@@ -395,7 +395,16 @@ class Auditor:
     async def _check_indexes(
         self, venue_id: str, keys: VenueKeys, venue: _Venue
     ) -> list[Violation]:
-        """Expiry set, user sets, by-start and by-phone agree with the records."""
+        """Expiry set, user sets, by-start, by-phone and the venues list agree with the records."""
+        return [
+            *await self._check_expiry_index(keys, venue),
+            *await self._check_user_sets(keys, venue),
+            *await self._check_reservation_indexes(keys, venue),
+            *await self._check_venue_listed(venue_id, venue),
+        ]
+
+    async def _check_expiry_index(self, keys: VenueKeys, venue: _Venue) -> list[Violation]:
+        """The sweeper's set names exactly the live holds, at their expiry."""
         found: list[Violation] = []
         expiry = {
             h: int(s) for h, s in await self._redis.zrange(keys.holds, 0, -1, withscores=True)
@@ -426,6 +435,11 @@ class Auditor:
                     hold_id=hold_id,
                 )
             )
+        return found
+
+    async def _check_user_sets(self, keys: VenueKeys, venue: _Venue) -> list[Violation]:
+        """Each user's set names only that user's live holds, with their unit counts."""
+        found: list[Violation] = []
         prefix = keys.user("")
         async for key in self._redis.scan_iter(match=keys.user("*"), count=1000):
             user = str(key)[len(prefix) :]
@@ -442,6 +456,11 @@ class Auditor:
                     found.append(
                         Violation(check="user_index", detail=detail, hold_id=hold_id, user_id=user)
                     )
+        return found
+
+    async def _check_reservation_indexes(self, keys: VenueKeys, venue: _Venue) -> list[Violation]:
+        """By-start and by-phone name exactly the reservations, at their start and phone."""
+        found: list[Violation] = []
         starts = {
             r: int(s)
             for r, s in await self._redis.zrange(keys.reservations_by_start, 0, -1, withscores=True)
@@ -482,14 +501,16 @@ class Auditor:
                             reference=ref,
                         )
                     )
-        listed = await self._redis.zscore(self._keys.venues(venue.fields.get("kind", "")), venue_id)
-        if listed is None:
-            found.append(
-                Violation(
-                    check="venue_index", detail="the venue is missing from the list of venues"
-                )
-            )
         return found
+
+    async def _check_venue_listed(self, venue_id: str, venue: _Venue) -> list[Violation]:
+        """The global list of venues names this one (written after it: see insert_venue)."""
+        listed = await self._redis.zscore(self._keys.venues(venue.fields.get("kind", "")), venue_id)
+        if listed is not None:
+            return []
+        return [
+            Violation(check="venue_index", detail="the venue is missing from the list of venues")
+        ]
 
     def _check_feed(
         self, venue: _Venue, entries: list[tuple[str, dict[str, str]]]
