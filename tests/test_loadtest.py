@@ -26,24 +26,19 @@ def holdsvc(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
     )
 
 
+def loadtest(server: ServerProcess, *options: str) -> subprocess.CompletedProcess[str]:
+    """``holdsvc loadtest --json`` against a running server, with these options."""
+    return holdsvc(
+        "loadtest", "--url", server.url, "--admin-token", server.admin_token, "--json", *options
+    )
+
+
 @pytest.mark.parametrize("mode", [[], ["--hotspot", "--hot-cells", "2"]])
 def test_loadtest_reports_and_checks_invariants(
     redis_url: str, redis: Redis, mode: list[str]
 ) -> None:
     with ServerProcess(redis_url, workers=2) as server:
-        done = holdsvc(
-            "loadtest",
-            "--url",
-            server.url,
-            "--admin-token",
-            server.admin_token,
-            "--users",
-            "20",
-            "--duration",
-            "3",
-            "--json",
-            *mode,
-        )
+        done = loadtest(server, "--users", "20", "--duration", "3", *mode)
     assert done.returncode == 0, done.stderr + done.stdout
     report = json.loads(done.stdout)
     assert report["ok"] and report["invariants"]["audit_ok"]
@@ -63,38 +58,14 @@ def test_loadtest_stays_on_loopback_and_within_budget(redis_url: str, redis: Red
     refused = holdsvc("loadtest", "--url", "http://192.0.2.10:8000", "--admin-token", "x")
     assert refused.returncode == 1 and "loopback" in refused.stderr
     with ServerProcess(redis_url) as server:
-        done = holdsvc(
-            "loadtest",
-            "--url",
-            server.url,
-            "--admin-token",
-            server.admin_token,
-            "--users",
-            "5",
-            "--duration",
-            "30",
-            "--max-requests",
-            "60",
-            "--json",
-        )
+        done = loadtest(server, "--users", "5", "--duration", "30", "--max-requests", "60")
     report = json.loads(done.stdout)
     assert report["requests"] <= 60 + 5 * 4 and report["seconds"] < 25
 
 
 async def test_audit_command_reads_redis_directly(redis_url: str, redis: Redis) -> None:
     with ServerProcess(redis_url) as server:
-        holdsvc(
-            "loadtest",
-            "--url",
-            server.url,
-            "--admin-token",
-            server.admin_token,
-            "--users",
-            "5",
-            "--duration",
-            "1",
-            "--json",
-        )
+        loadtest(server, "--users", "5", "--duration", "1")
     env = {**os.environ, "HOLDSVC_REDIS_URL": redis_url}
     clean = holdsvc("audit", env=env)
     assert clean.returncode == 0, clean.stdout + clean.stderr
