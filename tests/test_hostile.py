@@ -8,11 +8,9 @@ from typing import Any
 
 import httpx
 import pytest
-from litestar import Litestar, get
-from litestar.testing import AsyncTestClient, TestClient
+from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
-from holdsvc.api.problems import EXCEPTION_HANDLERS
 from holdsvc.app import create_app
 from holdsvc.settings import Settings
 from tests.helpers import ADMIN, tomorrow
@@ -172,22 +170,3 @@ async def test_cors_is_off_unless_configured(settings: Settings, redis: Redis) -
         assert answer.headers.get("access-control-allow-origin") == "https://shop.example"
         other = await client.get("/health", headers={"Origin": "https://evil.example"})
         assert other.headers.get("access-control-allow-origin") != "https://evil.example"
-
-
-def test_a_connection_closed_under_redis_py_is_an_outage_other_runtime_errors_are_bugs() -> None:
-    """uvloop's RuntimeError for a write on a transport a failover closed answers 503."""
-
-    @get("/closed", sync_to_thread=False)
-    def closed() -> None:
-        raise RuntimeError(
-            "unable to perform operation on <TCPTransport closed=True reading=False>"
-        )
-
-    @get("/bug", sync_to_thread=False)
-    def bug() -> None:
-        raise RuntimeError("something else")
-
-    with TestClient(Litestar([closed, bug], exception_handlers=EXCEPTION_HANDLERS)) as plain:
-        outage = plain.get("/closed")
-        assert outage.status_code == 503 and outage.json()["code"] == "unavailable"
-        assert plain.get("/bug").status_code == 500

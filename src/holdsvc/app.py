@@ -34,6 +34,7 @@ from holdsvc.api.ops import OpsController
 from holdsvc.api.problems import EXCEPTION_HANDLERS
 from holdsvc.api.reservations import ReservationController
 from holdsvc.api.restaurants import RestaurantController
+from holdsvc.connection import guard_cluster, guard_pool
 from holdsvc.metrics import Metrics
 from holdsvc.pipelined import ClusterPipelines, PipelinedConnection
 from holdsvc.scripts import AnyRedis
@@ -62,7 +63,7 @@ def connect_redis(
         timeout += settings.sse_heartbeat_seconds
     if is_cluster(settings):
         first, others = split_cluster_url(url)
-        return RedisCluster.from_url(
+        cluster = RedisCluster.from_url(
             first,
             startup_nodes=[ClusterNode(host, port) for host, port in others],
             decode_responses=True,
@@ -72,6 +73,7 @@ def connect_redis(
             socket_timeout=timeout,
             socket_connect_timeout=settings.redis_timeout_seconds,
         )
+        return guard_cluster(cluster)
     pool = BlockingConnectionPool.from_url(
         url,
         decode_responses=True,
@@ -81,7 +83,7 @@ def connect_redis(
         socket_timeout=timeout,
         socket_connect_timeout=settings.redis_timeout_seconds,
     )
-    return Redis(connection_pool=pool)
+    return Redis(connection_pool=guard_pool(pool))
 
 
 def is_cluster(settings: Settings) -> bool:

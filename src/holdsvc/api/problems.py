@@ -149,18 +149,6 @@ def on_unexpected(_: Request[Any, Any, Any], error: Exception) -> Response[dict[
     return problem(500, "internal_error", "Internal error", "An unexpected error happened")
 
 
-def on_runtime_error(
-    request: Request[Any, Any, Any], error: RuntimeError
-) -> Response[dict[str, Any]]:
-    """uvloop says "unable to perform operation on <TCPTransport closed=True>" when redis-py
-    writes to a connection a failover has just closed: an outage (503), not a bug. Any
-    other RuntimeError is a bug."""
-    message = str(error)
-    if "unable to perform operation on" in message and "closed=True" in message:
-        return on_redis_down(request, error)
-    return on_unexpected(request, error)
-
-
 EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
     HoldsvcError: on_service_error,
     HTTPException: on_http_error,
@@ -172,6 +160,5 @@ EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
     TryAgainError: on_redis_down,
     RedisClusterException: on_redis_down,
     CrossSlotTransactionError: on_unexpected,  # a bug, not an outage
-    RuntimeError: on_runtime_error,
     Exception: on_unexpected,
 }
