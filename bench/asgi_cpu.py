@@ -1,7 +1,8 @@
 """CPU cost of one request inside the app (no HTTP server, no network client): the ASGI app
 is called directly, many requests at once, on a real Redis; prints microseconds of this
 process's CPU per request for /health and for POST hold (random cells of one slot), with the
-script calls on the pipelined connection and then on redis-py's pool, side by side.
+script calls on the pipelined connection (without, then with the rate limit counting every
+hold), and then on redis-py's pool, side by side.
 
     .venv/bin/python -m bench.asgi_cpu [--requests 20000] [--concurrency 64]
 """
@@ -107,13 +108,15 @@ async def lifespan(app: Any) -> AsyncIterator[None]:
         await task
 
 
-async def main(requests: int, concurrency: int, url: str, pipelining: bool) -> None:
+async def main(
+    requests: int, concurrency: int, url: str, pipelining: bool, rate_limit: int = 0
+) -> None:
     settings = Settings(
         _env_file=None,
         redis_url=url,
         admin_tokens=["b"],
         secret_key="b",
-        rate_limit_per_minute=0,
+        rate_limit_per_minute=rate_limit,
         log_level="warning",
         redis_pipelining=pipelining,
     )
@@ -160,7 +163,9 @@ async def main(requests: int, concurrency: int, url: str, pipelining: bool) -> N
             await measure(app, 2000, concurrency, make)  # warm up
             cpu, statuses = await measure(app, requests, concurrency, make)
             how = "pipelined" if pipelining else "pooled redis-py"
-            print(f"{name:<12} {how:<16} {cpu:7.1f} us CPU per request   {statuses}")
+            if rate_limit:
+                how += " + rate limit"
+            print(f"{name:<12} {how:<28} {cpu:7.1f} us CPU per request   {statuses}")
 
 
 def run() -> None:
@@ -172,9 +177,11 @@ def run() -> None:
         tempfile.TemporaryDirectory() as folder,
         EmbeddedRedis(Path(folder), port=0, unix_socket=False) as server,
     ):
-        # Side by side in one run: script calls on the pipelined connection, then on the pool.
-        for pipelining in (True, False):
-            asyncio.run(main(args.requests, args.concurrency, server.url, pipelining))
+        # Side by side in one run: script calls on the pipelined connection, the same with
+        # the per-client rate limit on (a limit no request reaches: the cost of counting),
+        # then on redis-py's pool.
+        for pipelining, rate_limit in ((True, 0), (True, 1_000_000), (False, 0)):
+            asyncio.run(main(args.requests, args.concurrency, server.url, pipelining, rate_limit))
 
 
 if __name__ == "__main__":

@@ -107,3 +107,26 @@ async def test_30_confirms_of_one_hold_make_one_reservation(
     assert len({a.json()["reference"] for a in answers}) == 1
     assert sum("manage_token" in a.json() for a in answers) == 1
     assert await redis.zcard(f"hs:{{{rid}}}:res:by-start") == 1
+
+
+async def test_rate_limit_is_exact_across_workers(redis_url: str, redis: Redis) -> None:
+    """20 a minute, 120 hold requests at once from one address through 2 workers: exactly 20
+    are let through (a limiter counting per process, or read-modify-write, lets more)."""
+    env = {"HOLDSVC_RATE_LIMIT_PER_MINUTE": "20"}
+    limits = httpx.Limits(max_connections=120, max_keepalive_connections=120)
+    with ServerProcess(redis_url, workers=2, env=env) as limited:
+        async with httpx.AsyncClient(base_url=limited.url, limits=limits, timeout=30) as http:
+            answers = await asyncio.gather(
+                *(http.get(f"/v1/restaurants/nowhere/holds/h{i}") for i in range(120))
+            )
+            # Not limited: anything that is not a hold endpoint.
+            assert (await http.get("/v1/restaurants/nowhere")).status_code == 404
+    codes = Counter(a.status_code for a in answers)
+    assert codes == {404: 20, 429: 100}
+    refused = next(a for a in answers if a.status_code == 429)
+    assert refused.json()["code"] == "rate_limited"
+    assert 1 <= int(refused.headers["retry-after"]) <= 3
+    let_through = [a for a in answers if a.status_code == 404]
+    remaining = sorted(int(a.headers["ratelimit-remaining"]) for a in let_through)
+    assert remaining == list(range(20))  # each request counted once, none twice
+    assert {a.headers["ratelimit-policy"] for a in let_through} == {"20;w=60"}

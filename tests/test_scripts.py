@@ -404,3 +404,43 @@ async def test_real_time_expiry_by_redis_clock(services: Services) -> None:
     view = await services.venues.slot_view(venue, hold.slot)
     assert view.tables[0].status == "available"
     assert (await place(services, venue, "u2")).table_id == "T1"
+
+
+async def test_throttle_allows_a_burst_of_the_limit_then_one_per_interval(
+    services: Services,
+) -> None:
+    """GCRA: 5 a minute = 5 at once, then refused (nothing counted) until 12 s have passed."""
+    rate = KEYS.rate("203.0.113.7")
+    interval, window = 12_000_000, 60_000_000
+    allowed = [
+        await services.scripts.throttle(rate, interval_us=interval, window_us=window)
+        for _ in range(5)
+    ]
+    assert [a.remaining for a in allowed] == [4, 3, 2, 1, 0]
+    assert 59_000_000 < allowed[-1].reset_us <= window  # the whole burst is back in a minute
+    stored = await services.redis.get(rate)
+    for _ in range(3):
+        with pytest.raises(errors.RateLimited) as refused:
+            await services.scripts.throttle(rate, interval_us=interval, window_us=window)
+        assert refused.value.retry_after in (11, 12)
+    assert await services.redis.get(rate) == stored  # a refusal changes nothing
+    assert 59_000 < await services.redis.pttl(rate) <= 60_000
+    # Another client has its own budget.
+    other = await services.scripts.throttle(
+        KEYS.rate("2001:db8::1"), interval_us=interval, window_us=window
+    )
+    assert other.remaining == 4
+
+
+async def test_throttle_refills_at_the_steady_rate(services: Services) -> None:
+    """Two a second (interval 500 ms): after the burst, one more every half second."""
+    rate = KEYS.rate("198.51.100.1")
+    kwargs = {"interval_us": 500_000, "window_us": 1_000_000}
+    await services.scripts.throttle(rate, **kwargs)
+    await services.scripts.throttle(rate, **kwargs)
+    with pytest.raises(errors.RateLimited):
+        await services.scripts.throttle(rate, **kwargs)
+    await asyncio.sleep(0.55)
+    assert (await services.scripts.throttle(rate, **kwargs)).remaining == 0
+    with pytest.raises(errors.RateLimited):
+        await services.scripts.throttle(rate, **kwargs)

@@ -7,19 +7,16 @@ import contextlib
 import gc
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
-from litestar import Litestar, Request
+from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.enums import ScopeType
-from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi import OpenAPIConfig
-from litestar.stores.base import Store
-from litestar.stores.redis import RedisStore
 from litestar.types import ASGIApp, Receive, Scope, Send
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
@@ -34,7 +31,9 @@ from holdsvc.api.ops import OpsController
 from holdsvc.api.problems import EXCEPTION_HANDLERS
 from holdsvc.api.reservations import ReservationController
 from holdsvc.api.restaurants import RestaurantController
+from holdsvc.api.throttle import throttle_holds
 from holdsvc.connection import guard_cluster, guard_pool
+from holdsvc.keys import Keys
 from holdsvc.metrics import Metrics
 from holdsvc.pipelined import ClusterPipelines, PipelinedConnection
 from holdsvc.scripts import AnyRedis
@@ -163,40 +162,11 @@ def metrics_middleware(app: ASGIApp) -> ASGIApp:
     return middleware
 
 
-def is_hold_request(request: Request[Any, Any, Any]) -> bool:
-    """The hold endpoints are the ones rate limited per client."""
-    return "/holds" in request.url.path
-
-
-class ClusterSafeRedisStore(RedisStore):
-    """Litestar's RedisStore, whose shutdown also closes a RedisCluster client.
-
-    (RedisStore closes its client with ``aclose(close_connection_pool=True)``, an argument
-    RedisCluster.aclose does not take.)
-    """
-
-    async def _shutdown(self) -> None:
-        if self.handle_client_shutdown and isinstance(self._redis, RedisCluster):
-            await self._redis.aclose()
-        else:
-            await super()._shutdown()
-
-
-def rate_limiting(settings: Settings) -> tuple[RateLimitConfig | None, dict[str, Store]]:
-    """Litestar's rate limiter on the hold endpoints, counting in Redis; off when 0."""
+def rate_limiting(settings: Settings) -> list[Callable[[ASGIApp], ASGIApp]]:
+    """The per-client limit of the hold endpoints (exact, in Redis); none when it is 0."""
     if settings.rate_limit_per_minute == 0:
-        return None, {}
-    store = ClusterSafeRedisStore(
-        connect_redis(settings, pool_size=8),
-        namespace=f"{settings.key_prefix}:ratelimit",
-        handle_client_shutdown=True,
-    )
-    config = RateLimitConfig(
-        rate_limit=("minute", settings.rate_limit_per_minute),
-        check_throttle_handler=is_hold_request,
-        store="rate_limit",
-    )
-    return config, {"rate_limit": store}
+        return []
+    return [throttle_holds(Keys(settings.key_prefix), settings.rate_limit_per_minute)]
 
 
 def configure_logging(level: str) -> None:
@@ -209,7 +179,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings()
     configure_logging(settings.log_level)
     metrics = Metrics()
-    rate_limit, stores = rate_limiting(settings)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -262,8 +231,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # One Provide per app, cached: the services never change once the lifespan built them.
         dependencies={"services": Provide(provide_services, sync_to_thread=False, use_cache=True)},
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[metrics_middleware] + ([rate_limit.middleware] if rate_limit else []),
-        stores=stores,
+        middleware=[metrics_middleware, *rate_limiting(settings)],
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(title="holdsvc", version="1.0.0", path="/schema"),
         cors_config=None

@@ -38,6 +38,7 @@ class Status(IntEnum):
     NEEDS_SWEEP = 52
     NOT_EXPIRED = 53
     STALE = 54
+    RATE_LIMITED = 60
 
 
 class HoldsvcError(Exception):
@@ -216,6 +217,10 @@ _ERRORS: dict[Status, Callable[[Extra, int], Exception]] = {
     Status.REFERENCE_TAKEN: lambda _, __: ReferenceTaken(),
     Status.NEEDS_SWEEP: lambda extra, _: NeedsSweep([_as_str(hold_id) for hold_id in extra]),
     Status.STALE: lambda _, __: Stale(),
+    Status.RATE_LIMITED: lambda extra, _: RateLimited(
+        "Too many requests from this client; slow down",
+        retry_after=max(1, math.ceil(_as_int(extra[0]) / 1_000_000)),
+    ),
 }
 _QUIET = frozenset({Status.OK, Status.REPLAYED, Status.NOT_EXPIRED})
 _BY_VALUE = {status.value: status for status in Status}  # a dict lookup, cheaper than Status(n)

@@ -97,6 +97,11 @@ class Keys:
         """The keys of one venue, all hash-tagged with its id."""
         return VenueKeys(f"{self.prefix}:{{{venue_id}}}:")
 
+    def rate(self, client: str) -> str:
+        """String: a client's next arrival time for the rate limit (throttle.lua), in its
+        own slot. Not per venue."""
+        return f"{self.prefix}:ratelimit:{{{client}}}"
+
     def venues(self, kind: str) -> str:
         """Zset: venue id -> created ms, one per kind (restaurant, event). Not per venue."""
         return f"{self.prefix}:venues:{kind}"

@@ -34,6 +34,7 @@ SCRIPT_NAMES = (
     "book",
     "change",
     "available",
+    "throttle",
 )
 
 
@@ -98,6 +99,14 @@ class Booked:
 
     reference: str
     replication: Replication = NO_WAIT
+
+
+@dataclass(frozen=True, slots=True)
+class Throttled:
+    """What throttle.lua answered for an allowed request."""
+
+    remaining: int
+    reset_us: int
 
 
 def _hold_keys(keys: VenueKeys, hold_id: str, slot: str, user_id: str) -> list[str]:
@@ -358,6 +367,15 @@ class Scripts:
         """(free units, all units) of one slot, from one consistent snapshot."""
         reply = await self._call("available", [keys.cells(slot), keys.held(slot), keys.units], [])
         return int(reply[2]), int(reply[3])
+
+    async def throttle(self, rate_key: str, *, interval_us: int, window_us: int) -> Throttled:
+        """Count one request against a client's rate limit.
+
+        Raises:
+            RateLimited: the client is over its limit (nothing was counted).
+        """
+        reply = await self._call("throttle", [rate_key], [interval_us, window_us])
+        return Throttled(remaining=int(reply[2]), reset_us=int(reply[3]))
 
     async def book(
         self,
