@@ -121,7 +121,8 @@ async def main(
         redis_pipelining=pipelining,
     )
     app = create_app(settings)
-    transport = httpx.ASGITransport(app=app)
+    # httpx types the ASGI callable more narrowly than Litestar declares its __call__.
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
     async with (
         lifespan(app),
         httpx.AsyncClient(transport=transport, base_url="http://bench") as client,

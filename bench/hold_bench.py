@@ -12,7 +12,7 @@ and prints the ratios. Needs `wrk` and `redis-benchmark` (Debian: apt-get instal
 redis-tools). Loopback only.
 
     .venv/bin/python -m bench.hold_bench [--workers 2] [--connections 64] [--duration 10]
-        [--servers granian,uvicorn] [--fsync everysec|always]
+        [--servers uvicorn,uvicorn+limit,granian] [--fsync everysec|always]
 """
 
 from __future__ import annotations
@@ -61,14 +61,17 @@ def need(tool: str) -> str:
 def server(
     redis_url: str, workers: int, port: int, runner: str
 ) -> Iterator[subprocess.Popen[bytes]]:
+    """``runner``: uvicorn or granian; ``+limit`` turns the per-client rate limit on, at a
+    rate wrk from one address never reaches (the cost of counting every hold)."""
+    server_name, _, option = runner.partition("+")
     env = {k: v for k, v in os.environ.items() if not k.startswith("HOLDSVC_")}
     env.update(
         HOLDSVC_REDIS_URL=redis_url,
         HOLDSVC_ADMIN_TOKENS=ADMIN,
         HOLDSVC_SECRET_KEY="bench-secret",
-        HOLDSVC_RATE_LIMIT_PER_MINUTE="0",
+        HOLDSVC_RATE_LIMIT_PER_MINUTE="1000000" if option == "limit" else "0",
         HOLDSVC_LOG_LEVEL="warning",
-        HOLDSVC_SERVER=runner,
+        HOLDSVC_SERVER=server_name,
     )
     command = [
         sys.executable,
@@ -209,7 +212,7 @@ def evalsha_ceiling(port: int, connections: int, requests: int) -> dict[str, flo
         slot = "2030-01-01T20:00"
         await redis.zadd(venue.slots, {slot: 1_893_528_000_000})
         # redis-benchmark writes __rand_int__ as 12 digits: the tables are named that way.
-        tables = {f"{n:012d}": 2 for n in range(TABLES)}
+        tables: dict[Any, int] = {f"{n:012d}": 2 for n in range(TABLES)}
         await redis.hset(venue.units, mapping=tables)
         await redis.zadd(venue.units_by_fit, {t: 2 * 1048576 + n for n, t in enumerate(tables)})
         sha = await redis.script_load(read_script("hold"))
@@ -340,7 +343,11 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--fsync", choices=["everysec", "always"], default="everysec")
-    parser.add_argument("--servers", default="uvicorn,granian", help="comma-separated")
+    parser.add_argument(
+        "--servers",
+        default="uvicorn,uvicorn+limit,granian",
+        help="comma-separated; +limit: with the rate limit counting every hold",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     need("wrk")

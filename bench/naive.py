@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import secrets
 import time
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import WatchError
@@ -39,7 +40,7 @@ async def seed_hot_venue(redis: Redis, name: str) -> VenueKeys:
         },
     )
     await redis.zadd(venue.slots, {SLOT: 1_893_528_000_000})
-    tables = {f"T{n}": 2 for n in range(1, HOT_TABLES + 1)}
+    tables: dict[Any, int] = {f"T{n}": 2 for n in range(1, HOT_TABLES + 1)}
     await redis.hset(venue.units, mapping=tables)
     await redis.zadd(venue.units_by_fit, {t: 2 * 1048576 + n for n, t in enumerate(tables, 1)})
     await _tools(redis)[0].load()
@@ -97,10 +98,10 @@ async def naive_hold(redis: Redis, venue: VenueKeys, user: str) -> str:
                 state = await pipe.hget(cells, unit)
                 now = int(time.time() * 1000)  # the app's clock: a second clock, the usual way
                 if state is not None and int(str(state).rsplit("|", 1)[1]) > now:
-                    await pipe.unwatch()
+                    await pipe.unwatch()  # type: ignore[no-untyped-call]
                     return "taken"
                 expires = now + 1000
-                pipe.multi()
+                pipe.multi()  # type: ignore[no-untyped-call]
                 pipe.hset(cells, unit, f"h|{hold_id}|{expires}")
                 pipe.hset(
                     venue.hold(hold_id),
