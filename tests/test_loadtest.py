@@ -78,3 +78,14 @@ async def test_audit_command_reads_redis_directly(redis_url: str, redis: Redis) 
         broken.returncode == 1 and "VIOLATIONS" in broken.stdout and "cell_owner" in broken.stdout
     )
     assert holdsvc("audit", "NOSUCH", env=env).returncode == 1
+
+
+def test_loadtest_says_when_the_server_rate_limits_it(redis_url: str, redis: Redis) -> None:
+    """A load test from one address against the default limit: the refusals are explained."""
+    env = {"HOLDSVC_RATE_LIMIT_PER_MINUTE": "30"}
+    with ServerProcess(redis_url, env=env) as server:
+        done = loadtest(server, "--users", "5", "--duration", "2")
+    report = json.loads(done.stdout)
+    assert report["error_codes"]["rate_limited"] > 0
+    assert any("HOLDSVC_RATE_LIMIT_PER_MINUTE" in hint for hint in report["hints"])
+    assert report["invariants"]["audit_ok"] and report["invariants"]["missing"] == []

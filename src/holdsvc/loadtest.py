@@ -16,6 +16,7 @@ import random
 import sys
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -271,7 +272,20 @@ class LoadTest:
             "transport_errors": self.tally.transport_errors,
             "invariants": check,
             "ok": ok,
+            "hints": hints(self.tally.codes),
         }
+
+
+def hints(codes: Mapping[str, int]) -> list[str]:
+    """What the answers say about the run itself, not about the service's correctness."""
+    said = []
+    if codes.get("rate_limited"):
+        said.append(
+            f"{codes['rate_limited']} requests were refused as rate_limited: the server limits "
+            "hold requests per client address (HOLDSVC_RATE_LIMIT_PER_MINUTE). To measure the "
+            "hold path from one machine, run the server under test with it set to 0."
+        )
+    return said
 
 
 def print_report(report: dict[str, Any]) -> None:
@@ -297,6 +311,7 @@ def print_report(report: dict[str, Any]) -> None:
         f" {inv['confirmed_seen_by_clients']} confirms acknowledged,"
         f" {inv['reservations_on_server']} on the server, {len(inv['missing'])} missing,"
         f" {len(inv['cancel_not_applied'])} cancels not applied",
+        *(f"  note: {hint}" for hint in report["hints"]),
         "  OK" if report["ok"] else "  FAILED",
     ]
     print("\n".join(lines))
