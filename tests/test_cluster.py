@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from functools import partial
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from litestar.testing import AsyncTestClient
@@ -180,6 +181,39 @@ async def test_rate_limiter_counts_in_the_cluster(
             json={"user_id": "c", "slot": slot_tomorrow(), "party_size": 2},
         )
         assert_problem(third, 429, "rate_limited")
+
+
+def client_list(cluster: LocalCluster, port: int) -> list[str]:
+    with cluster.client(port) as node:
+        return list(node.execute_command("CLIENT", "LIST").splitlines())
+
+
+async def test_an_acl_user_with_any_password_reaches_every_primary(
+    cluster_settings: Settings, cluster_services: Services, redis_cluster: LocalCluster
+) -> None:
+    """A cluster URL with an ACL user and a password that needs percent-encoding: the pooled
+    client and the per-primary pipelines both log in as that user."""
+    user, password = "hs-app", "p@ss:w/rd%"
+    for port in redis_cluster.ports:
+        with redis_cluster.client(port) as node:
+            node.execute_command("ACL", "SETUSER", user, "on", f">{password}", "~*", "&*", "+@all")
+    url = cluster_settings.redis_url or ""
+    as_user = url.replace("://", f"://{user}:{quote(password, safe='')}@", 1)
+    try:
+        settings = cluster_settings.model_copy(update={"redis_url": as_user})
+        async with AsyncTestClient(app=create_app(settings)) as client:
+            rid = await new_venue(client)
+            await new_hold(client, rid, "a")
+            # While the app runs: the hold's script went through a pipeline logged in as the user.
+            assert any(
+                f"user={user}" in line and "cmd=evalsha" in line
+                for port in redis_cluster.primaries()
+                for line in client_list(redis_cluster, port)
+            )
+    finally:
+        for port in redis_cluster.ports:
+            with redis_cluster.client(port) as node:
+                node.execute_command("ACL", "DELUSER", user)
 
 
 # -- a primary killed mid-load ---------------------------------------------------------------------

@@ -120,8 +120,9 @@ def pipelined_connection(
     if is_cluster(settings):
         if "rediss" in url.split("://", 1)[0]:
             return None
-        password = urlsplit(split_cluster_url(url)[0]).password
-        return ClusterPipelines(redis, timeout=settings.redis_timeout_seconds, password=password)
+        # "user:password" exactly as the URL spells it (still percent-encoded), for every node.
+        userinfo = urlsplit(split_cluster_url(url)[0]).netloc.rpartition("@")[0]
+        return ClusterPipelines(redis, timeout=settings.redis_timeout_seconds, userinfo=userinfo)
     if not url.startswith(("redis://", "unix://")):
         return None
     return PipelinedConnection(url, timeout=settings.redis_timeout_seconds)

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 from collections import deque
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 import hiredis
 from redis._parsers.base import BaseParser
@@ -220,20 +220,19 @@ class ClusterPipelines:
     means the command did not run there: the map is refreshed and the command sent again.
     """
 
-    def __init__(
-        self, cluster: RedisCluster, *, timeout: float, password: str | None = None
-    ) -> None:
+    def __init__(self, cluster: RedisCluster, *, timeout: float, userinfo: str = "") -> None:
+        """``userinfo``: the cluster URL's ``user:password`` (percent-encoded, as in a URL),
+        used for every node; empty when the cluster needs no AUTH."""
         self._cluster = cluster
         self._timeout = timeout
-        self._password = password
+        self._auth = f"{userinfo}@" if userinfo else ""
         self._connections: dict[str, PipelinedConnection] = {}
 
     def _connection_for(self, key: str) -> PipelinedConnection:
         node = self._cluster.nodes_manager.get_node_from_slot(key_slot(key.encode()))
         connection = self._connections.get(node.name)
         if connection is None:
-            auth = f":{quote(self._password)}@" if self._password else ""
-            url = f"redis://{auth}{node.host}:{node.port}/0"
+            url = f"redis://{self._auth}{node.host}:{node.port}/0"
             connection = self._connections[node.name] = PipelinedConnection(
                 url, timeout=self._timeout
             )
