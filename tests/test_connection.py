@@ -25,8 +25,8 @@ from tests.conftest import app_settings
 def tcp_redis(tmp_path: Path) -> Iterator[tuple[str, int]]:
     """A real server on a TCP port (whatever HOLDSVC_TEST_REDIS_URL points at)."""
     with EmbeddedRedis(tmp_path, port=0, unix_socket=False) as server:
-        host, _, port = server.url.removeprefix("redis://").partition("/")[0].partition(":")
-        yield host, int(port)
+        assert server.port is not None
+        yield "127.0.0.1", server.port
 
 
 async def send_while_disconnecting(connection: Connection) -> None:
