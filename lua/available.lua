@@ -11,6 +11,8 @@ Output: {code, now ms, ...}
   0  OK                      free units, total units
 ]]
 
+--- @include "now_ms"
+
 local now = now_ms()
 local total = redis.call('HLEN', KEYS[3])
 local taken = redis.call('HLEN', KEYS[1])

@@ -33,6 +33,14 @@ Output: {code, now ms, ...}
   52 NEEDS_SWEEP             hold ids of lapsed holds on the chosen cells (sweep, then retry)
 ]]
 
+--- @include "cells_json"
+--- @include "choose_units"
+--- @include "feed_append"
+--- @include "now_ms"
+--- @include "split_csv"
+--- @include "sweep_reply"
+--- @include "write_reservation"
+
 local reference = ARGV[1]
 local manage_digest = ARGV[2]
 local slot = ARGV[3]
@@ -60,13 +68,11 @@ if venue[2] then ends = string.format('%d', starts + tonumber(venue[2]) * 60000)
 local state = 'r|' .. reference
 for _, unit in ipairs(chosen) do redis.call('HSET', KEYS[3], unit, state) end
 local units_csv = table.concat(chosen, ',')
-redis.call('HSET', KEYS[6], 'reference', reference, 'status', 'confirmed', 'venue', venue_id,
-  'slot', slot, 'units', units_csv, 'party', tostring(party_size), 'name', fields.name,
-  'phone', fields.phone, 'email', fields.email, 'notes', fields.notes,
-  'business_notes', fields.business_notes, 'tags', fields.tags,
-  'created', string.format('%d', now), 'starts', string.format('%d', starts), 'ends', ends,
-  'hold', '', 'user', '', 'source', 'staff', 'digest', manage_digest)
-redis.call('ZADD', KEYS[7], starts, reference)
-redis.call('SADD', KEYS[8], reference)
+write_reservation(KEYS[6], KEYS[7], KEYS[8], {
+  reference = reference, status = 'confirmed', venue = venue_id, slot = slot,
+  units = units_csv, party = tostring(party_size), name = fields.name, phone = fields.phone,
+  email = fields.email, notes = fields.notes, business_notes = fields.business_notes,
+  tags = fields.tags, created = string.format('%d', now), starts = string.format('%d', starts),
+  ends = ends, hold = '', user = '', source = 'staff', digest = manage_digest}, starts)
 feed_append(KEYS[9], feed_maxlen, 'confirmed', now, nil, nil, reference, cells_json(slot, chosen))
 return {0, now, reference}

@@ -14,6 +14,11 @@ Output: {code, now ms}
   14 RESERVATION_NOT_FOUND
 ]]
 
+--- @include "cells_json"
+--- @include "feed_append"
+--- @include "now_ms"
+--- @include "split_csv"
+
 local reference = ARGV[1]
 local feed_maxlen = tonumber(ARGV[2])
 local now = now_ms()

@@ -43,6 +43,13 @@ Output: {code, now ms, ...}
   54 STALE                   slot or phone changed since the caller read them: read, retry
 ]]
 
+--- @include "booking_refusal"
+--- @include "choose_units"
+--- @include "feed_append"
+--- @include "now_ms"
+--- @include "split_csv"
+--- @include "sweep_reply"
+
 local reference = ARGV[1]
 local expected_slot = ARGV[2]
 local expected_phone = ARGV[3]

@@ -34,6 +34,13 @@ Output: {code, now ms, ...}
   51 REFERENCE_TAKEN         the random reference exists already: pick another, retry
 ]]
 
+--- @include "cells_json"
+--- @include "end_hold"
+--- @include "feed_append"
+--- @include "now_ms"
+--- @include "split_csv"
+--- @include "write_reservation"
+
 local hold_id = ARGV[1]
 local token_digest = ARGV[2]
 local reference = ARGV[3]
@@ -68,13 +75,11 @@ for _, unit in ipairs(units) do
   redis.call('HSET', KEYS[2], unit, state)
   redis.call('ZREM', KEYS[3], unit)
 end
-redis.call('HSET', KEYS[6], 'reference', reference, 'status', 'confirmed', 'venue', venue_id,
-  'slot', slot, 'units', hold[4], 'party', hold[8], 'name', name, 'phone', phone,
-  'email', email, 'notes', notes, 'created', string.format('%d', now),
-  'starts', string.format('%d', starts), 'ends', ends, 'hold', hold_id, 'user', hold[6],
-  'digest', manage_digest)
-redis.call('ZADD', KEYS[7], starts, reference)
-redis.call('SADD', KEYS[8], reference)
+write_reservation(KEYS[6], KEYS[7], KEYS[8], {
+  reference = reference, status = 'confirmed', venue = venue_id, slot = slot, units = hold[4],
+  party = hold[8], name = name, phone = phone, email = email, notes = notes,
+  created = string.format('%d', now), starts = string.format('%d', starts), ends = ends,
+  hold = hold_id, user = hold[6], digest = manage_digest}, starts)
 redis.call('HSET', KEYS[1], 'ref', reference)
 end_hold(KEYS[1], KEYS[4], KEYS[5], hold_id, hold[5], 'confirmed', tombstone_ms)
 feed_append(KEYS[11], feed_maxlen, 'confirmed', now, hold_id, hold[6], reference,

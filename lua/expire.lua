@@ -18,6 +18,13 @@ Output: {code, now ms}
   53 NOT_EXPIRED             still live (refreshed since it was picked)
 ]]
 
+--- @include "cells_json"
+--- @include "end_hold"
+--- @include "feed_append"
+--- @include "free_hold_cells"
+--- @include "now_ms"
+--- @include "split_csv"
+
 local hold_id = ARGV[1]
 local feed_maxlen = tonumber(ARGV[2])
 local tombstone_ms = tonumber(ARGV[3])

@@ -40,6 +40,15 @@ Output: {code, now ms, ...}
   52 NEEDS_SWEEP             hold ids of lapsed holds on the chosen cells (sweep, then retry)
 ]]
 
+--- @include "booking_refusal"
+--- @include "cells_json"
+--- @include "choose_units"
+--- @include "feed_append"
+--- @include "held_state"
+--- @include "now_ms"
+--- @include "split_csv"
+--- @include "sweep_reply"
+
 local hold_id = ARGV[1]
 local token_digest = ARGV[2]
 local user_id = ARGV[3]

@@ -22,6 +22,12 @@ Output: {code, now ms, ...}
   41 HOLD_CONFIRMED          already confirmed: reference
 ]]
 
+--- @include "cells_json"
+--- @include "feed_append"
+--- @include "held_state"
+--- @include "now_ms"
+--- @include "split_csv"
+
 local hold_id = ARGV[1]
 local token_digest = ARGV[2]
 local feed_maxlen = tonumber(ARGV[3])

@@ -20,6 +20,13 @@ Output: {code, now ms, ...}
   41 HOLD_CONFIRMED          already confirmed (cancel the reservation instead): reference
 ]]
 
+--- @include "cells_json"
+--- @include "end_hold"
+--- @include "feed_append"
+--- @include "free_hold_cells"
+--- @include "now_ms"
+--- @include "split_csv"
+
 local hold_id = ARGV[1]
 local token_digest = ARGV[2]
 local feed_maxlen = tonumber(ARGV[3])

@@ -1,133 +1,304 @@
-"""Script status codes, the exception tree, and the one place codes become exceptions."""
+"""The one table of codes: every problem the API answers and every status a script returns.
+
+``Problem`` declares each stable API code once: its HTTP status, its title and the sentence a
+guest reads. ``Status`` declares each Lua result code once: its number (the scripts' headers
+list the same; tests/test_codes.py checks them), the problem it becomes and its detail.
+Everything else is derived from these two tables: the exception of each problem, the problem
+descriptions in OpenAPI, the messages the pages show (also served to their JavaScript), and
+``raise_for_status``, the only place where script codes become exceptions.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from enum import IntEnum
-from typing import TYPE_CHECKING
+from enum import Enum, IntEnum
+from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
     from holdsvc.replication import Replication
 
 
-class Status(IntEnum):
-    """Integer status codes returned by the Lua scripts (mirrors the script headers)."""
+class Problem(Enum):
+    """The stable ``code`` of every problem+json answer: (HTTP status, title, guest sentence)."""
 
-    OK = 0
-    REPLAYED = 1
-    VENUE_NOT_FOUND = 10
-    SLOT_NOT_FOUND = 11
-    UNIT_NOT_FOUND = 12
-    HOLD_NOT_FOUND = 13
-    RESERVATION_NOT_FOUND = 14
-    FORBIDDEN = 20
-    UNIT_UNAVAILABLE = 30
-    NO_TABLE_AVAILABLE = 31
-    NOT_ENOUGH_SEATS = 32
-    HOLD_LIMIT_REACHED = 33
-    BOOKINGS_PAUSED = 34
-    SLOT_IN_PAST = 35
-    OUTSIDE_BOOKING_WINDOW = 36
-    RESERVATION_CANCELLED = 37
-    HOLD_LIFETIME_EXCEEDED = 38
-    HOLD_EXPIRED = 40
-    HOLD_CONFIRMED = 41
-    IDEMPOTENCY_MISMATCH = 50
-    REFERENCE_TAKEN = 51
-    NEEDS_SWEEP = 52
-    NOT_EXPIRED = 53
-    STALE = 54
-    RATE_LIMITED = 60
+    VALIDATION_ERROR = (
+        400,
+        "The request is not valid",
+        "Some details are not valid. Please check them and try again.",
+    )
+    UNAUTHORIZED = (
+        401,
+        "A valid admin token is required",
+        "The admin token was not accepted. Please sign in again.",
+    )
+    FORBIDDEN = (
+        403,
+        "The token does not grant this",
+        "This link is not valid: its token is wrong or missing.",
+    )
+    NOT_FOUND = (
+        404,
+        "Not found",
+        "We could not find that. It may have been removed, or the link is wrong.",
+    )
+    UNIT_UNAVAILABLE = (
+        409,
+        "The unit is held or reserved by someone else",
+        "Sorry, that was just taken by someone else.",
+    )
+    NO_TABLE_AVAILABLE = (
+        409,
+        "No free table fits the party in that slot",
+        "Sorry, that time was just taken: no free table for your party is left.",
+    )
+    NOT_ENOUGH_SEATS = (
+        409,
+        "Not enough free seats",
+        "Sorry, there are not enough free seats left for that.",
+    )
+    HOLD_LIMIT_REACHED = (
+        409,
+        "Too many live held units for this user",
+        "You are already holding as many places as we allow at once. Finish or cancel your "
+        "other booking first, or wait a few minutes for those holds to lapse.",
+    )
+    BOOKINGS_PAUSED = (
+        409,
+        "The venue does not accept new holds right now",
+        "Online booking is paused right now. Please try again later.",
+    )
+    SLOT_IN_PAST = (
+        409,
+        "The slot has already started",
+        "That time has already started. Please pick a later one.",
+    )
+    OUTSIDE_BOOKING_WINDOW = (
+        409,
+        "The slot is outside the booking window",
+        "That time is outside the booking window: it is either too soon or too far ahead.",
+    )
+    RESERVATION_CANCELLED = (
+        409,
+        "The reservation is cancelled",
+        "This reservation is cancelled, so it can no longer be changed.",
+    )
+    HOLD_LIFETIME_EXCEEDED = (
+        409,
+        "The hold has reached its maximum lifetime",
+        "We cannot hold this any longer.",
+    )
+    HOLD_EXPIRED = (
+        410,
+        "The hold is no longer live",
+        "Your hold has lapsed, so the place was released for others.",
+    )
+    RATE_LIMITED = (
+        429,
+        "Too many requests",
+        "Too many requests. Please wait a moment and try again.",
+    )
+    INTERNAL_ERROR = (
+        500,
+        "Internal error",
+        "Something went wrong on our side. Please try again.",
+    )
+    UNAVAILABLE = (
+        503,
+        "The service is unavailable right now",
+        "The booking service is unavailable right now. Please try again shortly.",
+    )
+
+    def __init__(self, status: int, title: str, message: str) -> None:
+        self.status = status
+        self.title = title
+        self.message = message
+
+    @property
+    def code(self) -> str:
+        """The stable code clients match on (``unit_unavailable``)."""
+        return self.name.lower()
+
+
+class Status(IntEnum):
+    """Integer status codes returned by the Lua scripts: number, problem, detail.
+
+    The detail may name the reply's extra values (``{0}`` is the first after "now").
+    ``retry_at`` is the index of an extra holding the epoch ms a blocking hold lapses (-1:
+    never); ``retry_in_us`` the index of one holding microseconds to wait. A status with no
+    problem is a success (or, in ``_SIGNALS``, an internal signal the service handles).
+    """
+
+    problem: Problem | None
+    detail: str
+    retry_at: int | None
+    retry_in_us: int | None
+
+    OK = 0, None
+    REPLAYED = 1, None
+    VENUE_NOT_FOUND = 10, Problem.NOT_FOUND, "No such venue"
+    SLOT_NOT_FOUND = 11, Problem.NOT_FOUND, "No such slot in this venue's grid"
+    UNIT_NOT_FOUND = 12, Problem.NOT_FOUND, "No such unit: {0}"
+    HOLD_NOT_FOUND = 13, Problem.NOT_FOUND, "No such hold"
+    RESERVATION_NOT_FOUND = 14, Problem.NOT_FOUND, "No such reservation"
+    FORBIDDEN = 20, Problem.FORBIDDEN, "The token does not allow this change"
+    UNIT_UNAVAILABLE = (
+        30,
+        Problem.UNIT_UNAVAILABLE,
+        "{0} is held or reserved by someone else",
+        1,
+    )
+    NO_TABLE_AVAILABLE = 31, Problem.NO_TABLE_AVAILABLE, "", 0
+    NOT_ENOUGH_SEATS = 32, Problem.NOT_ENOUGH_SEATS, "", 0
+    HOLD_LIMIT_REACHED = (
+        33,
+        Problem.HOLD_LIMIT_REACHED,
+        "The user holds {0} units; the limit is {1}",
+    )
+    BOOKINGS_PAUSED = 34, Problem.BOOKINGS_PAUSED
+    SLOT_IN_PAST = 35, Problem.SLOT_IN_PAST
+    OUTSIDE_BOOKING_WINDOW = 36, Problem.OUTSIDE_BOOKING_WINDOW
+    RESERVATION_CANCELLED = 37, Problem.RESERVATION_CANCELLED
+    HOLD_LIFETIME_EXCEEDED = 38, Problem.HOLD_LIFETIME_EXCEEDED
+    HOLD_EXPIRED = 40, Problem.HOLD_EXPIRED
+    HOLD_CONFIRMED = 41, Problem.HOLD_EXPIRED, "The hold was confirmed as reservation {0}"
+    IDEMPOTENCY_MISMATCH = (
+        50,
+        Problem.VALIDATION_ERROR,
+        "This Idempotency-Key was used with a different request body",
+    )
+    REFERENCE_TAKEN = 51, None
+    NEEDS_SWEEP = 52, None
+    NOT_EXPIRED = 53, None
+    STALE = 54, None
+    RATE_LIMITED = (
+        60,
+        Problem.RATE_LIMITED,
+        "Too many requests from this client; slow down",
+        None,
+        0,
+    )
+
+    def __new__(
+        cls,
+        value: int,
+        problem: Problem | None = None,
+        detail: str = "",
+        retry_at: int | None = None,
+        retry_in_us: int | None = None,
+    ) -> Status:
+        member = int.__new__(cls, value)
+        member._value_ = value
+        member.problem = problem
+        member.detail = detail
+        member.retry_at = retry_at
+        member.retry_in_us = retry_in_us
+        return member
 
 
 class HoldsvcError(Exception):
-    """Base of every error the service raises on purpose; carries its stable API code."""
+    """Base of every error the service raises on purpose; its ``problem`` gives the stable
+    API code, HTTP status and title (one subclass per problem, registered by problem)."""
 
-    code = "internal_error"
-    status_code = 500
-    title = "Internal error"
+    problem: ClassVar[Problem] = Problem.INTERNAL_ERROR
+    by_problem: ClassVar[dict[Problem, type[HoldsvcError]]] = {}
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        # The first class declared for a problem is the one raise_for_status raises.
+        HoldsvcError.by_problem.setdefault(cls.problem, cls)
 
     def __init__(self, detail: str | None = None, *, retry_after: int | None = None) -> None:
         super().__init__(detail or self.title)
         self.detail = detail or self.title
         self.retry_after = retry_after
 
+    @property
+    def code(self) -> str:
+        """The stable API code."""
+        return self.problem.code
+
+    @property
+    def status_code(self) -> int:
+        """The HTTP status."""
+        return self.problem.status
+
+    @property
+    def title(self) -> str:
+        """The problem's title."""
+        return self.problem.title
+
+
+HoldsvcError.by_problem[Problem.INTERNAL_ERROR] = HoldsvcError
+
 
 class ValidationFailed(HoldsvcError):
-    code, status_code, title = "validation_error", 400, "The request is not valid"
+    problem = Problem.VALIDATION_ERROR
 
 
 class Unauthorized(HoldsvcError):
-    code, status_code, title = "unauthorized", 401, "A valid admin token is required"
+    problem = Problem.UNAUTHORIZED
 
 
 class Forbidden(HoldsvcError):
-    code, status_code, title = "forbidden", 403, "The token does not grant this"
+    problem = Problem.FORBIDDEN
 
 
 class NotFound(HoldsvcError):
-    code, status_code, title = "not_found", 404, "Not found"
+    problem = Problem.NOT_FOUND
 
 
-class Conflict(HoldsvcError):
-    status_code = 409
+class UnitUnavailable(HoldsvcError):
+    problem = Problem.UNIT_UNAVAILABLE
 
 
-class UnitUnavailable(Conflict):
-    code, title = "unit_unavailable", "The unit is held or reserved by someone else"
+class NoTableAvailable(HoldsvcError):
+    problem = Problem.NO_TABLE_AVAILABLE
 
 
-class NoTableAvailable(Conflict):
-    code, title = "no_table_available", "No free table fits the party in that slot"
+class NotEnoughSeats(HoldsvcError):
+    problem = Problem.NOT_ENOUGH_SEATS
 
 
-class NotEnoughSeats(Conflict):
-    code, title = "not_enough_seats", "Not enough free seats"
+class HoldLimitReached(HoldsvcError):
+    problem = Problem.HOLD_LIMIT_REACHED
 
 
-class HoldLimitReached(Conflict):
-    code, title = "hold_limit_reached", "Too many live held units for this user"
+class BookingsPaused(HoldsvcError):
+    problem = Problem.BOOKINGS_PAUSED
 
 
-class BookingsPaused(Conflict):
-    code, title = "bookings_paused", "The venue does not accept new holds right now"
+class SlotInPast(HoldsvcError):
+    problem = Problem.SLOT_IN_PAST
 
 
-class SlotInPast(Conflict):
-    code, title = "slot_in_past", "The slot has already started"
+class OutsideBookingWindow(HoldsvcError):
+    problem = Problem.OUTSIDE_BOOKING_WINDOW
 
 
-class OutsideBookingWindow(Conflict):
-    code, title = "outside_booking_window", "The slot is outside the booking window"
+class ReservationCancelled(HoldsvcError):
+    problem = Problem.RESERVATION_CANCELLED
 
 
-class ReservationCancelled(Conflict):
-    code, title = "reservation_cancelled", "The reservation is cancelled"
-
-
-class HoldLifetimeExceeded(Conflict):
-    code, title = "hold_lifetime_exceeded", "The hold has reached its maximum lifetime"
+class HoldLifetimeExceeded(HoldsvcError):
+    problem = Problem.HOLD_LIFETIME_EXCEEDED
 
 
 class HoldExpired(HoldsvcError):
-    code, status_code, title = "hold_expired", 410, "The hold is no longer live"
+    problem = Problem.HOLD_EXPIRED
 
 
 class RateLimited(HoldsvcError):
-    code, status_code, title = "rate_limited", 429, "Too many requests"
+    problem = Problem.RATE_LIMITED
 
 
 class Unavailable(HoldsvcError):
-    code, status_code, title = "unavailable", 503, "The service is unavailable right now"
+    problem = Problem.UNAVAILABLE
 
 
 class NotReplicated(Unavailable):
     """A confirm, cancel or staff booking was written on the primary, but fewer replicas than
     ``confirm_wait_replicas`` acknowledged it in time (WAIT): it may not survive a failover.
     Carries the reservation's reference so the client can check it later."""
-
-    title = "The change was not acknowledged by enough replicas"
 
     def __init__(
         self, reference: str, replication: Replication, manage_token: str | None = None
@@ -143,6 +314,11 @@ class NotReplicated(Unavailable):
         # A new reservation's only copy of its manage token: without it here the guest
         # could never manage it (a repeated confirm does not hand the token out again).
         self.manage_token = manage_token
+
+    @property
+    def title(self) -> str:
+        """Says what happened rather than the generic outage."""
+        return "The change was not acknowledged by enough replicas"
 
 
 class ReferenceTaken(Exception):
@@ -165,13 +341,6 @@ class UnknownStatus(RuntimeError):
     """A script answered a code this version does not know: a bug, never hidden."""
 
 
-def _retry_after(expires_ms: object, now_ms: int) -> int | None:
-    expires = _as_int(expires_ms)
-    if expires < 0:
-        return None
-    return max(1, math.ceil((expires - now_ms) / 1000))
-
-
 def _as_int(value: object) -> int:
     return int(value) if isinstance(value, int | bytes | str) else 0
 
@@ -180,48 +349,40 @@ def _as_str(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-Extra = list[object]
-# Each error status and the exception it becomes, given the reply's extra data and Redis now.
-_ERRORS: dict[Status, Callable[[Extra, int], Exception]] = {
-    Status.VENUE_NOT_FOUND: lambda _, __: NotFound("No such venue"),
-    Status.SLOT_NOT_FOUND: lambda _, __: NotFound("No such slot in this venue's grid"),
-    Status.UNIT_NOT_FOUND: lambda extra, _: NotFound(f"No such unit: {_as_str(extra[0])}"),
-    Status.HOLD_NOT_FOUND: lambda _, __: NotFound("No such hold"),
-    Status.RESERVATION_NOT_FOUND: lambda _, __: NotFound("No such reservation"),
-    Status.FORBIDDEN: lambda _, __: Forbidden("The token does not allow this change"),
-    Status.UNIT_UNAVAILABLE: lambda extra, now: UnitUnavailable(
-        f"{_as_str(extra[0])} is held or reserved by someone else",
-        retry_after=_retry_after(extra[1], now),
-    ),
-    Status.NO_TABLE_AVAILABLE: lambda extra, now: NoTableAvailable(
-        retry_after=_retry_after(extra[0], now)
-    ),
-    Status.NOT_ENOUGH_SEATS: lambda extra, now: NotEnoughSeats(
-        retry_after=_retry_after(extra[0], now)
-    ),
-    Status.HOLD_LIMIT_REACHED: lambda extra, _: HoldLimitReached(
-        f"The user holds {_as_int(extra[0])} units; the limit is {_as_int(extra[1])}"
-    ),
-    Status.BOOKINGS_PAUSED: lambda _, __: BookingsPaused(),
-    Status.SLOT_IN_PAST: lambda _, __: SlotInPast(),
-    Status.OUTSIDE_BOOKING_WINDOW: lambda _, __: OutsideBookingWindow(),
-    Status.RESERVATION_CANCELLED: lambda _, __: ReservationCancelled(),
-    Status.HOLD_LIFETIME_EXCEEDED: lambda _, __: HoldLifetimeExceeded(),
-    Status.HOLD_EXPIRED: lambda _, __: HoldExpired(),
-    Status.HOLD_CONFIRMED: lambda extra, _: HoldExpired(
-        f"The hold was confirmed as reservation {_as_str(extra[0])}"
-    ),
-    Status.IDEMPOTENCY_MISMATCH: lambda _, __: ValidationFailed(
-        "This Idempotency-Key was used with a different request body"
-    ),
-    Status.REFERENCE_TAKEN: lambda _, __: ReferenceTaken(),
-    Status.NEEDS_SWEEP: lambda extra, _: NeedsSweep([_as_str(hold_id) for hold_id in extra]),
-    Status.STALE: lambda _, __: Stale(),
-    Status.RATE_LIMITED: lambda extra, _: RateLimited(
-        "Too many requests from this client; slow down",
-        retry_after=max(1, math.ceil(_as_int(extra[0]) / 1_000_000)),
-    ),
-}
+def _signal(status: Status, extra: list[object]) -> Exception | None:
+    """The internal exception of a status the service handles itself, if it is one."""
+    if status is Status.REFERENCE_TAKEN:
+        return ReferenceTaken()
+    if status is Status.NEEDS_SWEEP:
+        return NeedsSweep([_as_str(hold_id) for hold_id in extra])
+    if status is Status.STALE:
+        return Stale()
+    return None
+
+
+def _retry_after(status: Status, extra: list[object], now_ms: int) -> int | None:
+    if status.retry_in_us is not None:
+        return max(1, math.ceil(_as_int(extra[status.retry_in_us]) / 1_000_000))
+    if status.retry_at is None:
+        return None
+    expires = _as_int(extra[status.retry_at])
+    if expires < 0:
+        return None
+    return max(1, math.ceil((expires - now_ms) / 1000))
+
+
+def error_for(status: Status, extra: list[object], now_ms: int) -> Exception:
+    """The exception a refusing status becomes, with its detail and retry_after."""
+    if status.problem is None:
+        signal = _signal(status, extra)
+        if signal is None:
+            raise UnknownStatus(f"script status {status!r} is not an error")
+        return signal
+    detail = status.detail.format(*(_as_str(value) for value in extra)) or None
+    make = HoldsvcError.by_problem.get(status.problem, HoldsvcError)
+    return make(detail, retry_after=_retry_after(status, extra, now_ms))
+
+
 _QUIET = frozenset({Status.OK, Status.REPLAYED, Status.NOT_EXPIRED})
 _BY_VALUE = {status.value: status for status in Status}  # a dict lookup, cheaper than Status(n)
 
@@ -242,7 +403,4 @@ def raise_for_status(reply: list[object]) -> None:
         raise UnknownStatus(f"script answered unknown status {raw}: {reply!r}")
     if status in _QUIET:
         return
-    make = _ERRORS.get(status)
-    if make is None:
-        raise UnknownStatus(f"script status {status!r} has no mapping")
-    raise make(reply[2:], _as_int(reply[1]))
+    raise error_for(status, reply[2:], _as_int(reply[1]))

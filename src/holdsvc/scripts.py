@@ -1,14 +1,17 @@
 """The Lua scripts: read once at start-up, loaded into Redis, one typed async method each.
 
-Each ``lua/<verb>.lua`` is sent with ``lua/lib.lua`` (shared helpers) in front of it. Callers
-never see KEYS or ARGV: they call ``Scripts.hold(...)`` and get a typed result, or the
-exception that ``errors.raise_for_status`` made of the script's status code.
+Each ``lua/<verb>.lua`` is a script; the helpers it names with ``--- @include "<helper>"``
+lines (files in ``lua/include/``, which may include others) are put in front of it, each once,
+so a script carries only what it calls. Callers never see KEYS or ARGV: they call
+``Scripts.hold(...)`` and get a typed result, or the exception that
+``errors.raise_for_status`` made of the script's status code.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -24,18 +27,7 @@ from holdsvc.replication import NO_WAIT, Replication, eval_then_wait
 # redis-py annotates replies as unions of sync/async and bytes/str. Our clients always use
 # decode_responses=True, so replies are text; the client is typed loosely at this one boundary.
 AnyRedis: TypeAlias = Any  # Redis | RedisCluster
-SCRIPT_NAMES = (
-    "hold",
-    "refresh",
-    "release",
-    "expire",
-    "confirm",
-    "cancel",
-    "book",
-    "change",
-    "available",
-    "throttle",
-)
+INCLUDE = re.compile(r'^--- @include "([a-z_]+)"[ \t]*$', re.MULTILINE)
 
 
 def lua_dir() -> Path:
@@ -46,11 +38,33 @@ def lua_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "lua"
 
 
+def script_names(directory: Path | None = None) -> tuple[str, ...]:
+    """Every script: each ``lua/*.lua`` (the helpers live in ``lua/include/``)."""
+    return tuple(sorted(path.stem for path in (directory or lua_dir()).glob("*.lua")))
+
+
 def read_script(name: str, directory: Path | None = None) -> str:
-    """The full text sent to Redis for one script: the shared prelude, then the script."""
+    """The full text sent to Redis for one script: its helpers (dependencies first, each
+    once), then the script itself."""
     folder = directory or lua_dir()
-    prelude = (folder / "lib.lua").read_text()
-    return prelude + "\n" + (folder / f"{name}.lua").read_text()
+    helpers: list[str] = []
+    seen: set[str] = set()
+
+    def take(helper: str, chain: tuple[str, ...]) -> None:
+        if helper in chain:
+            raise ValueError(f"Lua helpers include each other: {' -> '.join((*chain, helper))}")
+        if helper in seen:
+            return
+        text = (folder / "include" / f"{helper}.lua").read_text()
+        for needed in INCLUDE.findall(text):
+            take(needed, (*chain, helper))
+        seen.add(helper)
+        helpers.append(INCLUDE.sub("", text))
+
+    script = (folder / f"{name}.lua").read_text()
+    for helper in INCLUDE.findall(script):
+        take(helper, ())
+    return "\n".join([*helpers, INCLUDE.sub("", script)])
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +160,7 @@ class Scripts:
         self._pipeline = pipeline
         self._feed_maxlen = feed_maxlen
         self._tombstone_ms = tombstone_seconds * 1000
-        self._source = {name: read_script(name) for name in SCRIPT_NAMES}
+        self._source = {name: read_script(name) for name in script_names()}
         self._sha = {
             name: hashlib.sha1(text.encode()).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1
             for name, text in self._source.items()

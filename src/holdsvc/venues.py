@@ -75,7 +75,7 @@ class CellState:
 
 
 def read_cell(state: str | None, now_ms: int) -> CellState:
-    """Decode a cells-hash value (see lua/lib.lua) as of ``now_ms``."""
+    """Decode a cells-hash value (see lua/include/parse_cell.lua) as of ``now_ms``."""
     if state is None:
         return CellState("available")
     if state.startswith("r|"):

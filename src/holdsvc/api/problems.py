@@ -17,18 +17,15 @@ from redis.exceptions import (
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from holdsvc.errors import HoldsvcError, NotReplicated, Unavailable
+from holdsvc.errors import HoldsvcError, NotReplicated, Problem, Unavailable
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
-CODE_BY_STATUS = {
-    400: "validation_error",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    429: "rate_limited",
-    503: "unavailable",
-}
+# The code Litestar's own errors (bad JSON, unknown route...) answer with, by HTTP status: the
+# first problem of the table with that status.
+CODE_BY_STATUS: dict[int, str] = {}
+for _problem in Problem:
+    CODE_BY_STATUS.setdefault(_problem.status, _problem.code)
 
 
 def problem_parts(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import msgspec
 from litestar.openapi.datastructures import ResponseSpec
 
+from holdsvc import errors
 from holdsvc.models import (
     AvailableSlot,
     Event,
@@ -69,19 +70,18 @@ class Problem(msgspec.Struct, kw_only=True, omit_defaults=True):
     manage_token: str | None = None
 
 
-PROBLEM_DESCRIPTIONS = {
-    400: "validation_error: a body, path or query value is malformed or out of range",
-    401: "unauthorized: admin endpoint without a valid admin token",
-    403: "forbidden: wrong Hold-Token / Manage-Token",
-    404: "not_found: unknown venue, slot, unit, hold or reservation",
-    409: "a conflict: unit_unavailable, no_table_available, not_enough_seats, hold_limit_reached, "
-    "bookings_paused, slot_in_past, reservation_cancelled, hold_lifetime_exceeded, "
-    "outside_booking_window (409s for a held cell carry retry_after and Retry-After)",
-    410: "hold_expired: the hold has lapsed, was released, or was already confirmed",
-    429: "rate_limited: too many requests",
-    503: "unavailable: Redis is unreachable, or a confirm/cancel was not acknowledged by "
-    "enough replicas in time (then `reference` names the reservation to check)",
+# What each problem status means, derived from the table of codes (holdsvc.errors.Problem).
+RETRY_NOTES = {
+    409: " (409s for a held cell carry retry_after and Retry-After)",
+    503: " (or a confirm/cancel not acknowledged by enough replicas in time: then `reference` "
+    "names the reservation to check)",
 }
+
+
+def problem_description(status: int) -> str:
+    """The OpenAPI description of one problem status: each code it may carry, and when."""
+    codes = [f"{p.code} ({p.title})" for p in errors.Problem if p.status == status]
+    return "; ".join(codes) + RETRY_NOTES.get(status, "")
 
 
 def problems(*statuses: int) -> dict[int, ResponseSpec]:
@@ -90,7 +90,7 @@ def problems(*statuses: int) -> dict[int, ResponseSpec]:
         status: ResponseSpec(
             data_container=Problem,
             media_type="application/problem+json",
-            description=PROBLEM_DESCRIPTIONS[status],
+            description=problem_description(status),
         )
         for status in (*statuses, 503)
     }

@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Annotated, Any
 
+import msgspec
 from litestar import Request, Response, Router, get
 from litestar.datastructures import CacheControlHeader
 from litestar.di import NamedDependency, Provide
@@ -30,7 +31,7 @@ from holdsvc.api.deps import provide_services
 from holdsvc.errors import HoldsvcError
 from holdsvc.models import AvailableSlot, Reservation, Restaurant, SeatStatus
 from holdsvc.services import Services
-from holdsvc.web.views import day_label, message_for, parse_day
+from holdsvc.web.views import MESSAGES, day_label, message_for, parse_day
 
 log = logging.getLogger(__name__)
 
@@ -315,6 +316,22 @@ async def staff_worker() -> Response[bytes]:
     )
 
 
+@functools.cache
+def codes_module() -> bytes:
+    """``/js/codes.js``: the guest sentence of every API code, from the table of codes."""
+    table = msgspec.json.encode(MESSAGES).decode()
+    header = "// Generated from holdsvc.errors.Problem: do not copy."
+    return f"{header}\nexport const MESSAGES = {table};\n".encode()
+
+
+@get("/js/codes.js", name="web_codes")
+async def codes() -> Response[bytes]:
+    """The pages' error sentences as a JavaScript module (messages.js imports it)."""
+    return Response(
+        codes_module(), media_type="text/javascript", headers={"Cache-Control": "no-cache"}
+    )
+
+
 @get("/admin", name="web_admin")
 async def admin() -> Template:
     """Admin forms: restaurants, tables, slot grids, events (posted with the admin token)."""
@@ -341,6 +358,7 @@ def web_router() -> Router:
             manage,
             manage_card,
             staff_worker,
+            codes,
             staff,
             admin,
             static,

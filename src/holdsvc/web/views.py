@@ -6,6 +6,7 @@ from datetime import date
 
 from litestar.plugins.jinja import JinjaTemplateEngine
 
+from holdsvc.errors import Problem
 from holdsvc.models import Table, TableStatus
 
 DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -33,28 +34,9 @@ STATUS_WORDS = {
     "reserved": "Reserved",
 }
 
-# What a guest reads for each stable error code of the API (the JS modules carry the same
-# table for the calls they make themselves: static/js/messages.js).
-MESSAGES = {
-    "validation_error": "Some details are not valid. Please check them and try again.",
-    "unauthorized": "The admin token was not accepted. Please sign in again.",
-    "forbidden": "This link is not valid: its token is wrong or missing.",
-    "not_found": "We could not find that. It may have been removed, or the link is wrong.",
-    "unit_unavailable": "Sorry, that was just taken by someone else.",
-    "no_table_available": "Sorry, that time was just taken: no free table for your party is left.",
-    "not_enough_seats": "Sorry, there are not enough free seats left for that.",
-    "hold_limit_reached": "You are already holding as many places as we allow at once.",
-    "bookings_paused": "Online booking is paused right now. Please try again later.",
-    "slot_in_past": "That time has already started. Please pick a later one.",
-    "outside_booking_window": (
-        "That time is outside the booking window: it is too soon or too far ahead."
-    ),
-    "reservation_cancelled": "This reservation is cancelled, so it can no longer be changed.",
-    "hold_expired": "Your hold has lapsed and the place was released.",
-    "hold_lifetime_exceeded": "We cannot hold this any longer.",
-    "rate_limited": "Too many requests. Please wait a moment and try again.",
-    "unavailable": "The booking service is unavailable right now. Please try again shortly.",
-}
+# What a guest reads for each stable error code of the API, from the table of codes (the
+# JavaScript modules get the same table from /static/js/codes.js, served by the app).
+MESSAGES = {problem.code: problem.message for problem in Problem}
 
 
 def parse_day(text: str | None) -> date | None:

@@ -12,6 +12,7 @@ const ASSETS = [
   "/static/js/fmt.js",
   "/static/js/gridkeys.js",
   "/static/js/messages.js",
+  "/js/codes.js",
   "/static/js/sse.js",
   "/static/js/store.js",
 ];
@@ -43,7 +44,7 @@ self.addEventListener("fetch", (event) => {
   const url = new URL(request.url);
   if (url.origin !== self.location.origin) return;
   const page = request.mode === "navigate" && url.pathname.startsWith("/staff/");
-  const asset = url.pathname.startsWith("/static/");
+  const asset = url.pathname.startsWith("/static/") || url.pathname === "/js/codes.js";
   if (!page && !asset) return;
   event.respondWith(networkFirst(request, page, url));
 });
