@@ -35,7 +35,7 @@ from typing import Any
 
 from redis.asyncio.cluster import RedisCluster
 
-from holdsvc.app import connect_redis
+from holdsvc.connection import connect_redis
 from holdsvc.keys import Keys
 from holdsvc.metrics import Metrics
 from holdsvc.models import RestaurantInput, TableInput
@@ -107,7 +107,7 @@ async def make_venues(
     last = f"2031-03-{days:02d}"
     venues = []
     for n in range(count):
-        restaurant = await services.venues.create_restaurant(
+        restaurant = await services.restaurants.create(
             RestaurantInput(
                 name=f"Bench {n}",
                 phone="+12125550100",
@@ -117,10 +117,10 @@ async def make_venues(
                 max_days_ahead=3660,
             )
         )
-        await services.venues.add_tables(
+        await services.restaurants.add_tables(
             restaurant.id, [TableInput(capacity=2) for _ in range(tables)]
         )
-        await services.venues.add_slots(restaurant.id, FIRST_DAY, last)
+        await services.restaurants.add_slots(restaurant.id, FIRST_DAY, last)
         slots = [f"2031-03-{d:02d}T{h:02d}:00" for d in range(1, days + 1) for h in range(10, 22)]
         cells = [(slot, f"T{t}") for slot in slots for t in range(1, tables + 1)]
         rng.shuffle(cells)

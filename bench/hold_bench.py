@@ -13,6 +13,12 @@ redis-tools). Loopback only.
 
     .venv/bin/python -m bench.hold_bench [--workers 2] [--connections 64] [--duration 10]
         [--servers uvicorn,uvicorn+limit,granian] [--fsync everysec|always]
+        [--baseline REV [--rounds 3]]
+
+``--baseline REV`` also serves the same holds with the code of git revision REV (its src/ and
+lua/, taken with ``git archive``) and the code of the working tree, alternately for
+``--rounds`` rounds on the same Redis, and prints each round and the median ratio: what a
+change on the hold path costs, measured side by side in one run.
 """
 
 from __future__ import annotations
@@ -59,12 +65,15 @@ def need(tool: str) -> str:
 
 @contextlib.contextmanager
 def server(
-    redis_url: str, workers: int, port: int, runner: str
+    redis_url: str, workers: int, port: int, runner: str, source: Path | None = None
 ) -> Iterator[subprocess.Popen[bytes]]:
     """``runner``: uvicorn or granian; ``+limit`` turns the per-client rate limit on, at a
-    rate wrk from one address never reaches (the cost of counting every hold)."""
+    rate wrk from one address never reaches (the cost of counting every hold). ``source``:
+    serve the code of another checkout (its src/ first on the path, its lua/ beside it)."""
     server_name, _, option = runner.partition("+")
     env = {k: v for k, v in os.environ.items() if not k.startswith("HOLDSVC_")}
+    if source is not None:
+        env["PYTHONPATH"] = str(source / "src")
     env.update(
         HOLDSVC_REDIS_URL=redis_url,
         HOLDSVC_ADMIN_TOKENS=ADMIN,
@@ -300,11 +309,13 @@ async def hot_spot(
     return {"decisions_per_s": round(sum(done.values()) / seconds, 1), **dict(done)}
 
 
-def http_runs(redis_url: str, args: argparse.Namespace, runner: str) -> dict[str, Any]:
+def http_runs(
+    redis_url: str, args: argparse.Namespace, runner: str, source: Path | None = None
+) -> dict[str, Any]:
     """/health, random cells and the hot cell through one server."""
     port = free_tcp_port()
     figures: dict[str, Any] = {}
-    with server(redis_url, args.workers, port, runner):
+    with server(redis_url, args.workers, port, runner, source):
         base = f"http://127.0.0.1:{port}"
         rid, slot = make_venue(base)
         hold_env = {"HOLD_PATH": f"/v1/restaurants/{rid}/holds", "HOLD_SLOT": slot}
@@ -349,6 +360,8 @@ def main() -> None:
         help="comma-separated; +limit: with the rate limit counting every hold",
     )
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--baseline", help="git revision to compare the hold path with")
+    parser.add_argument("--rounds", type=int, default=3, help="with --baseline: A/B rounds")
     args = parser.parse_args()
     need("wrk")
     need("redis-benchmark")
@@ -360,6 +373,8 @@ def main() -> None:
         try:
             for runner in args.servers.split(","):
                 figures[runner] = http_runs(redis.url, args, runner)
+            if args.baseline:
+                figures["baseline"] = baseline_rounds(redis.url, args, Path(folder))
             figures["evalsha"] = evalsha_ceiling(
                 redis.port or 0,
                 args.connections,
@@ -371,6 +386,8 @@ def main() -> None:
         finally:
             redis.stop()
     report(figures, args.servers.split(","))
+    if args.baseline:
+        report_baseline(figures["baseline"], args.baseline)
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
 
@@ -414,6 +431,46 @@ def report(f: dict[str, Any], runners: list[str]) -> None:
         f"{naive['script']['decisions_per_s']:.0f}/s vs naive WATCH/MULTI "
         f"{naive['naive']['decisions_per_s']:.0f}/s -> {naive['ratio']:.2f}x"
     )
+
+
+def checkout(revision: str, folder: Path) -> Path:
+    """src/ and lua/ of a git revision, unpacked under ``folder``."""
+    target = folder / f"rev-{revision}"
+    target.mkdir()
+    archive = subprocess.run(
+        ["git", "archive", revision, "src", "lua"], capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    return target
+
+
+def baseline_rounds(redis_url: str, args: argparse.Namespace, folder: Path) -> dict[str, Any]:
+    """The uvicorn hold runs of REV and of the working tree, alternately, ``rounds`` times."""
+    before = checkout(args.baseline, folder)
+    rounds: list[dict[str, Any]] = []
+    for _ in range(args.rounds):
+        rounds.append(
+            {
+                "before": http_runs(redis_url, args, "uvicorn", before),
+                "after": http_runs(redis_url, args, "uvicorn"),
+            }
+        )
+    return {"revision": args.baseline, "rounds": rounds}
+
+
+def report_baseline(b: dict[str, Any], revision: str) -> None:
+    """Each A/B round and the median ratio after / before."""
+    print(f"hold path: this tree vs {revision}, uvicorn, alternately ({len(b['rounds'])} rounds)")
+    ratios: dict[str, list[float]] = {"hold_random": [], "hold_hot": []}
+    for n, pair in enumerate(b["rounds"], 1):
+        cells = []
+        for key, found in ratios.items():
+            before, after = pair["before"][key]["rps"], pair["after"][key]["rps"]
+            found.append(after / before)
+            cells.append(f"{key} {before:.0f} -> {after:.0f} req/s ({after / before:.3f})")
+        print(f"  round {n}: " + ", ".join(cells))
+    for key, values in ratios.items():
+        print(f"  {key}: median after/before = {sorted(values)[len(values) // 2]:.3f}")
 
 
 if __name__ == "__main__":

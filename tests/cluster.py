@@ -22,7 +22,7 @@ import redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.crc import key_slot
 
-from holdsvc.app import split_cluster_url
+from holdsvc.connection import split_cluster_url
 from holdsvc.redis_server import EmbeddedRedis
 
 SLOTS = 16384

@@ -10,7 +10,7 @@ project's embedded redis-server listening on a free 127.0.0.1 port. Modules that
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import docker  # type: ignore[import-untyped]
@@ -19,7 +19,8 @@ import pytest
 from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
-from holdsvc.app import connect_redis, create_app
+from holdsvc.app import create_app
+from holdsvc.connection import connect_redis
 from holdsvc.metrics import Metrics
 from holdsvc.redis_server import EmbeddedRedis
 from holdsvc.services import Services
@@ -148,10 +149,24 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
         await client.aclose()
 
 
+MakeClient = Callable[..., AsyncTestClient[Any]]
+
+
 @pytest.fixture
-async def client(settings: Settings, redis: Redis) -> AsyncIterator[AsyncTestClient[Any]]:
+def make_client(settings: Settings, redis: Redis) -> MakeClient:
+    """A client of the whole app with some settings changed, on the module's (flushed) Redis:
+    ``async with make_client(rate_limit_per_minute=5) as client: ...``."""
+
+    def make(**overrides: Any) -> AsyncTestClient[Any]:
+        return AsyncTestClient(app=create_app(settings.model_copy(update=overrides)))
+
+    return make
+
+
+@pytest.fixture
+async def client(make_client: MakeClient) -> AsyncIterator[AsyncTestClient[Any]]:
     """The whole app (lifespan, sweeper) through Litestar's async test client."""
-    async with AsyncTestClient(app=create_app(settings)) as test_client:
+    async with make_client() as test_client:
         yield test_client
 
 

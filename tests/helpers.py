@@ -14,6 +14,7 @@ from holdsvc.keys import Keys
 from holdsvc.models import Hold, RestaurantInput, TableInput
 from holdsvc.scripts import AnyRedis
 from holdsvc.services import Services
+from holdsvc.venues import VenueKind
 
 ADMIN = {"Authorization": "Bearer test-admin"}
 
@@ -36,7 +37,7 @@ async def make_restaurant(
     **rules: int,
 ) -> str:
     """A UTC restaurant open 10:00-22:00 with tables and slots from tomorrow on."""
-    restaurant = await services.venues.create_restaurant(
+    restaurant = await services.restaurants.create(
         RestaurantInput(
             name="Test Bistro",
             phone="+1 212 555 0100",
@@ -46,8 +47,10 @@ async def make_restaurant(
             **rules,
         )
     )
-    await services.venues.add_tables(restaurant.id, [TableInput(capacity=c) for c in capacities])
-    await services.venues.add_slots(restaurant.id, tomorrow(), day_after(days))
+    await services.restaurants.add_tables(
+        restaurant.id, [TableInput(capacity=c) for c in capacities]
+    )
+    await services.restaurants.add_slots(restaurant.id, tomorrow(), day_after(days))
     return restaurant.id
 
 
@@ -69,7 +72,7 @@ async def place(
     """Place a restaurant hold through the service."""
     hold, _ = await services.holds.place(
         venue_id,
-        "restaurant",
+        VenueKind.RESTAURANT,
         HoldRequest(
             user_id=user,
             slot=slot or slot_tomorrow(),

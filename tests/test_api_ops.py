@@ -5,11 +5,9 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
-from holdsvc.app import create_app
-from holdsvc.settings import Settings
+from tests.conftest import MakeClient
 from tests.helpers import (
     ADMIN,
     Client,
@@ -110,11 +108,8 @@ async def test_restaurant_audit(client: Client, redis: Redis) -> None:
     assert report["violations"] == []
 
 
-async def test_redis_down_is_503_but_health_stays_up(settings: Settings) -> None:
-    down = settings.model_copy(
-        update={"redis_url": "redis://127.0.0.1:1/0", "redis_timeout_seconds": 0.5}
-    )
-    async with AsyncTestClient(app=create_app(down)) as client:
+async def test_redis_down_is_503_but_health_stays_up(make_client: MakeClient) -> None:
+    async with make_client(redis_url="redis://127.0.0.1:1/0", redis_timeout_seconds=0.5) as client:
         assert (await client.get("/health")).status_code == 200
         assert_problem(await client.get("/ready"), 503, "unavailable")
         body = {"user_id": "u1", "slot": slot_tomorrow(), "party_size": 2}

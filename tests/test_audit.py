@@ -16,6 +16,7 @@ from holdsvc.keys import Keys
 from holdsvc.models import ConfirmInput, ReservationPatch, StaffBookingInput
 from holdsvc.services import Services
 from holdsvc.settings import Settings
+from holdsvc.venues import VenueKind
 from tests.cluster import both_backends
 from tests.helpers import ADMIN, lapse, make_restaurant, place, slot_tomorrow, tomorrow
 
@@ -31,14 +32,14 @@ async def busy_restaurant(services: Services) -> tuple[str, dict[str, Any]]:
     rid = await make_restaurant(services, capacities=(2, 2, 4, 6))
     live = await place(services, rid, "live")
     released = await place(services, rid, "gone")
-    await services.holds.release(rid, "restaurant", released.id, str(released.token))
+    await services.holds.release(rid, VenueKind.RESTAURANT, released.id, str(released.token))
     lapsed = await place(services, rid, "late")
     await lapse(services, rid, lapsed.id)
     await services.sweeper.sweep_once()
     booked = await place(services, rid, "guest", slot=slot_tomorrow(12))
     res, _ = await services.holds.confirm(
         rid,
-        "restaurant",
+        VenueKind.RESTAURANT,
         booked.id,
         str(booked.token),
         ConfirmInput(name="G", phone="+12125550100"),
@@ -46,7 +47,7 @@ async def busy_restaurant(services: Services) -> tuple[str, dict[str, Any]]:
     cancelled = await place(services, rid, "guest2", slot=slot_tomorrow(13))
     res2, _ = await services.holds.confirm(
         rid,
-        "restaurant",
+        VenueKind.RESTAURANT,
         cancelled.id,
         str(cancelled.token),
         ConfirmInput(name="H", phone="+12125550101"),
@@ -163,11 +164,11 @@ async def test_quiet_under_live_load(services: Services) -> None:
                 continue
             roll = rng.random()
             if roll < 0.4:
-                await services.holds.release(rid, "restaurant", hold.id, str(hold.token))
+                await services.holds.release(rid, VenueKind.RESTAURANT, hold.id, str(hold.token))
             elif roll < 0.8:
                 res, _ = await services.holds.confirm(
                     rid,
-                    "restaurant",
+                    VenueKind.RESTAURANT,
                     hold.id,
                     str(hold.token),
                     ConfirmInput(name="L", phone="+12125550100"),

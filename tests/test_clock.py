@@ -15,6 +15,7 @@ import time_machine
 
 from holdsvc.models import ConfirmInput
 from holdsvc.services import Services
+from holdsvc.venues import VenueKind
 from tests.helpers import feed_events, make_restaurant, place, slot_tomorrow
 
 
@@ -26,15 +27,17 @@ async def test_app_clock_skew_changes_nothing(services: Services, skew: timedelt
         hold = await place(services, rid, "a", slot=slot)
         assert 1.5 < hold.expires_in <= 2.0
         assert (await services.sweeper.sweep_once()) == 0
-        refreshed = await services.holds.refresh(rid, "restaurant", hold.id, str(hold.token))
+        refreshed = await services.holds.refresh(
+            rid, VenueKind.RESTAURANT, hold.id, str(hold.token)
+        )
         assert refreshed.status == "held" and refreshed.expires_in > 1.5
-        view = await services.venues.slot_view(rid, slot)
+        view = await services.restaurants.slot_view(rid, slot)
         assert [t.status for t in view.tables] == ["held", "available"]
         assert await services.sweeper.sweep_once() == 0
         second = await place(services, rid, "b", slot=slot)
         reservation, _ = await services.holds.confirm(
             rid,
-            "restaurant",
+            VenueKind.RESTAURANT,
             second.id,
             str(second.token),
             ConfirmInput(name="B", phone="+12125550100"),

@@ -18,12 +18,14 @@ from urllib.parse import quote
 import pytest
 from litestar.testing import AsyncTestClient
 
-from holdsvc.app import connect_redis, create_app
+from holdsvc.app import create_app
+from holdsvc.connection import connect_redis
 from holdsvc.keys import Keys
 from holdsvc.metrics import Metrics
 from holdsvc.models import ConfirmInput
 from holdsvc.services import Services
 from holdsvc.settings import Settings
+from holdsvc.venues import VenueKind
 from tests.cluster import LocalCluster, wait_for
 from tests.helpers import (
     ADMIN,
@@ -113,7 +115,7 @@ async def test_venues_spread_over_the_primaries_each_in_one_slot(
         hold = await place(cluster_services, rid, "u1")
         await cluster_services.holds.confirm(
             rid,
-            "restaurant",
+            VenueKind.RESTAURANT,
             hold.id,
             str(hold.token),
             ConfirmInput(**GUEST),

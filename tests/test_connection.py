@@ -15,8 +15,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import Connection
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from holdsvc.app import connect_redis
-from holdsvc.connection import GuardedConnection
+from holdsvc.connection import GuardedConnection, connect_redis
 from holdsvc.redis_server import EmbeddedRedis
 from tests.conftest import app_settings
 

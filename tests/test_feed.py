@@ -17,6 +17,7 @@ from holdsvc.metrics import Metrics
 from holdsvc.services import Services
 from holdsvc.settings import Settings
 from holdsvc.sweeper import Sweeper
+from holdsvc.venues import VenueKind
 from tests.cluster import both_backends, connected_clients
 from tests.helpers import ADMIN, lapse, make_restaurant, place, slot_tomorrow, tomorrow
 from tests.serverproc import ServerProcess
@@ -127,9 +128,9 @@ async def test_position_trimmed_away_gets_a_reset(services: Services, settings: 
         await small.holds.refresh(rid, "restaurant", first.id, first.token)  # type: ignore[arg-type]
     oldest = (await services.redis.xrange(f"hs:{{{rid}}}:feed", count=1))[0][0]
     assert oldest != "0-1"
-    page_ = await small.feed.page(rid, "restaurant", "1-0", 10)
+    page_ = await small.feed.page(rid, VenueKind.RESTAURANT, "1-0", 10)
     assert page_.reset and page_.changes == []
-    fresh = await small.feed.page(rid, "restaurant", oldest, 10)
+    fresh = await small.feed.page(rid, VenueKind.RESTAURANT, oldest, 10)
     assert not fresh.reset and len(fresh.changes) == 10
 
 
@@ -271,6 +272,6 @@ async def test_since_now_gives_the_current_position(client: Client, services: Se
     first = await place(services, rid, "a")
     now = await page(client, path, since="$")
     assert now["changes"] == [] and now["last_id"] is not None
-    await services.holds.release(rid, "restaurant", first.id, str(first.token))
+    await services.holds.release(rid, VenueKind.RESTAURANT, first.id, str(first.token))
     after = await page(client, path, since=now["last_id"])
     assert [c["event"] for c in after["changes"]] == ["released"]

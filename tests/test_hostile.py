@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 
 from holdsvc.app import create_app
 from holdsvc.settings import Settings
+from tests.conftest import MakeClient
 from tests.helpers import ADMIN, tomorrow
 from tests.serverproc import ServerProcess
 
@@ -37,9 +38,10 @@ async def venue(client: Client) -> str:
     return rid
 
 
-async def test_hold_endpoints_are_rate_limited_per_client(settings: Settings, redis: Redis) -> None:
-    limited = settings.model_copy(update={"rate_limit_per_minute": 5})
-    async with AsyncTestClient(app=create_app(limited)) as client:
+async def test_hold_endpoints_are_rate_limited_per_client(
+    make_client: MakeClient, redis: Redis
+) -> None:
+    async with make_client(rate_limit_per_minute=5) as client:
         rid = await venue(client)
         slot = f"{tomorrow()}T19:00"
         answers = [
@@ -159,13 +161,12 @@ def test_server_logs_carry_no_secrets(redis_url: str) -> None:
         assert secret not in output
 
 
-async def test_cors_is_off_unless_configured(settings: Settings, redis: Redis) -> None:
+async def test_cors_is_off_unless_configured(make_client: MakeClient) -> None:
     preflight = {"Origin": "https://shop.example", "Access-Control-Request-Method": "POST"}
-    async with AsyncTestClient(app=create_app(settings)) as client:
+    async with make_client() as client:
         answer = await client.get("/health", headers={"Origin": "https://shop.example"})
         assert "access-control-allow-origin" not in answer.headers
-    allowed = settings.model_copy(update={"cors_origins": ["https://shop.example"]})
-    async with AsyncTestClient(app=create_app(allowed)) as client:
+    async with make_client(cors_origins=["https://shop.example"]) as client:
         answer = await client.options("/v1/restaurants", headers=preflight)
         assert answer.headers.get("access-control-allow-origin") == "https://shop.example"
         other = await client.get("/health", headers={"Origin": "https://evil.example"})

@@ -23,7 +23,8 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from holdsvc.app import connect_redis
+from holdsvc.clock import redis_now_ms
+from holdsvc.connection import connect_redis
 from holdsvc.errors import (
     HoldExpired,
     HoldLifetimeExceeded,
@@ -38,7 +39,7 @@ from holdsvc.metrics import Metrics
 from holdsvc.models import ConfirmInput, RestaurantInput, TableInput
 from holdsvc.services import Services
 from holdsvc.settings import Settings
-from holdsvc.venues import read_cell, redis_now_ms
+from holdsvc.venues import VenueKind, read_cell
 from tests.helpers import tomorrow
 
 HOLD_S, MAX_S, CAP = 100, 150, 2
@@ -106,7 +107,7 @@ class ScriptsVersusModel(RuleBasedStateMachine):
         self.run(self.redis.flushall())
         self.run(self.services.scripts.load())
         restaurant = self.run(
-            self.services.venues.create_restaurant(
+            self.services.restaurants.create(
                 RestaurantInput(
                     name="Model",
                     phone="+12125550100",
@@ -121,9 +122,9 @@ class ScriptsVersusModel(RuleBasedStateMachine):
         )
         self.rid = restaurant.id
         self.run(
-            self.services.venues.add_tables(self.rid, [TableInput(capacity=2) for _ in TABLES])
+            self.services.restaurants.add_tables(self.rid, [TableInput(capacity=2) for _ in TABLES])
         )
-        self.run(self.services.venues.add_slots(self.rid, tomorrow(), tomorrow()))
+        self.run(self.services.restaurants.add_slots(self.rid, tomorrow(), tomorrow()))
         self.refs: dict[str, tuple[str, str]] = {}
 
     def run(self, awaitable: Any) -> Any:
@@ -155,7 +156,7 @@ class ScriptsVersusModel(RuleBasedStateMachine):
             user_id=user, slot=slot, party_size=2, units=[table] if table else [], count=1
         )
         try:
-            placed, _ = self.run(self.services.holds.place(self.rid, "restaurant", request))
+            placed, _ = self.run(self.services.holds.place(self.rid, VenueKind.RESTAURANT, request))
         except HoldsvcError as error:
             assert expected is not None and isinstance(error, expected), (error, expected)
             return ""
@@ -172,7 +173,9 @@ class ScriptsVersusModel(RuleBasedStateMachine):
             return
         token = hold.token if honest else "forged"
         try:
-            result = self.run(self.services.holds.refresh(self.rid, "restaurant", hold_id, token))
+            result = self.run(
+                self.services.holds.refresh(self.rid, VenueKind.RESTAURANT, hold_id, token)
+            )
         except HoldsvcError as error:
             if not honest:
                 assert error.code == "forbidden"
@@ -191,7 +194,9 @@ class ScriptsVersusModel(RuleBasedStateMachine):
         if hold is None:
             return
         try:
-            self.run(self.services.holds.release(self.rid, "restaurant", hold_id, hold.token))
+            self.run(
+                self.services.holds.release(self.rid, VenueKind.RESTAURANT, hold_id, hold.token)
+            )
         except HoldExpired:
             assert hold.status == "confirmed"
             return
@@ -206,7 +211,9 @@ class ScriptsVersusModel(RuleBasedStateMachine):
         body = ConfirmInput(name="M", phone="+12125550100")
         try:
             reservation, replayed = self.run(
-                self.services.holds.confirm(self.rid, "restaurant", hold_id, hold.token, body)
+                self.services.holds.confirm(
+                    self.rid, VenueKind.RESTAURANT, hold_id, hold.token, body
+                )
             )
         except HoldExpired:
             assert not self.model.live(hold) and hold.status != "confirmed"

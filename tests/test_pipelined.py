@@ -7,16 +7,14 @@ import contextlib
 from pathlib import Path
 
 import pytest
-from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from holdsvc.app import create_app
 from holdsvc.pipelined import PipelinedConnection
 from holdsvc.redis_server import EmbeddedRedis
-from holdsvc.settings import Settings
+from tests.conftest import MakeClient
 
 
 async def test_concurrent_commands_get_their_own_replies(redis_url: str, redis: Redis) -> None:
@@ -106,11 +104,10 @@ async def test_an_overdue_reply_times_out_everyone_waiting(redis_url: str, redis
             await connection.aclose()
 
 
-async def test_the_app_sends_script_calls_through_the_pipeline(settings: Settings) -> None:
-    async with AsyncTestClient(app=create_app(settings)) as client:
+async def test_the_app_sends_script_calls_through_the_pipeline(make_client: MakeClient) -> None:
+    async with make_client() as client:
         services = client.app.state.services
         assert services.scripts.pipelined
         assert (await client.get("/ready")).status_code == 200
-    off = settings.model_copy(update={"redis_pipelining": False})
-    async with AsyncTestClient(app=create_app(off)) as client:
+    async with make_client(redis_pipelining=False) as client:
         assert not client.app.state.services.scripts.pipelined

@@ -8,11 +8,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
-from holdsvc.app import create_app, split_cluster_url
-from holdsvc.settings import Settings
+from holdsvc.connection import split_cluster_url
+from tests.conftest import MakeClient
 from tests.helpers import (
     ADMIN,
     GUEST,
@@ -26,14 +25,11 @@ from tests.helpers import (
 
 
 @pytest.fixture
-async def durable(settings: Settings, redis: Redis) -> AsyncIterator[Client]:
+async def durable(make_client: MakeClient, redis: Redis) -> AsyncIterator[Client]:
     """The app asking for 1 replica per confirm, on a server that has none."""
     if int((await redis.info("replication"))["connected_slaves"]):
         pytest.skip("the test server has replicas")
-    wanting = settings.model_copy(
-        update={"confirm_wait_replicas": 1, "confirm_wait_timeout_ms": 50}
-    )
-    async with AsyncTestClient(app=create_app(wanting)) as client:
+    async with make_client(confirm_wait_replicas=1, confirm_wait_timeout_ms=50) as client:
         yield client
 
 

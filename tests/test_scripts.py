@@ -164,10 +164,10 @@ async def test_cap_boundary_counts_live_units_and_prunes_lapsed(services: Servic
 
 async def test_paused_past_and_window(services: Services) -> None:
     venue = await make_restaurant(services, days=200, min_notice_minutes=0, max_days_ahead=30)
-    await services.venues.update_restaurant(venue, RestaurantPatch(bookings_open=False))
+    await services.restaurants.update(venue, RestaurantPatch(bookings_open=False))
     with pytest.raises(errors.BookingsPaused):
         await raw_hold(services, venue)
-    await services.venues.update_restaurant(venue, RestaurantPatch(bookings_open=True))
+    await services.restaurants.update(venue, RestaurantPatch(bookings_open=True))
     # A slot in the grid but already started.
     await services.redis.zadd(vk(venue).slots, {"2020-01-01T10:00": 1_577_872_800_000})
     with pytest.raises(errors.SlotInPast):
@@ -175,7 +175,7 @@ async def test_paused_past_and_window(services: Services) -> None:
     far = (await services.redis.zrange(vk(venue).slots, -1, -1))[0]
     with pytest.raises(errors.OutsideBookingWindow):
         await raw_hold(services, venue, slot=far)
-    await services.venues.update_restaurant(venue, RestaurantPatch(min_notice_minutes=5 * 24 * 60))
+    await services.restaurants.update(venue, RestaurantPatch(min_notice_minutes=5 * 24 * 60))
     with pytest.raises(errors.OutsideBookingWindow):
         await raw_hold(services, venue)
 
@@ -401,7 +401,7 @@ async def test_real_time_expiry_by_redis_clock(services: Services) -> None:
         await raw_hold(services, venue, hold_id="X", user="u2", units=["T1"])
     await asyncio.sleep(1.1)
     # Free for everyone at once, before any sweep.
-    view = await services.venues.slot_view(venue, hold.slot)
+    view = await services.restaurants.slot_view(venue, hold.slot)
     assert view.tables[0].status == "available"
     assert (await place(services, venue, "u2")).table_id == "T1"
 

@@ -88,7 +88,7 @@ def test_unknown_zone_is_refused() -> None:
 
 
 async def test_grid_over_dst_through_the_service_is_idempotent(services: Services) -> None:
-    restaurant = await services.venues.create_restaurant(
+    restaurant = await services.restaurants.create(
         RestaurantInput(
             name="Late",
             phone="+49 30 1234567",
@@ -97,12 +97,15 @@ async def test_grid_over_dst_through_the_service_is_idempotent(services: Service
             closes="04:00",
         )
     )
-    created, total = await services.venues.add_slots(restaurant.id, "2030-03-30", "2030-03-31")
+    created, total = await services.restaurants.add_slots(restaurant.id, "2030-03-30", "2030-03-31")
     # The 30th serves 22, 23, then 00, 01, 03 of the 31st (02:00 does not exist that night);
     # the 31st serves 22, 23, then 00..03 of April 1st.
     assert (created, total) == (11, 11)
-    assert await services.venues.add_slots(restaurant.id, "2030-03-30", "2030-03-31") == (0, 11)
-    views = await services.venues.slot_views(restaurant.id, "2030-03-31", "2030-03-31")
+    assert await services.restaurants.add_slots(restaurant.id, "2030-03-30", "2030-03-31") == (
+        0,
+        11,
+    )
+    views = await services.restaurants.slot_views(restaurant.id, "2030-03-31", "2030-03-31")
     assert [v.slot for v in views] == [
         "2030-03-31T00:00",
         "2030-03-31T01:00",

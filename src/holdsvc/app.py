@@ -10,7 +10,6 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
-from urllib.parse import urlsplit
 
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
@@ -18,114 +17,27 @@ from litestar.di import Provide
 from litestar.enums import ScopeType
 from litestar.openapi import OpenAPIConfig
 from litestar.types import ASGIApp, Receive, Scope, Send
-from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.exceptions import RedisClusterException, RedisError
 
-from holdsvc.api.audit import AuditController
 from holdsvc.api.deps import provide_services
-from holdsvc.api.events import EventController, EventHoldController
-from holdsvc.api.feed import FeedController
-from holdsvc.api.holds import RestaurantHoldController
+from holdsvc.api.events import EventController
+from holdsvc.api.faces import EVENTS, FACES, RESTAURANTS
+from holdsvc.api.holds import hold_router
 from holdsvc.api.ops import OpsController
 from holdsvc.api.problems import EXCEPTION_HANDLERS
 from holdsvc.api.reservations import ReservationController
-from holdsvc.api.restaurants import RestaurantController
+from holdsvc.api.restaurants import RestaurantController, book_as_staff
 from holdsvc.api.throttle import throttle_holds
-from holdsvc.connection import guard_cluster, guard_pool
+from holdsvc.api.venue import venue_router
+from holdsvc.connection import connect_redis, pipelined_connection
 from holdsvc.keys import Keys
 from holdsvc.metrics import Metrics
-from holdsvc.pipelined import ClusterPipelines, PipelinedConnection
-from holdsvc.scripts import AnyRedis
 from holdsvc.services import Services
 from holdsvc.settings import Settings
 from holdsvc.web import WebPlugin
 
 log = logging.getLogger("holdsvc")
-# Connections a cluster client may open to each node (redis-py's RedisCluster fails when it
-# finds none free instead of waiting, as the single node's blocking pool does).
-CLUSTER_CONNECTIONS = 1024
 access_log = logging.getLogger("holdsvc.access")
-
-
-def connect_redis(
-    settings: Settings, *, for_streams: bool = False, pool_size: int | None = None
-) -> AnyRedis:
-    """A Redis client for the configured URL: one node, or a cluster.
-
-    ``for_streams``: a separate pool for blocking feed reads, one connection per open stream,
-    with a socket timeout longer than a blocking read.
-    """
-    url = settings.redis_url or "redis://127.0.0.1:6379/0"
-    timeout = settings.redis_timeout_seconds
-    if for_streams:
-        timeout += settings.sse_heartbeat_seconds
-    if is_cluster(settings):
-        first, others = split_cluster_url(url)
-        cluster = RedisCluster.from_url(
-            first,
-            startup_nodes=[ClusterNode(host, port) for host, port in others],
-            decode_responses=True,
-            # Per node. A cluster client cannot wait for a free connection (it fails at the
-            # limit), so it gets room for bursts rather than the single node's pool size.
-            max_connections=settings.sse_max_streams if for_streams else CLUSTER_CONNECTIONS,
-            socket_timeout=timeout,
-            socket_connect_timeout=settings.redis_timeout_seconds,
-        )
-        return guard_cluster(cluster)
-    pool = BlockingConnectionPool.from_url(
-        url,
-        decode_responses=True,
-        max_connections=pool_size
-        or (settings.sse_max_streams if for_streams else settings.redis_pool_size),
-        timeout=settings.redis_timeout_seconds,
-        socket_timeout=timeout,
-        socket_connect_timeout=settings.redis_timeout_seconds,
-    )
-    return Redis(connection_pool=guard_pool(pool))
-
-
-def is_cluster(settings: Settings) -> bool:
-    """Whether the configured Redis is a Redis Cluster (a setting, or the URL's scheme)."""
-    return settings.redis_cluster or "+cluster://" in (settings.redis_url or "")
-
-
-def split_cluster_url(url: str) -> tuple[str, list[tuple[str, int]]]:
-    """``redis+cluster://[user:pass@]h1:p1,h2:p2/0``: the first node's URL and the others.
-
-    Every node listed is a startup node: the client learns the topology from any one that
-    answers, so the app starts even while the first one is down.
-    """
-    scheme, _, rest = url.partition("://")
-    cuts = [i for i in (rest.find("/"), rest.find("?")) if i >= 0]
-    cut = min(cuts) if cuts else len(rest)
-    netloc, tail = rest[:cut], rest[cut:]
-    userinfo, at, hosts = netloc.rpartition("@")
-    first, *others = hosts.split(",")
-    nodes = []
-    for other in others:
-        host, _, port = other.rpartition(":")
-        nodes.append((host, int(port)) if host else (port, 6379))
-    return f"{scheme.removesuffix('+cluster')}://{userinfo}{at}{first}{tail}", nodes
-
-
-def pipelined_connection(
-    settings: Settings, redis: AnyRedis
-) -> PipelinedConnection | ClusterPipelines | None:
-    """The hot path's pipelining connection: one for a single node, one per primary for a
-    cluster (None when turned off, or for TLS and other schemes: the pooled client)."""
-    url = settings.redis_url or "redis://127.0.0.1:6379/0"
-    if not settings.redis_pipelining:
-        return None
-    if is_cluster(settings):
-        if "rediss" in url.split("://", 1)[0]:
-            return None
-        # "user:password" exactly as the URL spells it (still percent-encoded), for every node.
-        userinfo = urlsplit(split_cluster_url(url)[0]).netloc.rpartition("@")[0]
-        return ClusterPipelines(redis, timeout=settings.redis_timeout_seconds, userinfo=userinfo)
-    if not url.startswith(("redis://", "unix://")):
-        return None
-    return PipelinedConnection(url, timeout=settings.redis_timeout_seconds)
 
 
 def metrics_middleware(app: ASGIApp) -> ASGIApp:
@@ -220,11 +132,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app = Litestar(
         route_handlers=[
             RestaurantController,
-            RestaurantHoldController,
             EventController,
-            EventHoldController,
-            FeedController,
-            AuditController,
+            # What every venue face shares: holds, reservation lists, the feed, the audit.
+            *(hold_router(face) for face in FACES),
+            venue_router(RESTAURANTS, book_as_staff),
+            venue_router(EVENTS),
             ReservationController,
             OpsController,
         ],

@@ -14,10 +14,10 @@ from typing import Any
 
 import msgspec
 
+from holdsvc.clock import redis_now_ms
 from holdsvc.errors import NotFound
 from holdsvc.keys import Keys, VenueKeys
 from holdsvc.scripts import AnyRedis
-from holdsvc.venues import redis_now_ms
 
 LIVE_RESERVATION = ("confirmed", "no_show", "completed")
 TERMINAL_EVENT = {"released": "released", "expired": "expired", "confirmed": "confirmed"}

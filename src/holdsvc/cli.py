@@ -19,13 +19,14 @@ import httpx
 import msgspec
 import uvicorn
 
-from holdsvc.app import connect_redis
 from holdsvc.audit import Auditor, AuditReport
+from holdsvc.connection import connect_redis
 from holdsvc.errors import NotFound
 from holdsvc.keys import Keys
 from holdsvc.loadtest import LoadConfig, LoadTest, is_loopback, print_report
 from holdsvc.redis_server import EmbeddedRedis, EmbeddedRedisError
 from holdsvc.settings import Settings
+from holdsvc.venues import VenueKind
 
 __all__ = ["main"]
 
@@ -375,8 +376,8 @@ async def _audit(
         keys = Keys(settings.key_prefix)
         auditor = Auditor(redis, keys)
         if not venue_ids:
-            for kind in ("restaurant", "event"):
-                venue_ids += await redis.zrange(keys.venues(kind), 0, -1)
+            for venue_kind in VenueKind:
+                venue_ids += await redis.zrange(keys.venues(venue_kind), 0, -1)
             # Venues a crash left off the list (written after the venue): audited too.
             unlisted = await auditor.unlisted_venues()
             venue_ids += sorted(unlisted)

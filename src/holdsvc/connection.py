@@ -1,4 +1,8 @@
-"""redis-py's asyncio connection, with a write that races a disconnect reported as one.
+"""Redis clients: the one place they are built (one node, a cluster, the pipelining
+connection of the hot path), for the app and the command line alike.
+
+redis-py's asyncio connection is also guarded here: a write that races a disconnect is
+reported as the disconnect it is.
 
 redis-py 8.1 writes through ``self._writer`` without binding it. When another task
 disconnects the connection meanwhile (the cluster client closes every connection of a node
@@ -14,10 +18,16 @@ the pinned redis-py carries the fix.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from urllib.parse import urlsplit
 
-from redis.asyncio.cluster import RedisCluster
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.connection import Connection, ConnectionPool
 from redis.exceptions import ConnectionError as RedisConnectionError
+
+from holdsvc.pipelined import ClusterPipelines, PipelinedConnection
+from holdsvc.scripts import AnyRedis
+from holdsvc.settings import Settings
 
 # What a write raises when the transport was torn down under it, by event loop and version.
 TORN_DOWN = (AttributeError, RuntimeError, TypeError)
@@ -62,3 +72,88 @@ def guard_cluster(client: RedisCluster) -> RedisCluster:
     for node in manager.startup_nodes.values():
         node.connection_class = GuardedConnection
     return client
+
+
+# Connections a cluster client may open to each node (redis-py's RedisCluster fails when it
+# finds none free instead of waiting, as the single node's blocking pool does).
+CLUSTER_CONNECTIONS = 1024
+
+
+def connect_redis(
+    settings: Settings, *, for_streams: bool = False, pool_size: int | None = None
+) -> AnyRedis:
+    """A Redis client for the configured URL: one node, or a cluster.
+
+    ``for_streams``: a separate pool for blocking feed reads, one connection per open stream,
+    with a socket timeout longer than a blocking read.
+    """
+    url = settings.redis_url or "redis://127.0.0.1:6379/0"
+    timeout = settings.redis_timeout_seconds
+    if for_streams:
+        timeout += settings.sse_heartbeat_seconds
+    if is_cluster(settings):
+        first, others = split_cluster_url(url)
+        cluster = RedisCluster.from_url(
+            first,
+            startup_nodes=[ClusterNode(host, port) for host, port in others],
+            decode_responses=True,
+            # Per node. A cluster client cannot wait for a free connection (it fails at the
+            # limit), so it gets room for bursts rather than the single node's pool size.
+            max_connections=settings.sse_max_streams if for_streams else CLUSTER_CONNECTIONS,
+            socket_timeout=timeout,
+            socket_connect_timeout=settings.redis_timeout_seconds,
+        )
+        return guard_cluster(cluster)
+    pool = BlockingConnectionPool.from_url(
+        url,
+        decode_responses=True,
+        max_connections=pool_size
+        or (settings.sse_max_streams if for_streams else settings.redis_pool_size),
+        timeout=settings.redis_timeout_seconds,
+        socket_timeout=timeout,
+        socket_connect_timeout=settings.redis_timeout_seconds,
+    )
+    return Redis(connection_pool=guard_pool(pool))
+
+
+def is_cluster(settings: Settings) -> bool:
+    """Whether the configured Redis is a Redis Cluster (a setting, or the URL's scheme)."""
+    return settings.redis_cluster or "+cluster://" in (settings.redis_url or "")
+
+
+def split_cluster_url(url: str) -> tuple[str, list[tuple[str, int]]]:
+    """``redis+cluster://[user:pass@]h1:p1,h2:p2/0``: the first node's URL and the others.
+
+    Every node listed is a startup node: the client learns the topology from any one that
+    answers, so the app starts even while the first one is down.
+    """
+    scheme, _, rest = url.partition("://")
+    cuts = [i for i in (rest.find("/"), rest.find("?")) if i >= 0]
+    cut = min(cuts) if cuts else len(rest)
+    netloc, tail = rest[:cut], rest[cut:]
+    userinfo, at, hosts = netloc.rpartition("@")
+    first, *others = hosts.split(",")
+    nodes = []
+    for other in others:
+        host, _, port = other.rpartition(":")
+        nodes.append((host, int(port)) if host else (port, 6379))
+    return f"{scheme.removesuffix('+cluster')}://{userinfo}{at}{first}{tail}", nodes
+
+
+def pipelined_connection(
+    settings: Settings, redis: AnyRedis
+) -> PipelinedConnection | ClusterPipelines | None:
+    """The hot path's pipelining connection: one for a single node, one per primary for a
+    cluster (None when turned off, or for TLS and other schemes: the pooled client)."""
+    url = settings.redis_url or "redis://127.0.0.1:6379/0"
+    if not settings.redis_pipelining:
+        return None
+    if is_cluster(settings):
+        if "rediss" in url.split("://", 1)[0]:
+            return None
+        # "user:password" exactly as the URL spells it (still percent-encoded), for every node.
+        userinfo = urlsplit(split_cluster_url(url)[0]).netloc.rpartition("@")[0]
+        return ClusterPipelines(redis, timeout=settings.redis_timeout_seconds, userinfo=userinfo)
+    if not url.startswith(("redis://", "unix://")):
+        return None
+    return PipelinedConnection(url, timeout=settings.redis_timeout_seconds)

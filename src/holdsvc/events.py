@@ -1,16 +1,18 @@
-"""Events: a venue with one slot and seats ``S1``..``SN`` (no HTTP here)."""
+"""Events: the venue face with one slot and seats ``S1``..``SN`` (no HTTP here)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from holdsvc import slots as timegrid
+from holdsvc.clock import redis_now_ms
 from holdsvc.errors import ValidationFailed
 from holdsvc.keys import Keys, VenueKeys
-from holdsvc.models import OMIT, Event, EventInput, EventPatch, SeatStatus
+from holdsvc.models import Event, EventInput, EventPatch, SeatStatus
 from holdsvc.scripts import AnyRedis, Scripts
-from holdsvc.settings import Settings
-from holdsvc.venues import FIT_SCALE, Venue, Venues, read_cell, redis_now_ms
+from holdsvc.venues import FIT_SCALE, Venue, VenueKind, Venues, read_cell
+
+KIND = VenueKind.EVENT
 
 SEAT_STATUSES = ("available", "held", "reserved")
 
@@ -23,14 +25,11 @@ def seat_ids(total: int) -> list[str]:
 class Events:
     """Create, read and change events; list their seats."""
 
-    def __init__(
-        self, redis: AnyRedis, keys: Keys, scripts: Scripts, venues: Venues, settings: Settings
-    ) -> None:
+    def __init__(self, redis: AnyRedis, keys: Keys, scripts: Scripts, venues: Venues) -> None:
         self._redis = redis
         self._keys = keys
         self._scripts = scripts
         self._venues = venues
-        self._settings = settings
 
     async def create(self, data: EventInput) -> Event:
         """Create an event and all its seats in one MULTI (two commands, whatever N)."""
@@ -41,21 +40,18 @@ class Events:
             raise ValidationFailed(str(error)) from None
         local = starts.astimezone(zone) if zone else starts
         offset = local.utcoffset()
-        hold_seconds = data.hold_seconds or self._settings.hold_seconds
-        max_hold = data.max_hold_seconds or max(self._settings.max_hold_seconds, hold_seconds)
-        if max_hold < hold_seconds:
-            raise ValidationFailed("max_hold_seconds must be at least hold_seconds")
+        rules = self._venues.hold_rules(
+            data.hold_seconds, data.max_hold_seconds, data.max_holds_per_user
+        )
         slot = timegrid.format_slot_id(local.replace(tzinfo=None))
         start_ms = int(starts.timestamp() * 1000)
         fields = {
-            "kind": "event",
+            "kind": KIND,
             "name": data.name,
             "starts": str(start_ms),
             "slot": slot,
             "total_seats": str(data.total_seats),
-            "hold_seconds": str(hold_seconds),
-            "max_hold_seconds": str(max_hold),
-            "max_holds_per_user": str(data.max_holds_per_user or 6),
+            **rules,
             "bookings_open": "1",
             "next_unit": str(data.total_seats),
             "created": str(await redis_now_ms(self._redis)),
@@ -71,38 +67,27 @@ class Events:
             pipe.hset(keys.units, mapping=dict.fromkeys(seats, 1))
             pipe.zadd(keys.units_by_fit, {seat: FIT_SCALE + n for n, seat in enumerate(seats, 1)})
 
-        event_id = await self._venues.insert_venue(fields, add_seats)
+        event_id = await self._venues.insert(fields, add_seats)
         return await self.get(event_id)
 
     async def get(self, event_id: str) -> Event:
         """One event, with its exact number of free seats."""
-        return await self._view(await self._venues.load(event_id, "event"))
+        return await self._view(await self._venues.load(event_id, KIND))
 
     async def list_all(self) -> list[Event]:
         """Every event, oldest first."""
-        ids: list[str] = await self._redis.zrange(self._keys.venues("event"), 0, -1)
-        return [await self.get(event_id) for event_id in ids]
+        return [await self._view(venue) for venue in await self._venues.all_of(KIND)]
 
     async def update(self, event_id: str, patch: EventPatch) -> Event:
         """Pause or resume bookings, rename, or change the hold rules."""
-        venue = await self._venues.load(event_id, "event")
-        changes: dict[str, str] = {}
-        for field in EventPatch.__struct_fields__:
-            value = getattr(patch, field)
-            if value is not OMIT:
-                changes[field] = ("1" if value else "0") if field == "bookings_open" else str(value)
-        merged = {**venue.fields, **changes}
-        if int(merged["max_hold_seconds"]) < int(merged["hold_seconds"]):
-            raise ValidationFailed("max_hold_seconds must be at least hold_seconds")
-        if changes:
-            await self._redis.hset(self._keys.of(event_id).venue, mapping=changes)
+        await self._venues.update(event_id, KIND, patch)
         return await self.get(event_id)
 
     async def seats(self, event_id: str, status: str | None) -> list[SeatStatus]:
         """Every seat with its state (one HGETALL, not a key per seat), optionally filtered."""
         if status is not None and status not in SEAT_STATUSES:
             raise ValidationFailed(f"status must be one of {', '.join(SEAT_STATUSES)}")
-        venue = await self._venues.load(event_id, "event")
+        venue = await self._venues.load(event_id, KIND)
         cells: dict[str, str] = await self._redis.hgetall(
             self._keys.of(event_id).cells(venue.fields["slot"])
         )
@@ -113,7 +98,7 @@ class Events:
             if status is None or state.status == status:
                 free_at = None
                 if state.free_at_ms is not None:
-                    free_at = timegrid.rfc3339(state.free_at_ms, venue.tz)
+                    free_at = venue.time(state.free_at_ms)
                 seats.append(SeatStatus(id=seat, status=state.status, free_at=free_at))
         return seats
 
@@ -122,7 +107,7 @@ class Events:
         return Event(
             id=venue.id,
             name=venue.fields["name"],
-            starts_at=timegrid.rfc3339(venue.number("starts"), venue.tz),
+            starts_at=venue.time(venue.number("starts")),
             slot=venue.fields["slot"],
             timezone=venue.fields.get("timezone"),
             total_seats=venue.number("total_seats"),
@@ -131,5 +116,5 @@ class Events:
             max_hold_seconds=venue.number("max_hold_seconds"),
             max_holds_per_user=venue.number("max_holds_per_user"),
             bookings_open=venue.fields.get("bookings_open") == "1",
-            created_at=timegrid.rfc3339(venue.number("created"), venue.tz),
+            created_at=venue.time(venue.number("created")),
         )

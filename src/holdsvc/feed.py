@@ -19,7 +19,7 @@ from holdsvc.errors import Unavailable, ValidationFailed
 from holdsvc.keys import Keys
 from holdsvc.models import Cell, Change, ChangePage
 from holdsvc.scripts import AnyRedis
-from holdsvc.venues import VenueProfile, Venues
+from holdsvc.venues import VenueKind, VenueProfile, Venues
 
 STREAM_ID_PATTERN = r"^\d{1,20}-\d{1,20}$"
 PAGE_MAX = 1000
@@ -82,7 +82,9 @@ class Feed:
         self._heartbeat_ms = int(heartbeat_seconds * 1000)
         self.open_streams = 0
 
-    async def page(self, venue_id: str, kind: str, since: str | None, limit: int) -> ChangePage:
+    async def page(
+        self, venue_id: str, kind: VenueKind, since: str | None, limit: int
+    ) -> ChangePage:
         """Up to ``limit`` changes after ``since`` (from the oldest retained without it)."""
         profile = await self._venues.profile(venue_id, kind)
         since = check_since(since)
@@ -130,7 +132,7 @@ class Feed:
             self.open_streams -= 1
 
     async def reserve(
-        self, venue_id: str, kind: str, since: str | None
+        self, venue_id: str, kind: VenueKind, since: str | None
     ) -> tuple[VenueProfile, str | None]:
         """Check a stream request before the response starts (404, 400, 503 answered early)."""
         profile = await self._venues.profile(venue_id, kind)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import msgspec
 
 from holdsvc import slots as timegrid
+from holdsvc.clock import redis_now_ms
 from holdsvc.errors import (
     Forbidden,
     HoldExpired,
@@ -27,13 +28,14 @@ from holdsvc.identifiers import (
 )
 from holdsvc.keys import Keys, VenueKeys
 from holdsvc.metrics import Metrics
-from holdsvc.models import ConfirmInput, Hold, Reservation
+from holdsvc.models import ConfirmInput, Hold, HoldInput, Reservation, SeatHoldInput
 from holdsvc.reservations import Reservations
 from holdsvc.scripts import AnyRedis, HoldPlaced, Scripts
 from holdsvc.settings import Settings
 from holdsvc.sweeper import Sweeper, after_sweeping
-from holdsvc.venues import VenueProfile, Venues, check_slot_id
+from holdsvc.venues import VenueKind, VenueProfile, Venues, check_slot_id
 
+MAX_IDEMPOTENCY_KEY = 255
 HOLD_FIELDS = (
     "user",
     "digest",
@@ -88,7 +90,50 @@ class Holds:
     def _token(self, venue_id: str, hold_id: str) -> str:
         return hold_token(self._secret, venue_id, hold_id)
 
-    async def place(self, venue_id: str, kind: str, request: HoldRequest) -> tuple[Hold, bool]:
+    async def place_from_body(
+        self,
+        venue_id: str,
+        kind: VenueKind,
+        body: HoldInput | SeatHoldInput,
+        idempotency_key: str | None,
+    ) -> tuple[Hold, bool]:
+        """Place the hold a request body asks for (a table, or seats); see ``place``."""
+        check_idempotency_key(idempotency_key)
+        if isinstance(body, SeatHoldInput):
+            request = await self._seat_request(venue_id, kind, body, idempotency_key)
+        else:
+            request = HoldRequest(
+                user_id=body.user_id,
+                slot=body.slot,
+                party_size=body.party_size,
+                units=[body.table_id] if body.table_id is not None else [],
+                count=1,
+                idempotency_key=idempotency_key,
+            )
+        return await self.place(venue_id, kind, request)
+
+    async def _seat_request(
+        self, venue_id: str, kind: VenueKind, body: SeatHoldInput, idempotency_key: str | None
+    ) -> HoldRequest:
+        """Named seats (no repeats), or the best ``count``: exactly one of them."""
+        if (body.seats is None) == (body.count is None):
+            raise ValidationFailed("Give either 'seats' or 'count', not both and not neither")
+        if body.seats is not None and len(set(body.seats)) != len(body.seats):
+            raise ValidationFailed("'seats' names a seat more than once")
+        profile = await self._venues.profile(venue_id, kind)
+        seats = body.seats or []
+        return HoldRequest(
+            user_id=body.user_id,
+            slot=str(profile.event_slot),
+            party_size=1,
+            units=seats,
+            count=body.count or len(seats),
+            idempotency_key=idempotency_key,
+        )
+
+    async def place(
+        self, venue_id: str, kind: VenueKind, request: HoldRequest
+    ) -> tuple[Hold, bool]:
         """Place a hold; (hold with its token, True when an Idempotency-Key replayed it)."""
         venue = await self._venues.profile(venue_id, kind)
         check_slot_id(request.slot)
@@ -165,16 +210,18 @@ class Holds:
 
     async def _read(self, venue: VenueProfile, keys: VenueKeys, hold_id: str) -> Hold:
         fields = await self._fields(keys, hold_id)
-        now = await _now(self._redis)
+        now = await redis_now_ms(self._redis)
         return hold_view(venue, hold_id, fields, now)
 
-    async def get(self, venue_id: str, kind: str, hold_id: str, token: str | None) -> Hold:
+    async def get(self, venue_id: str, kind: VenueKind, hold_id: str, token: str | None) -> Hold:
         """A hold, for its bearer."""
         venue = await self._venues.profile(venue_id, kind)
         fields = await self._authorized(venue_id, hold_id, token)
-        return hold_view(venue, hold_id, fields, await _now(self._redis))
+        return hold_view(venue, hold_id, fields, await redis_now_ms(self._redis))
 
-    async def refresh(self, venue_id: str, kind: str, hold_id: str, token: str | None) -> Hold:
+    async def refresh(
+        self, venue_id: str, kind: VenueKind, hold_id: str, token: str | None
+    ) -> Hold:
         """Extend a live hold, for its bearer."""
         venue = await self._venues.profile(venue_id, kind)
         fields = await self._authorized(venue_id, hold_id, token)
@@ -188,7 +235,9 @@ class Holds:
         )
         return await self._read(venue, keys, hold_id)
 
-    async def release(self, venue_id: str, kind: str, hold_id: str, token: str | None) -> None:
+    async def release(
+        self, venue_id: str, kind: VenueKind, hold_id: str, token: str | None
+    ) -> None:
         """Release a hold, for its bearer; its cells are free at once."""
         await self._venues.profile(venue_id, kind)
         fields = await self._authorized(venue_id, hold_id, token)
@@ -201,7 +250,7 @@ class Holds:
         )
 
     async def confirmed_reservation(
-        self, venue_id: str, kind: str, hold_id: str, token: str | None
+        self, venue_id: str, kind: VenueKind, hold_id: str, token: str | None
     ) -> Reservation | None:
         """The reservation this hold already became, or None (bearer only).
 
@@ -215,7 +264,7 @@ class Holds:
         return None
 
     async def confirm(
-        self, venue_id: str, kind: str, hold_id: str, token: str | None, data: ConfirmInput
+        self, venue_id: str, kind: VenueKind, hold_id: str, token: str | None, data: ConfirmInput
     ) -> tuple[Reservation, bool]:
         """Consume a live hold into a reservation: (reservation, True when it already was)."""
         venue = await self._venues.profile(venue_id, kind)
@@ -262,9 +311,12 @@ class Holds:
         return reservation, confirmed.replayed
 
 
-async def _now(redis: AnyRedis) -> int:
-    seconds, micros = await redis.time()
-    return int(seconds) * 1000 + int(micros) // 1000
+def check_idempotency_key(key: str | None) -> None:
+    """An Idempotency-Key is 1..255 printable ASCII characters."""
+    if key is not None and (
+        not key or len(key) > MAX_IDEMPOTENCY_KEY or not key.isprintable() or not key.isascii()
+    ):
+        raise ValidationFailed("Idempotency-Key must be 1..255 printable ASCII characters")
 
 
 def hold_view(venue: VenueProfile, hold_id: str, fields: dict[str, str], now_ms: int) -> Hold:
@@ -286,7 +338,7 @@ def hold_view(venue: VenueProfile, hold_id: str, fields: dict[str, str], now_ms:
         expires_in=max(0.0, round((expires - now_ms) / 1000, 3)) if status == "held" else 0.0,
         refreshes=int(fields.get("refreshes", "0")),
     )
-    if venue.kind == "event":
+    if venue.kind is VenueKind.EVENT:
         hold.seats = units
         hold.party_size = len(units)
     else:

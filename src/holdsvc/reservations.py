@@ -35,6 +35,7 @@ from holdsvc.sweeper import Sweeper, after_sweeping
 from holdsvc.venues import (
     EARLIEST_DATE,
     LATEST_DATE,
+    VenueKind,
     VenueProfile,
     Venues,
     check_slot_id,
@@ -42,7 +43,6 @@ from holdsvc.venues import (
 )
 
 STATUSES = ("confirmed", "cancelled", "no_show", "completed")
-VENUE_KINDS = ("restaurant", "event")
 
 
 class Reservations:
@@ -101,7 +101,7 @@ class Reservations:
 
     async def book(self, venue_id: str, data: StaffBookingInput) -> Reservation:
         """A staff booking: the cell is claimed at once, no hold, no pause/window checks."""
-        profile = await self._venues.profile(venue_id, "restaurant")
+        profile = await self._venues.profile(venue_id, VenueKind.RESTAURANT)
         check_slot_id(data.slot)
         fields = {
             "name": data.name,
@@ -166,7 +166,7 @@ class Reservations:
         fields = self._stored_fields(patch)
         for _ in range(5):
             profile, stored = await self._record(reference)
-            if profile.kind == "event" and {"slot", "table_id", "party_size"} & given:
+            if profile.kind is VenueKind.EVENT and {"slot", "table_id", "party_size"} & given:
                 raise ValidationFailed("An event reservation keeps its seats and party size")
             claim = partial(
                 self._scripts.change,
@@ -206,7 +206,7 @@ class Reservations:
     async def for_venue(
         self,
         venue_id: str,
-        kind: str,
+        kind: VenueKind,
         *,
         first: str | None = None,
         last: str | None = None,
@@ -253,9 +253,7 @@ class Reservations:
         Per-venue indexes merged at read time: no key ever spans two venues (cluster safe).
         """
         e164 = self._venues.phone(phone)
-        venue_ids: list[str] = []
-        for kind in VENUE_KINDS:
-            venue_ids += await self._redis.zrange(self._keys.venues(kind), 0, -1)
+        venue_ids = await self._venues.ids()
         pipe = self._redis.pipeline(transaction=False)
         for venue_id in venue_ids:
             pipe.smembers(self._keys.of(venue_id).reservations_by_phone(e164))
@@ -302,7 +300,7 @@ def reservation_view(profile: VenueProfile, fields: dict[str, str], *, admin: bo
         created_at=timegrid.rfc3339(int(fields["created"]), profile.tz),
         cancelled_at=_ms_text(profile, fields.get("cancelled_at")),
     )
-    if profile.kind == "event":
+    if profile.kind is VenueKind.EVENT:
         reservation.seats = units
         reservation.party_size = len(units)
     else:

@@ -10,6 +10,7 @@ from holdsvc.keys import Keys
 from holdsvc.metrics import Metrics
 from holdsvc.pipelined import ClusterPipelines, PipelinedConnection
 from holdsvc.reservations import Reservations
+from holdsvc.restaurants import Restaurants
 from holdsvc.scripts import AnyRedis, Scripts
 from holdsvc.settings import Settings
 from holdsvc.sweeper import Sweeper
@@ -27,6 +28,7 @@ class Services:
         redis: AnyRedis,
         scripts: Scripts,
         venues: Venues,
+        restaurants: Restaurants,
         events: Events,
         holds: Holds,
         reservations: Reservations,
@@ -38,6 +40,7 @@ class Services:
         self.redis = redis
         self.scripts = scripts
         self.venues = venues
+        self.restaurants = restaurants
         self.events = events
         self.holds = holds
         self.reservations = reservations
@@ -66,7 +69,8 @@ class Services:
             wait_timeout_ms=settings.confirm_wait_timeout_ms,
         )
         venues = Venues(redis, keys, settings)
-        events = Events(redis, keys, scripts, venues, settings)
+        restaurants = Restaurants(redis, keys, venues)
+        events = Events(redis, keys, scripts, venues)
         sweeper = Sweeper(redis, keys, scripts, metrics, batch=settings.sweep_batch)
         reservations = Reservations(redis, keys, scripts, venues, sweeper)
         holds = Holds(redis, keys, scripts, venues, reservations, sweeper, settings, metrics)
@@ -81,7 +85,17 @@ class Services:
         metrics.open_streams.set_function(lambda: feed.open_streams)
         auditor = Auditor(redis, keys)
         return cls(
-            redis, scripts, venues, events, holds, reservations, sweeper, feed, auditor, metrics
+            redis,
+            scripts,
+            venues,
+            restaurants,
+            events,
+            holds,
+            reservations,
+            sweeper,
+            feed,
+            auditor,
+            metrics,
         )
 
     async def ready(self) -> bool:

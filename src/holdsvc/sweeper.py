@@ -14,14 +14,14 @@ from typing import TypeVar
 
 from redis.exceptions import RedisClusterException, RedisError
 
+from holdsvc.clock import redis_now_ms
 from holdsvc.errors import NeedsSweep
 from holdsvc.keys import Keys
 from holdsvc.metrics import Metrics
 from holdsvc.scripts import AnyRedis, Scripts
-from holdsvc.venues import redis_now_ms
+from holdsvc.venues import VenueKind
 
 log = logging.getLogger(__name__)
-VENUE_KINDS = ("restaurant", "event")
 
 
 class Sweeper:
@@ -63,7 +63,7 @@ class Sweeper:
     async def sweep_once(self) -> int:
         """One pass over every venue, until none has lapsed holds left; how many it expired."""
         venue_ids: list[str] = []
-        for kind in VENUE_KINDS:
+        for kind in VenueKind:
             venue_ids += await self._redis.zrange(self._keys.venues(kind), 0, -1)
         expired = 0
         while venue_ids:

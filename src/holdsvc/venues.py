@@ -1,29 +1,27 @@
-"""Venues: restaurants, their tables and slot grids, and what is free when (no HTTP here)."""
+"""The venue core that restaurants and events share (no HTTP here).
+
+A venue is a restaurant or an event: its kind is a ``VenueKind``. This module holds what
+does not depend on the kind: loading a venue and its cached profile, storing a new one under a
+fresh id, the hold rules and their defaults, updates under WATCH, reading a cell, and the date
+and slot checks. ``restaurants.py`` and ``events.py`` are the two faces built on it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, tzinfo
+from enum import StrEnum
 from typing import Any
 
+import msgspec
 from redis.exceptions import WatchError
 
 from holdsvc import slots as timegrid
 from holdsvc.errors import NotFound, ValidationFailed
 from holdsvc.identifiers import new_venue_id, normalize_phone
 from holdsvc.keys import Keys, VenueKeys
-from holdsvc.models import (
-    OMIT,
-    AvailableSlot,
-    Restaurant,
-    RestaurantInput,
-    RestaurantPatch,
-    SlotView,
-    Table,
-    TableInput,
-    TableStatus,
-)
+from holdsvc.models import OMIT
 from holdsvc.scripts import AnyRedis
 from holdsvc.settings import Settings
 
@@ -34,12 +32,19 @@ EARLIEST_DATE = date(1, 1, 2)
 LATEST_DATE = date(9999, 12, 30)
 
 
+class VenueKind(StrEnum):
+    """What a venue is: the one place the kinds are named."""
+
+    RESTAURANT = "restaurant"
+    EVENT = "event"
+
+
 @dataclass(frozen=True, slots=True)
 class Venue:
     """A venue's settings as stored, with its zone resolved."""
 
     id: str
-    kind: str
+    kind: VenueKind
     fields: dict[str, str]
     tz: tzinfo
 
@@ -53,13 +58,17 @@ class Venue:
         """Minutes a slot lasts."""
         return self.number("slot_minutes", 60)
 
+    def time(self, epoch_ms: int) -> str:
+        """An instant as RFC 3339 in the venue's zone."""
+        return timegrid.rfc3339(epoch_ms, self.tz)
+
 
 @dataclass(frozen=True, slots=True)
 class VenueProfile:
     """The parts of a venue that never change once created (safe to cache per process)."""
 
     id: str
-    kind: str
+    kind: VenueKind
     tz: tzinfo
     slot_minutes: int
     event_slot: str | None = None
@@ -86,12 +95,6 @@ def read_cell(state: str | None, now_ms: int) -> CellState:
     return CellState("held", free_at_ms=int(expires), owner=hold_id)
 
 
-async def redis_now_ms(redis: AnyRedis) -> int:
-    """Redis's clock, the only clock (invariant 6)."""
-    seconds, micros = await redis.time()
-    return int(seconds) * 1000 + int(micros) // 1000
-
-
 def date_range(
     first_text: str, last_text: str, *, max_days: int = MAX_QUERY_DAYS
 ) -> tuple[date, date]:
@@ -109,8 +112,22 @@ def date_range(
     return first, last
 
 
+def check_slot_id(slot: str) -> None:
+    """A slot id must be ``YYYY-MM-DDTHH:MM`` and a real date and time (else 400)."""
+    try:
+        timegrid.parse_slot_id(slot)
+    except ValueError as error:
+        raise ValidationFailed(str(error)) from None
+
+
+def check_hold_bounds(fields: dict[str, str]) -> None:
+    """``max_hold_seconds`` may not be shorter than ``hold_seconds``."""
+    if int(fields["max_hold_seconds"]) < int(fields["hold_seconds"]):
+        raise ValidationFailed("max_hold_seconds must be at least hold_seconds")
+
+
 class Venues:
-    """Create and read venues, tables and slot grids; answer availability."""
+    """Load, store, list and update venues of any kind."""
 
     def __init__(self, redis: AnyRedis, keys: Keys, settings: Settings) -> None:
         self._redis = redis
@@ -118,16 +135,17 @@ class Venues:
         self._settings = settings
         self._profiles: dict[str, VenueProfile] = {}
 
-    # -- venues -------------------------------------------------------------------------
-
-    async def load(self, venue_id: str, kind: str | None = None) -> Venue:
+    async def load(self, venue_id: str, kind: VenueKind | None = None) -> Venue:
         """A venue's settings; NotFound when missing (or of another kind)."""
         fields: dict[str, str] = await self._redis.hgetall(self._keys.of(venue_id).venue)
+        return self._venue(venue_id, fields, kind)
+
+    def _venue(self, venue_id: str, fields: dict[str, str], kind: VenueKind | None) -> Venue:
         if not fields or (kind is not None and fields.get("kind") != kind):
             raise NotFound(f"No such {kind or 'venue'}")
-        return Venue(venue_id, fields["kind"], fields, timegrid.venue_zone(fields))
+        return Venue(venue_id, VenueKind(fields["kind"]), fields, timegrid.venue_zone(fields))
 
-    async def profile(self, venue_id: str, kind: str | None = None) -> VenueProfile:
+    async def profile(self, venue_id: str, kind: VenueKind | None = None) -> VenueProfile:
         """Kind, zone and slot length of an existing venue; cached, as they never change."""
         profile = self._profiles.get(venue_id)
         if profile is None:
@@ -140,6 +158,26 @@ class Venues:
             raise NotFound(f"No such {kind}")
         return profile
 
+    async def all_of(self, kind: VenueKind) -> list[Venue]:
+        """Every venue of a kind, oldest first (one pipelined read)."""
+        ids: list[str] = await self._redis.zrange(self._keys.venues(kind), 0, -1)
+        pipe = self._redis.pipeline(transaction=False)
+        for venue_id in ids:
+            pipe.hgetall(self._keys.of(venue_id).venue)
+        rows: list[dict[str, str]] = await pipe.execute() if ids else []
+        return [
+            self._venue(venue_id, row, kind)
+            for venue_id, row in zip(ids, rows, strict=True)
+            if row.get("kind") == kind
+        ]
+
+    async def ids(self) -> list[str]:
+        """The ids of every venue of every kind."""
+        found: list[str] = []
+        for kind in VenueKind:
+            found += await self._redis.zrange(self._keys.venues(kind), 0, -1)
+        return found
+
     def phone(self, raw: str) -> str:
         """A phone number normalised to E.164; ValidationFailed when it is not one."""
         try:
@@ -147,40 +185,23 @@ class Venues:
         except ValueError as error:
             raise ValidationFailed(str(error)) from None
 
-    async def create_restaurant(self, data: RestaurantInput) -> Restaurant:
-        """Create a restaurant (no tables, no slots yet)."""
-        try:
-            timegrid.zone(data.timezone)
-            timegrid.parse_hh_mm(data.opens)
-            timegrid.parse_hh_mm(data.closes)
-        except ValueError as error:
-            raise ValidationFailed(str(error)) from None
-        if data.opens == data.closes:
-            raise ValidationFailed("'closes' must differ from 'opens'")
-        hold_seconds = data.hold_seconds or self._settings.hold_seconds
-        max_hold = data.max_hold_seconds or max(self._settings.max_hold_seconds, hold_seconds)
-        _check_hold_bounds(hold_seconds, max_hold)
-        now = await redis_now_ms(self._redis)
-        fields = {
-            "kind": "restaurant",
-            "name": data.name,
-            "phone": self.phone(data.phone),
-            "timezone": data.timezone,
-            "opens": data.opens,
-            "closes": data.closes,
-            "slot_minutes": str(data.slot_minutes),
-            "hold_seconds": str(hold_seconds),
-            "max_hold_seconds": str(max_hold),
-            "max_holds_per_user": str(data.max_holds_per_user or self._settings.max_holds_per_user),
-            "min_notice_minutes": str(data.min_notice_minutes),
-            "max_days_ahead": str(data.max_days_ahead),
-            "bookings_open": "1",
-            "created": str(now),
+    def hold_rules(
+        self,
+        hold_seconds: int | None,
+        max_hold_seconds: int | None,
+        max_holds_per_user: int | None,
+    ) -> dict[str, str]:
+        """A new venue's hold rules as stored: what was given, else the settings' defaults."""
+        hold = hold_seconds or self._settings.hold_seconds
+        rules = {
+            "hold_seconds": str(hold),
+            "max_hold_seconds": str(max_hold_seconds or max(self._settings.max_hold_seconds, hold)),
+            "max_holds_per_user": str(max_holds_per_user or self._settings.max_holds_per_user),
         }
-        venue_id = await self.insert_venue(fields)
-        return await self.restaurant(venue_id)
+        check_hold_bounds(rules)
+        return rules
 
-    async def insert_venue(
+    async def insert(
         self, fields: dict[str, str], also: Callable[[Any, VenueKeys], None] | None = None
     ) -> str:
         """Store a new venue under a fresh id; ``also`` adds more writes to the same MULTI."""
@@ -211,243 +232,36 @@ class Venues:
             return venue_id
         raise RuntimeError("could not find a free venue id")  # pragma: no cover
 
-    async def restaurant(self, venue_id: str) -> Restaurant:
-        """One restaurant."""
-        return restaurant_view(await self.load(venue_id, "restaurant"))
-
-    async def restaurants(self) -> list[Restaurant]:
-        """Every restaurant, oldest first."""
-        ids: list[str] = await self._redis.zrange(self._keys.venues("restaurant"), 0, -1)
-        pipe = self._redis.pipeline(transaction=False)
-        for venue_id in ids:
-            pipe.hgetall(self._keys.of(venue_id).venue)
-        rows: list[dict[str, str]] = await pipe.execute()
-        return [
-            restaurant_view(Venue(vid, "restaurant", row, timegrid.venue_zone(row)))
-            for vid, row in zip(ids, rows, strict=True)
-            if row.get("kind") == "restaurant"
-        ]
-
-    async def update_restaurant(self, venue_id: str, patch: RestaurantPatch) -> Restaurant:
-        """Change a restaurant's name, phone or booking rules."""
-        changes: dict[str, str] = {}
-        for field in RestaurantPatch.__struct_fields__:
-            value = getattr(patch, field)
-            if value is OMIT:
-                continue
-            if field == "bookings_open":
-                changes[field] = "1" if value else "0"
-            elif field == "phone":
-                changes[field] = self.phone(value)
-            else:
-                changes[field] = str(value)
+    async def update(self, venue_id: str, kind: VenueKind, patch: msgspec.Struct) -> None:
+        """Apply a PATCH body (fields left out are kept), checking the merged hold rules."""
+        changes = self._stored_changes(patch)
         keys = self._keys.of(venue_id)
         async with self._redis.pipeline(transaction=True) as pipe:
             while True:
                 try:
                     # WATCH: the hold bounds are checked against the values we overwrite.
                     await pipe.watch(keys.venue)
-                    current = await self.load(venue_id, "restaurant")
-                    merged = {**current.fields, **changes}
-                    _check_hold_bounds(int(merged["hold_seconds"]), int(merged["max_hold_seconds"]))
+                    current = await self.load(venue_id, kind)
+                    check_hold_bounds({**current.fields, **changes})
                     pipe.multi()
                     if changes:
                         pipe.hset(keys.venue, mapping=changes)
                     await pipe.execute()
-                    break
+                    return
                 except WatchError:
                     continue
-        return await self.restaurant(venue_id)
 
-    # -- tables -------------------------------------------------------------------------
-
-    async def add_tables(self, venue_id: str, tables: list[TableInput]) -> list[Table]:
-        """Add tables; ids are ``T<n>`` in creation order."""
-        keys = self._keys.of(venue_id)
-        await self.load(venue_id, "restaurant")
-        last = int(await self._redis.hincrby(keys.venue, "next_unit", len(tables)))
-        first = last - len(tables) + 1
-        created = [
-            Table(id=f"T{first + i}", label=table.label, capacity=table.capacity)
-            for i, table in enumerate(tables)
-        ]
-        pipe = self._redis.pipeline(transaction=True)
-        for seq, table in enumerate(created, start=first):
-            # Units are written in one transaction: a hold never sees half a table.
-            pipe.hset(keys.units, table.id, table.capacity)
-            if table.label is not None:
-                pipe.hset(keys.unit_labels, table.id, table.label)
-            pipe.zadd(keys.units_by_fit, {table.id: table.capacity * FIT_SCALE + seq})
-        await pipe.execute()
-        return created
-
-    async def tables(self, venue_id: str) -> list[Table]:
-        """A restaurant's tables, in creation order."""
-        await self.load(venue_id, "restaurant")
-        return await self._tables(self._keys.of(venue_id))
-
-    async def _tables(self, keys: VenueKeys) -> list[Table]:
-        pipe = self._redis.pipeline(transaction=False)
-        pipe.zrange(keys.units_by_fit, 0, -1, withscores=True)
-        pipe.hgetall(keys.unit_labels)
-        fit, labels = await pipe.execute()
-        tables = [
-            (
-                int(score) % FIT_SCALE,
-                Table(id=uid, label=labels.get(uid), capacity=int(score) // FIT_SCALE),
-            )
-            for uid, score in fit
-        ]
-        return [table for _, table in sorted(tables, key=lambda pair: pair[0])]
-
-    # -- slots --------------------------------------------------------------------------
-
-    async def add_slots(self, venue_id: str, first_text: str, last_text: str) -> tuple[int, int]:
-        """Lay out the slot grid from ``first`` to ``last``; idempotent. (created, total)."""
-        venue = await self.load(venue_id, "restaurant")
-        first, last = date_range(first_text, last_text)
-        grid = timegrid.grid(
-            venue.tz,
-            first,
-            last,
-            timegrid.parse_hh_mm(venue.fields["opens"]),
-            timegrid.parse_hh_mm(venue.fields["closes"]),
-            venue.slot_minutes,
-        )
-        keys = self._keys.of(venue_id)
-        pipe = self._redis.pipeline(transaction=True)
-        if grid:
-            # NX: asking again for the same days creates nothing twice.
-            pipe.zadd(keys.slots, dict(grid), nx=True)
-        pipe.zcard(keys.slots)
-        results = await pipe.execute()
-        created = int(results[0]) if grid else 0
-        return created, int(results[-1])
-
-    async def _grid(
-        self, venue_id: str, first_text: str, last_text: str
-    ) -> tuple[Venue, VenueKeys, list[tuple[str, int]], int]:
-        venue = await self.load(venue_id, "restaurant")
-        first, last = date_range(first_text, last_text)
-        start_ms, end_ms = timegrid.local_day_bounds_ms(first, last, venue.tz)
-        keys = self._keys.of(venue_id)
-        grid: list[tuple[str, float]] = await self._redis.zrangebyscore(
-            keys.slots, start_ms, f"({end_ms}", withscores=True
-        )
-        now = await redis_now_ms(self._redis)
-        return venue, keys, [(slot, int(start)) for slot, start in grid], now
-
-    async def availability(
-        self, venue_id: str, first_text: str, last_text: str, party_size: int
-    ) -> list[AvailableSlot]:
-        """Bookable slots (not started, inside the window) with the free tables that fit."""
-        venue, keys, grid, now = await self._grid(venue_id, first_text, last_text)
-        grid = [(slot, start) for slot, start in grid if _bookable(venue, start, now)]
-        found: list[AvailableSlot] = []
-        for slot, start, tables in await self._states(venue, keys, grid, now):
-            free = [
-                Table(id=t.id, label=t.label, capacity=t.capacity)
-                for t in sorted(tables, key=lambda t: t.capacity)
-                if t.capacity >= party_size and t.status == "available"
-            ]
-            if free:
-                found.append(AvailableSlot(slot=slot, tables=free, **_span(venue, start)))
-        return found
-
-    async def slot_views(self, venue_id: str, first_text: str, last_text: str) -> list[SlotView]:
-        """Every slot of a date range with each table's status."""
-        venue, keys, grid, now = await self._grid(venue_id, first_text, last_text)
-        return [
-            SlotView(slot=slot, tables=tables, **_span(venue, start))
-            for slot, start, tables in await self._states(venue, keys, grid, now)
-        ]
-
-    async def slot_view(self, venue_id: str, slot: str) -> SlotView:
-        """One slot with each table's status."""
-        venue = await self.load(venue_id, "restaurant")
-        check_slot_id(slot)
-        keys = self._keys.of(venue_id)
-        start = await self._redis.zscore(keys.slots, slot)
-        if start is None:
-            raise NotFound("No such slot in this venue's grid")
-        now = await redis_now_ms(self._redis)
-        [(_, _, tables)] = await self._states(venue, keys, [(slot, int(start))], now)
-        return SlotView(slot=slot, tables=tables, **_span(venue, int(start)))
-
-    async def _states(
-        self, venue: Venue, keys: VenueKeys, grid: list[tuple[str, int]], now: int
-    ) -> list[tuple[str, int, list[TableStatus]]]:
-        tables = await self._tables(keys)
-        pipe = self._redis.pipeline(transaction=False)
-        for slot, _ in grid:
-            pipe.hgetall(keys.cells(slot))
-        cell_maps: list[dict[str, str]] = await pipe.execute() if grid else []
-        return [
-            (
-                slot,
-                start,
-                [_table_status(t, read_cell(cells.get(t.id), now), venue.tz) for t in tables],
-            )
-            for (slot, start), cells in zip(grid, cell_maps, strict=True)
-        ]
-
-
-def _span(venue: Venue, start_ms: int) -> dict[str, str]:
-    return {
-        "starts_at": timegrid.rfc3339(start_ms, venue.tz),
-        "ends_at": timegrid.rfc3339(start_ms + venue.slot_minutes * 60_000, venue.tz),
-    }
-
-
-def check_slot_id(slot: str) -> None:
-    """A slot id must be ``YYYY-MM-DDTHH:MM`` and a real date and time (else 400)."""
-    try:
-        timegrid.parse_slot_id(slot)
-    except ValueError as error:
-        raise ValidationFailed(str(error)) from None
-
-
-def _bookable(venue: Venue, start_ms: int, now_ms: int) -> bool:
-    """Not started, and inside the booking window (what hold.lua checks too)."""
-    if start_ms <= now_ms:
-        return False
-    if start_ms < now_ms + venue.number("min_notice_minutes") * 60_000:
-        return False
-    return start_ms <= now_ms + venue.number("max_days_ahead", 90) * 86_400_000
-
-
-def _table_status(table: Table, state: CellState, tz: tzinfo) -> TableStatus:
-    free_at = timegrid.rfc3339(state.free_at_ms, tz) if state.free_at_ms is not None else None
-    return TableStatus(
-        id=table.id,
-        label=table.label,
-        capacity=table.capacity,
-        status=state.status,
-        free_at=free_at,
-    )
-
-
-def _check_hold_bounds(hold_seconds: int, max_hold_seconds: int) -> None:
-    if max_hold_seconds < hold_seconds:
-        raise ValidationFailed("max_hold_seconds must be at least hold_seconds")
-
-
-def restaurant_view(venue: Venue) -> Restaurant:
-    """A stored restaurant as the API shows it."""
-    f = venue.fields
-    return Restaurant(
-        id=venue.id,
-        name=f["name"],
-        phone=f["phone"],
-        timezone=f["timezone"],
-        opens=f["opens"],
-        closes=f["closes"],
-        slot_minutes=venue.slot_minutes,
-        hold_seconds=venue.number("hold_seconds"),
-        max_hold_seconds=venue.number("max_hold_seconds"),
-        max_holds_per_user=venue.number("max_holds_per_user"),
-        min_notice_minutes=venue.number("min_notice_minutes"),
-        max_days_ahead=venue.number("max_days_ahead", 90),
-        bookings_open=f.get("bookings_open") == "1",
-        created_at=timegrid.rfc3339(venue.number("created"), venue.tz),
-    )
+    def _stored_changes(self, patch: msgspec.Struct) -> dict[str, str]:
+        """A PATCH body's given fields as the venue hash stores them (all text)."""
+        changes: dict[str, str] = {}
+        for field in patch.__struct_fields__:
+            value = getattr(patch, field)
+            if value is OMIT:
+                continue
+            if isinstance(value, bool):
+                changes[field] = "1" if value else "0"
+            elif field == "phone":
+                changes[field] = self.phone(value)
+            else:
+                changes[field] = str(value)
+        return changes

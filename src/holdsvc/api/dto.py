@@ -36,8 +36,23 @@ class StrictBody(MsgspecDTO[T], Generic[T]):
         return decode_strict(value, self.model_type)
 
     @classmethod
+    def create_for_field_definition(
+        cls,
+        field_definition: FieldDefinition,
+        handler_id: str,
+        backend_cls: Any = None,
+    ) -> None:
+        """Nothing to prepare: ``decode_bytes`` decodes straight into the model, so a handler
+        may annotate ``data`` with a union of the bodies its faces take."""
+
+    @classmethod
     def create_openapi_schema(
         cls, field_definition: FieldDefinition, handler_id: str, schema_creator: SchemaCreator
     ) -> Reference | Schema:
         """The request body schema, straight from the model."""
         return schema_creator.for_field_definition(FieldDefinition.from_annotation(cls.model_type))
+
+
+def strict_body(model: type[msgspec.Struct]) -> type[StrictBody[Any]]:
+    """``StrictBody[model]`` for a model chosen at run time (a venue face's hold body)."""
+    return StrictBody[model]  # type: ignore[valid-type]

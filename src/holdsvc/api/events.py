@@ -4,31 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from litestar import Controller, Response, delete, get, patch, post
+from litestar import Controller, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, Parameter
-from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from holdsvc.api.auth import admin_guard
 from holdsvc.api.dto import StrictBody
-from holdsvc.api.fastpath import place_seat_hold, seat_hold_request
-from holdsvc.api.holds import (
-    AlreadyConfirmed,
-    HoldToken,
-    IdempotencyKey,
-    on_already_confirmed,
-    place_hold,
-    replay_guard,
-)
-from holdsvc.api.schemas import EventList, ReservationList, SeatList, problems
+from holdsvc.api.schemas import EventList, SeatList, problems
 from holdsvc.models import (
-    ConfirmInput,
     Event,
     EventInput,
     EventPatch,
-    Hold,
-    Reservation,
-    SeatHoldInput,
 )
 from holdsvc.services import Services
 
@@ -86,115 +72,3 @@ class EventController(Controller):
     ) -> SeatList:
         """Every seat with its status (available, held with free_at, reserved)."""
         return SeatList(await services.events.seats(eid, status))
-
-    @get(
-        "/{eid:str}/reservations",
-        guards=[admin_guard],
-        operation_id="listEventReservations",
-        responses=problems(400, 401, 404),
-    )
-    async def reservations(
-        self,
-        eid: FromPath[str],
-        services: NamedDependency[Services],
-        phone: Annotated[str | None, Parameter(max_length=40)] = None,
-        status: Annotated[str | None, Parameter(max_length=20)] = None,
-        tag: Annotated[str | None, Parameter(max_length=32)] = None,
-    ) -> ReservationList:
-        """Staff view of the event's reservations."""
-        found = await services.reservations.for_venue(
-            eid, "event", phone=phone, status=status, tag=tag
-        )
-        return ReservationList(found)
-
-
-class EventHoldController(Controller):
-    """Holds on seats of an event: named seats or the best ``count``, all or nothing."""
-
-    path = "/v1/events/{eid:str}/holds"
-    tags = ["holds"]
-
-    @post(
-        "/",
-        dto=StrictBody[SeatHoldInput],
-        return_dto=None,
-        status_code=HTTP_201_CREATED,
-        operation_id="placeSeatHold",
-        responses=problems(400, 404, 409),
-        middleware=[place_seat_hold],
-    )
-    async def place(
-        self,
-        eid: FromPath[str],
-        data: JSONBody[SeatHoldInput],
-        services: NamedDependency[Services],
-        idempotency_key: IdempotencyKey = None,
-    ) -> Response[Hold]:
-        """Hold named seats, or the lowest-numbered free ``count``; 200 on an idempotent replay."""
-        # Served by the place_seat_hold middleware; the same steps, should it ever not be.
-        request = await seat_hold_request(services, eid, data, idempotency_key)
-        return await place_hold(services, eid, "event", request)
-
-    @get("/{hold_id:str}", operation_id="getSeatHold", responses=problems(400, 403, 404))
-    async def one(
-        self,
-        eid: FromPath[str],
-        hold_id: FromPath[str],
-        services: NamedDependency[Services],
-        hold_token: HoldToken = None,
-    ) -> Hold:
-        """A seat hold, for its bearer."""
-        return await services.holds.get(eid, "event", hold_id, hold_token)
-
-    @post(
-        "/{hold_id:str}/refresh",
-        status_code=HTTP_200_OK,
-        operation_id="refreshSeatHold",
-        responses=problems(400, 403, 404, 409, 410),
-    )
-    async def refresh(
-        self,
-        eid: FromPath[str],
-        hold_id: FromPath[str],
-        services: NamedDependency[Services],
-        hold_token: HoldToken = None,
-    ) -> Hold:
-        """Keep a seat hold alive."""
-        return await services.holds.refresh(eid, "event", hold_id, hold_token)
-
-    @delete(
-        "/{hold_id:str}", operation_id="releaseSeatHold", responses=problems(400, 403, 404, 410)
-    )
-    async def release(
-        self,
-        eid: FromPath[str],
-        hold_id: FromPath[str],
-        services: NamedDependency[Services],
-        hold_token: HoldToken = None,
-    ) -> None:
-        """Release a seat hold; every seat is free at once."""
-        await services.holds.release(eid, "event", hold_id, hold_token)
-
-    @post(
-        "/{hold_id:str}/confirm",
-        guards=[replay_guard],
-        dto=StrictBody[ConfirmInput],
-        return_dto=None,
-        status_code=HTTP_201_CREATED,
-        operation_id="confirmSeatHold",
-        exception_handlers={AlreadyConfirmed: on_already_confirmed},
-        responses=problems(400, 403, 404, 410),
-    )
-    async def confirm(
-        self,
-        eid: FromPath[str],
-        hold_id: FromPath[str],
-        data: JSONBody[ConfirmInput],
-        services: NamedDependency[Services],
-        hold_token: HoldToken = None,
-    ) -> Response[Reservation]:
-        """Turn the seat hold into a reservation; again: 200, the same."""
-        reservation, replayed = await services.holds.confirm(
-            eid, "event", hold_id, hold_token, data
-        )
-        return Response(reservation, status_code=HTTP_200_OK if replayed else HTTP_201_CREATED)

@@ -1,4 +1,5 @@
-"""The change feed of a venue, for staff: a live SSE stream, or one JSON page."""
+"""The change feed of a venue, for staff: a live SSE stream, or one JSON page (the routes
+are in api/venue.py, one per face)."""
 
 from __future__ import annotations
 
@@ -6,17 +7,17 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Request, Response, get
+from litestar import Request, Response
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import FromPath, HeaderParameter, QueryParameter
+from litestar.params import HeaderParameter, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
-from holdsvc.api.auth import admin_guard
 from holdsvc.api.schemas import problems
 from holdsvc.feed import Heartbeat, Reset
 from holdsvc.models import ChangePage
 from holdsvc.services import Services
+from holdsvc.venues import VenueKind
 
 LastEventId = Annotated[str | None, HeaderParameter(name="Last-Event-ID", max_length=41)]
 Since = Annotated[
@@ -43,7 +44,7 @@ def wants_json(request: Request[Any, Any, Any]) -> bool:
 
 
 async def messages(
-    services: NamedDependency[Services], venue_id: str, kind: str, since: str | None
+    services: NamedDependency[Services], venue_id: str, kind: VenueKind, since: str | None
 ) -> Response[Any]:
     """The stream response, after the request was checked (so errors are still problems)."""
     profile, position = await services.feed.reserve(venue_id, kind, since)
@@ -72,7 +73,7 @@ async def changes(
     request: Request[Any, Any, Any],
     services: NamedDependency[Services],
     venue_id: str,
-    kind: str,
+    kind: VenueKind,
     since: str | None,
     limit: int,
 ) -> Response[Any]:
@@ -82,40 +83,3 @@ async def changes(
     if wants_json(request):
         return Response(await services.feed.page(venue_id, kind, position, limit))
     return await messages(services, venue_id, kind, position)
-
-
-class FeedController(Controller):
-    """``/changes`` of restaurants and events (admin)."""
-
-    tags = ["feed"]
-    guards = [admin_guard]
-
-    @get(
-        "/v1/restaurants/{rid:str}/changes",
-        operation_id="restaurantChanges",
-        responses=FEED_RESPONSES,
-    )
-    async def restaurant(
-        self,
-        request: Request[Any, Any, Any],
-        rid: FromPath[str],
-        services: NamedDependency[Services],
-        since: Since = None,
-        last_event_id: LastEventId = None,
-        limit: Limit = 100,
-    ) -> Response[Any]:
-        """The restaurant's changes: live SSE (resumable) or one page (Accept: JSON)."""
-        return await changes(request, services, rid, "restaurant", last_event_id or since, limit)
-
-    @get("/v1/events/{eid:str}/changes", operation_id="eventChanges", responses=FEED_RESPONSES)
-    async def event(
-        self,
-        request: Request[Any, Any, Any],
-        eid: FromPath[str],
-        services: NamedDependency[Services],
-        since: Since = None,
-        last_event_id: LastEventId = None,
-        limit: Limit = 100,
-    ) -> Response[Any]:
-        """The event's changes: live (SSE, resumable) or one page (Accept: application/json)."""
-        return await changes(request, services, eid, "event", last_event_id or since, limit)

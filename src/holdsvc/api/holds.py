@@ -1,23 +1,27 @@
-"""Holds on restaurant tables: place, read, refresh, release, confirm."""
+"""Holds of every venue face: place, read, refresh, release, confirm (one implementation).
+
+``hold_router(face)`` builds the routes of one face (``/v1/restaurants/{rid}/holds`` or
+``/v1/events/{eid}/holds``) with that face's operation ids. Placing a hold is served by
+``serve_directly`` (the hot path); the handler below it is what runs.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Controller, Request, Response, delete, get, post
+from litestar import Request, Response, Router, delete, get, post
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import FromPath, HeaderParameter, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+from litestar.types import Guard
 
-from holdsvc.api.dto import StrictBody
-from holdsvc.api.fastpath import place_table_hold, table_hold_request
-from holdsvc.api.problems import problem_for
+from holdsvc.api.dto import StrictBody, strict_body
+from holdsvc.api.faces import Face
+from holdsvc.api.fastpath import serve_directly
 from holdsvc.api.schemas import problems
-from holdsvc.errors import HoldsvcError
-from holdsvc.holds import HoldRequest
-from holdsvc.models import ConfirmInput, Hold, HoldInput, Reservation
+from holdsvc.models import ConfirmInput, Hold, HoldInput, Reservation, SeatHoldInput
 from holdsvc.services import Services
 
 HoldToken = Annotated[
@@ -46,104 +50,85 @@ def on_already_confirmed(
     return Response(signal.reservation, status_code=HTTP_200_OK)
 
 
-def kind_and_venue(connection: ASGIConnection[Any, Any, Any, Any]) -> tuple[str, str]:
-    """Which venue a hold route addresses: restaurants or events."""
-    params = connection.path_params
-    if "eid" in params:
-        return "event", str(params["eid"])
-    return "restaurant", str(params["rid"])
+def hold_router(face: Face, guards: list[Guard] | None = None) -> Router:
+    """The hold routes of one venue face; ``guards`` run on every route, the hot one too."""
+    kind = face.kind
+    opt = {"venue_param": face.param}
 
-
-async def replay_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """Runs before the confirm body is decoded: a confirmed hold answers its reservation."""
-    services: Services = connection.app.state.services
-    kind, venue_id = kind_and_venue(connection)
-    reservation = await services.holds.confirmed_reservation(
-        venue_id, kind, str(connection.path_params["hold_id"]), connection.headers.get("hold-token")
-    )
-    if reservation is not None:
-        raise AlreadyConfirmed(reservation)
-
-
-async def place_hold(
-    services: Services, venue_id: str, kind: str, request: HoldRequest
-) -> Response[Any]:
-    """201 for a new hold, 200 for an idempotent replay, the problem for a refusal.
-
-    A refusal (a taken cell, the cap) is the common answer under load: it is shaped here
-    rather than raised through Litestar's exception middleware, which costs more.
-    """
-    try:
-        hold, replayed = await services.holds.place(venue_id, kind, request)
-    except HoldsvcError as refusal:
-        return problem_for(refusal)
-    return Response(hold, status_code=HTTP_200_OK if replayed else HTTP_201_CREATED)
-
-
-class RestaurantHoldController(Controller):
-    """Holds on one table of one slot."""
-
-    path = "/v1/restaurants/{rid:str}/holds"
-    tags = ["holds"]
+    async def replay_guard(
+        connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+    ) -> None:
+        """Runs before the confirm body is decoded: a confirmed hold answers its reservation."""
+        services: Services = connection.app.state.services
+        reservation = await services.holds.confirmed_reservation(
+            face.venue_id_of(connection),
+            kind,
+            str(connection.path_params["hold_id"]),
+            connection.headers.get("hold-token"),
+        )
+        if reservation is not None:
+            raise AlreadyConfirmed(reservation)
 
     @post(
         "/",
-        dto=StrictBody[HoldInput],
+        dto=strict_body(face.hold_body),
         return_dto=None,
-        operation_id="placeHold",
+        operation_id=face.op("place"),
         responses=problems(400, 404, 409),
         status_code=HTTP_201_CREATED,
-        middleware=[place_table_hold],
+        middleware=[serve_directly],
+        opt=opt,
+        description=face.hold_body.__doc__,
     )
     async def place(
-        self,
-        rid: FromPath[str],
-        data: JSONBody[HoldInput],
+        venue_id: NamedDependency[str],
+        data: JSONBody[HoldInput | SeatHoldInput],
         services: NamedDependency[Services],
         idempotency_key: IdempotencyKey = None,
     ) -> Response[Hold]:
-        """Hold a table (best fit when none is named); 200 when an Idempotency-Key replays."""
-        # Served by the place_table_hold middleware; the same steps, should it ever not be.
-        request = table_hold_request(data, idempotency_key)
-        return await place_hold(services, rid, "restaurant", request)
+        """Hold a table or seats (best fit when none is named); 200 when an
+        Idempotency-Key replays an earlier hold."""
+        hold, replayed = await services.holds.place_from_body(venue_id, kind, data, idempotency_key)
+        return Response(hold, status_code=HTTP_200_OK if replayed else HTTP_201_CREATED)
 
-    @get("/{hold_id:str}", operation_id="getHold", responses=problems(400, 403, 404))
+    @get("/{hold_id:str}", operation_id=face.op("get"), responses=problems(400, 403, 404))
     async def one(
-        self,
-        rid: FromPath[str],
+        venue_id: NamedDependency[str],
         hold_id: FromPath[str],
         services: NamedDependency[Services],
         hold_token: HoldToken = None,
     ) -> Hold:
         """A hold, for its bearer."""
-        return await services.holds.get(rid, "restaurant", hold_id, hold_token)
+        return await services.holds.get(venue_id, kind, hold_id, hold_token)
 
     @post(
         "/{hold_id:str}/refresh",
         status_code=HTTP_200_OK,
-        operation_id="refreshHold",
+        operation_id=face.op("refresh"),
         responses=problems(400, 403, 404, 409, 410),
     )
     async def refresh(
-        self,
-        rid: FromPath[str],
+        venue_id: NamedDependency[str],
         hold_id: FromPath[str],
         services: NamedDependency[Services],
         hold_token: HoldToken = None,
     ) -> Hold:
         """Keep a hold alive: now + hold_seconds, at most created + max_hold_seconds."""
-        return await services.holds.refresh(rid, "restaurant", hold_id, hold_token)
+        return await services.holds.refresh(venue_id, kind, hold_id, hold_token)
 
-    @delete("/{hold_id:str}", operation_id="releaseHold", responses=problems(400, 403, 404, 410))
+    @delete(
+        "/{hold_id:str}",
+        operation_id=face.op("release"),
+        responses=problems(400, 403, 404, 410),
+    )
     async def release(
-        self,
-        rid: FromPath[str],
+        venue_id: NamedDependency[str],
         hold_id: FromPath[str],
         services: NamedDependency[Services],
         hold_token: HoldToken = None,
     ) -> None:
-        """Release a hold; its table is free at once."""
-        await services.holds.release(rid, "restaurant", hold_id, hold_token)
+        """Release a hold; its cells are free at once."""
+        await services.holds.release(venue_id, kind, hold_id, hold_token)
 
     @post(
         "/{hold_id:str}/confirm",
@@ -151,13 +136,12 @@ class RestaurantHoldController(Controller):
         dto=StrictBody[ConfirmInput],
         return_dto=None,
         status_code=HTTP_201_CREATED,
-        operation_id="confirmHold",
+        operation_id=face.op("confirm"),
         responses=problems(400, 403, 404, 410),
         exception_handlers={AlreadyConfirmed: on_already_confirmed},
     )
     async def confirm(
-        self,
-        rid: FromPath[str],
+        venue_id: NamedDependency[str],
         hold_id: FromPath[str],
         data: JSONBody[ConfirmInput],
         services: NamedDependency[Services],
@@ -165,6 +149,14 @@ class RestaurantHoldController(Controller):
     ) -> Response[Reservation]:
         """Turn the hold into a reservation (201, with its manage token); again: 200, the same."""
         reservation, replayed = await services.holds.confirm(
-            rid, "restaurant", hold_id, hold_token, data
+            venue_id, kind, hold_id, hold_token, data
         )
         return Response(reservation, status_code=HTTP_200_OK if replayed else HTTP_201_CREATED)
+
+    return Router(
+        path=f"{face.base}/holds",
+        route_handlers=[place, one, refresh, release, confirm],
+        tags=["holds"],
+        dependencies={"venue_id": face.venue_id},
+        guards=guards,
+    )

@@ -12,7 +12,6 @@ from holdsvc.api.auth import admin_guard
 from holdsvc.api.dto import StrictBody
 from holdsvc.api.schemas import (
     AvailableSlotList,
-    ReservationList,
     RestaurantList,
     SlotList,
     SlotsCreated,
@@ -30,8 +29,6 @@ from holdsvc.models import (
     TablesInput,
 )
 from holdsvc.services import Services
-
-DateQuery = Annotated[str, Parameter(pattern=r"^\d{4}-\d{2}-\d{2}$", description="YYYY-MM-DD")]
 
 
 class RestaurantController(Controller):
@@ -52,17 +49,17 @@ class RestaurantController(Controller):
         self, data: JSONBody[RestaurantInput], services: NamedDependency[Services]
     ) -> Restaurant:
         """Create a restaurant."""
-        return await services.venues.create_restaurant(data)
+        return await services.restaurants.create(data)
 
     @get("/", operation_id="listRestaurants", responses=problems())
     async def list_all(self, services: NamedDependency[Services]) -> RestaurantList:
         """Every restaurant."""
-        return RestaurantList(await services.venues.restaurants())
+        return RestaurantList(await services.restaurants.list_all())
 
     @get("/{rid:str}", operation_id="getRestaurant", responses=problems(400, 404))
     async def one(self, rid: FromPath[str], services: NamedDependency[Services]) -> Restaurant:
         """One restaurant."""
-        return await services.venues.restaurant(rid)
+        return await services.restaurants.get(rid)
 
     @patch(
         "/{rid:str}",
@@ -79,7 +76,7 @@ class RestaurantController(Controller):
         services: NamedDependency[Services],
     ) -> Restaurant:
         """Change name, phone, pause/resume bookings, or the hold rules."""
-        return await services.venues.update_restaurant(rid, data)
+        return await services.restaurants.update(rid, data)
 
     @post(
         "/{rid:str}/tables",
@@ -93,12 +90,12 @@ class RestaurantController(Controller):
         self, rid: FromPath[str], data: JSONBody[TablesInput], services: NamedDependency[Services]
     ) -> TableList:
         """Add tables (capacity 2..8)."""
-        return TableList(await services.venues.add_tables(rid, data.tables))
+        return TableList(await services.restaurants.add_tables(rid, data.tables))
 
     @get("/{rid:str}/tables", operation_id="listTables", responses=problems(400, 404))
     async def tables(self, rid: FromPath[str], services: NamedDependency[Services]) -> TableList:
         """A restaurant's tables."""
-        return TableList(await services.venues.tables(rid))
+        return TableList(await services.restaurants.tables(rid))
 
     @post(
         "/{rid:str}/slots",
@@ -112,7 +109,7 @@ class RestaurantController(Controller):
         self, rid: FromPath[str], data: JSONBody[SlotsInput], services: NamedDependency[Services]
     ) -> SlotsCreated:
         """Lay out the slot grid for a date range (idempotent)."""
-        created, total = await services.venues.add_slots(rid, data.first, data.last)
+        created, total = await services.restaurants.add_slots(rid, data.first, data.last)
         return SlotsCreated(created=created, total=total)
 
     @get("/{rid:str}/availability", operation_id="getAvailability", responses=problems(400, 404))
@@ -125,7 +122,9 @@ class RestaurantController(Controller):
         party_size: Annotated[int, Parameter(ge=1, le=50)] = 2,
     ) -> AvailableSlotList:
         """Slots not yet started with at least one free table that fits the party."""
-        return AvailableSlotList(await services.venues.availability(rid, first, last, party_size))
+        return AvailableSlotList(
+            await services.restaurants.availability(rid, first, last, party_size)
+        )
 
     @get("/{rid:str}/slots", operation_id="listSlots", responses=problems(400, 404))
     async def slots(
@@ -136,54 +135,28 @@ class RestaurantController(Controller):
         last: Annotated[str, QueryParameter(name="to", pattern=r"^\d{4}-\d{2}-\d{2}$")],
     ) -> SlotList:
         """Every slot of the range with each table's status."""
-        return SlotList(await services.venues.slot_views(rid, first, last))
+        return SlotList(await services.restaurants.slot_views(rid, first, last))
 
     @get("/{rid:str}/slots/{slot:str}", operation_id="getSlot", responses=problems(400, 404))
     async def slot(
         self, rid: FromPath[str], slot: FromPath[str], services: NamedDependency[Services]
     ) -> SlotView:
         """One slot with each table's status."""
-        return await services.venues.slot_view(rid, slot)
+        return await services.restaurants.slot_view(rid, slot)
 
-    @post(
-        "/{rid:str}/reservations",
-        guards=[admin_guard],
-        dto=StrictBody[StaffBookingInput],
-        return_dto=None,
-        operation_id="bookAsStaff",
-        responses=problems(400, 401, 404, 409),
-    )
-    async def book(
-        self,
-        rid: FromPath[str],
-        data: JSONBody[StaffBookingInput],
-        services: NamedDependency[Services],
-    ) -> Reservation:
-        """A staff booking (phone, walk-in): no hold, no pause/window/past checks, no expiry."""
-        return await services.reservations.book(rid, data)
 
-    @get(
-        "/{rid:str}/reservations",
-        guards=[admin_guard],
-        operation_id="listRestaurantReservations",
-        responses=problems(400, 401, 404),
-    )
-    async def reservations(
-        self,
-        rid: FromPath[str],
-        services: NamedDependency[Services],
-        first: Annotated[
-            str | None, QueryParameter(name="from", pattern=r"^\d{4}-\d{2}-\d{2}$")
-        ] = None,
-        last: Annotated[
-            str | None, QueryParameter(name="to", pattern=r"^\d{4}-\d{2}-\d{2}$")
-        ] = None,
-        phone: Annotated[str | None, Parameter(max_length=40)] = None,
-        status: Annotated[str | None, Parameter(max_length=20)] = None,
-        tag: Annotated[str | None, Parameter(max_length=32)] = None,
-    ) -> ReservationList:
-        """Staff view of reservations, sorted by start."""
-        found = await services.reservations.for_venue(
-            rid, "restaurant", first=first, last=last, phone=phone, status=status, tag=tag
-        )
-        return ReservationList(found)
+@post(
+    "/reservations",
+    dto=StrictBody[StaffBookingInput],
+    return_dto=None,
+    operation_id="bookAsStaff",
+    responses=problems(400, 401, 404, 409),
+    tags=["restaurants"],
+)
+async def book_as_staff(
+    venue_id: NamedDependency[str],
+    data: JSONBody[StaffBookingInput],
+    services: NamedDependency[Services],
+) -> Reservation:
+    """A staff booking (phone, walk-in): no hold, no pause/window/past checks, no expiry."""
+    return await services.reservations.book(venue_id, data)

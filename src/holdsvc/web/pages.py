@@ -31,6 +31,7 @@ from holdsvc.api.deps import provide_services
 from holdsvc.errors import HoldsvcError
 from holdsvc.models import AvailableSlot, Reservation, Restaurant, SeatStatus
 from holdsvc.services import Services
+from holdsvc.venues import VenueKind
 from holdsvc.web.views import MESSAGES, day_label, message_for, parse_day
 
 log = logging.getLogger(__name__)
@@ -134,7 +135,7 @@ async def slot_choices(
     party_text: str | None,
 ) -> dict[str, Any]:
     """The free times of one day for one party: the context of fragments/slots.html."""
-    profile = await services.venues.profile(restaurant.id, "restaurant")
+    profile = await services.venues.profile(restaurant.id, VenueKind.RESTAURANT)
     today = venue_today(profile.tz)
     day = parse_day(day_text) if day_text else today
     party = party_from(party_text)
@@ -161,7 +162,7 @@ async def slot_choices(
         )
     else:
         iso = day.isoformat()
-        found: list[AvailableSlot] = await services.venues.availability(
+        found: list[AvailableSlot] = await services.restaurants.availability(
             restaurant.id, iso, iso, party
         )
         context["slots"] = found
@@ -176,7 +177,7 @@ def seat_columns(total: int) -> int:
 @get("/", name="web_home")
 async def home(services: NamedDependency[Services]) -> Template:
     """Every restaurant and event, with links to their pages."""
-    restaurants = await services.venues.restaurants()
+    restaurants = await services.restaurants.list_all()
     events = await services.events.list_all()
     return Template("home.html", context={"restaurants": restaurants, "events": events})
 
@@ -189,11 +190,11 @@ async def guest(
     party_size: Annotated[str | None, Parameter(required=False)] = None,
 ) -> Template:
     """The guest booking page: a day and a party size, then free times, hold, confirm."""
-    restaurant = await services.venues.restaurant(rid)
-    profile = await services.venues.profile(rid, "restaurant")
+    restaurant = await services.restaurants.get(rid)
+    profile = await services.venues.profile(rid, VenueKind.RESTAURANT)
     today = venue_today(profile.tz)
     context = await slot_choices(services, restaurant, day, party_size)
-    tables = await services.venues.tables(rid)
+    tables = await services.restaurants.tables(rid)
     context.update(
         tables=[{"id": t.id, "label": t.label, "capacity": t.capacity} for t in tables],
         today=today.isoformat(),
@@ -214,7 +215,7 @@ async def guest_slots(
 ) -> Template:
     """Fragment: the free times of a day that fit the party (booking, or moving a booking
     whose ``current`` slot is marked)."""
-    restaurant = await services.venues.restaurant(rid)
+    restaurant = await services.restaurants.get(rid)
     context = await slot_choices(services, restaurant, day, party_size)
     context["purpose"] = "move" if purpose == "move" else "book"
     if purpose == "move" and current and current[:10] == context["day"]:
@@ -253,9 +254,9 @@ async def manage_context(services: Services, reference: str, token: str | None) 
     )
     profile = await services.venues.profile(reservation.venue_id)
     context: dict[str, Any] = {"r": reservation, "kind": profile.kind, "table": None}
-    if profile.kind == "restaurant":
-        restaurant = await services.venues.restaurant(reservation.venue_id)
-        tables = {t.id: t for t in await services.venues.tables(reservation.venue_id)}
+    if profile.kind is VenueKind.RESTAURANT:
+        restaurant = await services.restaurants.get(reservation.venue_id)
+        tables = {t.id: t for t in await services.restaurants.tables(reservation.venue_id)}
         today = venue_today(profile.tz)
         context.update(
             venue_name=restaurant.name,
@@ -296,7 +297,7 @@ async def manage_card(
 @get("/staff/{rid:str}", name="web_staff")
 async def staff(rid: FromPath[str], services: NamedDependency[Services]) -> Template:
     """The staff page shell; the data comes from the JSON API with the admin token."""
-    restaurant = await services.venues.restaurant(rid)
+    restaurant = await services.restaurants.get(rid)
     return Template("staff.html", context={"restaurant": restaurant})
 
 

@@ -1,0 +1,263 @@
+"""Restaurants: the venue face with tables and a slot grid (no HTTP here)."""
+
+from __future__ import annotations
+
+from holdsvc import slots as timegrid
+from holdsvc.clock import redis_now_ms
+from holdsvc.errors import NotFound, ValidationFailed
+from holdsvc.keys import Keys, VenueKeys
+from holdsvc.models import (
+    AvailableSlot,
+    Restaurant,
+    RestaurantInput,
+    RestaurantPatch,
+    SlotView,
+    Table,
+    TableInput,
+    TableStatus,
+)
+from holdsvc.scripts import AnyRedis
+from holdsvc.venues import (
+    FIT_SCALE,
+    CellState,
+    Venue,
+    VenueKind,
+    Venues,
+    check_slot_id,
+    date_range,
+    read_cell,
+)
+
+KIND = VenueKind.RESTAURANT
+
+
+class Restaurants:
+    """Create and read restaurants, their tables and slot grids; answer availability."""
+
+    def __init__(self, redis: AnyRedis, keys: Keys, venues: Venues) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._venues = venues
+
+    # -- restaurants --------------------------------------------------------------------
+
+    async def create(self, data: RestaurantInput) -> Restaurant:
+        """Create a restaurant (no tables, no slots yet)."""
+        try:
+            timegrid.zone(data.timezone)
+            timegrid.parse_hh_mm(data.opens)
+            timegrid.parse_hh_mm(data.closes)
+        except ValueError as error:
+            raise ValidationFailed(str(error)) from None
+        if data.opens == data.closes:
+            raise ValidationFailed("'closes' must differ from 'opens'")
+        fields = {
+            "kind": KIND,
+            "name": data.name,
+            "phone": self._venues.phone(data.phone),
+            "timezone": data.timezone,
+            "opens": data.opens,
+            "closes": data.closes,
+            "slot_minutes": str(data.slot_minutes),
+            **self._venues.hold_rules(
+                data.hold_seconds, data.max_hold_seconds, data.max_holds_per_user
+            ),
+            "min_notice_minutes": str(data.min_notice_minutes),
+            "max_days_ahead": str(data.max_days_ahead),
+            "bookings_open": "1",
+            "created": str(await redis_now_ms(self._redis)),
+        }
+        return await self.get(await self._venues.insert(fields))
+
+    async def get(self, venue_id: str) -> Restaurant:
+        """One restaurant."""
+        return restaurant_view(await self._venues.load(venue_id, KIND))
+
+    async def list_all(self) -> list[Restaurant]:
+        """Every restaurant, oldest first."""
+        return [restaurant_view(venue) for venue in await self._venues.all_of(KIND)]
+
+    async def update(self, venue_id: str, patch: RestaurantPatch) -> Restaurant:
+        """Change a restaurant's name, phone or booking rules."""
+        await self._venues.update(venue_id, KIND, patch)
+        return await self.get(venue_id)
+
+    # -- tables -------------------------------------------------------------------------
+
+    async def add_tables(self, venue_id: str, tables: list[TableInput]) -> list[Table]:
+        """Add tables; ids are ``T<n>`` in creation order."""
+        keys = self._keys.of(venue_id)
+        await self._venues.load(venue_id, KIND)
+        last = int(await self._redis.hincrby(keys.venue, "next_unit", len(tables)))
+        first = last - len(tables) + 1
+        created = [
+            Table(id=f"T{first + i}", label=table.label, capacity=table.capacity)
+            for i, table in enumerate(tables)
+        ]
+        pipe = self._redis.pipeline(transaction=True)
+        for seq, table in enumerate(created, start=first):
+            # Units are written in one transaction: a hold never sees half a table.
+            pipe.hset(keys.units, table.id, table.capacity)
+            if table.label is not None:
+                pipe.hset(keys.unit_labels, table.id, table.label)
+            pipe.zadd(keys.units_by_fit, {table.id: table.capacity * FIT_SCALE + seq})
+        await pipe.execute()
+        return created
+
+    async def tables(self, venue_id: str) -> list[Table]:
+        """A restaurant's tables, in creation order."""
+        await self._venues.load(venue_id, KIND)
+        return await self._tables(self._keys.of(venue_id))
+
+    async def _tables(self, keys: VenueKeys) -> list[Table]:
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.zrange(keys.units_by_fit, 0, -1, withscores=True)
+        pipe.hgetall(keys.unit_labels)
+        fit, labels = await pipe.execute()
+        tables = [
+            (
+                int(score) % FIT_SCALE,
+                Table(id=uid, label=labels.get(uid), capacity=int(score) // FIT_SCALE),
+            )
+            for uid, score in fit
+        ]
+        return [table for _, table in sorted(tables, key=lambda pair: pair[0])]
+
+    # -- slots --------------------------------------------------------------------------
+
+    async def add_slots(self, venue_id: str, first_text: str, last_text: str) -> tuple[int, int]:
+        """Lay out the slot grid from ``first`` to ``last``; idempotent. (created, total)."""
+        venue = await self._venues.load(venue_id, KIND)
+        first, last = date_range(first_text, last_text)
+        grid = timegrid.grid(
+            venue.tz,
+            first,
+            last,
+            timegrid.parse_hh_mm(venue.fields["opens"]),
+            timegrid.parse_hh_mm(venue.fields["closes"]),
+            venue.slot_minutes,
+        )
+        keys = self._keys.of(venue_id)
+        pipe = self._redis.pipeline(transaction=True)
+        if grid:
+            # NX: asking again for the same days creates nothing twice.
+            pipe.zadd(keys.slots, dict(grid), nx=True)
+        pipe.zcard(keys.slots)
+        results = await pipe.execute()
+        created = int(results[0]) if grid else 0
+        return created, int(results[-1])
+
+    async def _grid(
+        self, venue_id: str, first_text: str, last_text: str
+    ) -> tuple[Venue, VenueKeys, list[tuple[str, int]], int]:
+        venue = await self._venues.load(venue_id, KIND)
+        first, last = date_range(first_text, last_text)
+        start_ms, end_ms = timegrid.local_day_bounds_ms(first, last, venue.tz)
+        keys = self._keys.of(venue_id)
+        grid: list[tuple[str, float]] = await self._redis.zrangebyscore(
+            keys.slots, start_ms, f"({end_ms}", withscores=True
+        )
+        now = await redis_now_ms(self._redis)
+        return venue, keys, [(slot, int(start)) for slot, start in grid], now
+
+    async def availability(
+        self, venue_id: str, first_text: str, last_text: str, party_size: int
+    ) -> list[AvailableSlot]:
+        """Bookable slots (not started, inside the window) with the free tables that fit."""
+        venue, keys, grid, now = await self._grid(venue_id, first_text, last_text)
+        grid = [(slot, start) for slot, start in grid if _bookable(venue, start, now)]
+        found: list[AvailableSlot] = []
+        for slot, start, tables in await self._states(venue, keys, grid, now):
+            free = [
+                Table(id=t.id, label=t.label, capacity=t.capacity)
+                for t in sorted(tables, key=lambda t: t.capacity)
+                if t.capacity >= party_size and t.status == "available"
+            ]
+            if free:
+                found.append(AvailableSlot(slot=slot, tables=free, **_span(venue, start)))
+        return found
+
+    async def slot_views(self, venue_id: str, first_text: str, last_text: str) -> list[SlotView]:
+        """Every slot of a date range with each table's status."""
+        venue, keys, grid, now = await self._grid(venue_id, first_text, last_text)
+        return [
+            SlotView(slot=slot, tables=tables, **_span(venue, start))
+            for slot, start, tables in await self._states(venue, keys, grid, now)
+        ]
+
+    async def slot_view(self, venue_id: str, slot: str) -> SlotView:
+        """One slot with each table's status."""
+        venue = await self._venues.load(venue_id, KIND)
+        check_slot_id(slot)
+        keys = self._keys.of(venue_id)
+        start = await self._redis.zscore(keys.slots, slot)
+        if start is None:
+            raise NotFound("No such slot in this venue's grid")
+        now = await redis_now_ms(self._redis)
+        [(_, _, tables)] = await self._states(venue, keys, [(slot, int(start))], now)
+        return SlotView(slot=slot, tables=tables, **_span(venue, int(start)))
+
+    async def _states(
+        self, venue: Venue, keys: VenueKeys, grid: list[tuple[str, int]], now: int
+    ) -> list[tuple[str, int, list[TableStatus]]]:
+        tables = await self._tables(keys)
+        pipe = self._redis.pipeline(transaction=False)
+        for slot, _ in grid:
+            pipe.hgetall(keys.cells(slot))
+        cell_maps: list[dict[str, str]] = await pipe.execute() if grid else []
+        return [
+            (
+                slot,
+                start,
+                [_table_status(t, read_cell(cells.get(t.id), now), venue) for t in tables],
+            )
+            for (slot, start), cells in zip(grid, cell_maps, strict=True)
+        ]
+
+
+def _span(venue: Venue, start_ms: int) -> dict[str, str]:
+    return {
+        "starts_at": venue.time(start_ms),
+        "ends_at": venue.time(start_ms + venue.slot_minutes * 60_000),
+    }
+
+
+def _bookable(venue: Venue, start_ms: int, now_ms: int) -> bool:
+    """Not started, and inside the booking window (what hold.lua checks too)."""
+    if start_ms <= now_ms:
+        return False
+    if start_ms < now_ms + venue.number("min_notice_minutes") * 60_000:
+        return False
+    return start_ms <= now_ms + venue.number("max_days_ahead", 90) * 86_400_000
+
+
+def _table_status(table: Table, state: CellState, venue: Venue) -> TableStatus:
+    free_at = venue.time(state.free_at_ms) if state.free_at_ms is not None else None
+    return TableStatus(
+        id=table.id,
+        label=table.label,
+        capacity=table.capacity,
+        status=state.status,
+        free_at=free_at,
+    )
+
+
+def restaurant_view(venue: Venue) -> Restaurant:
+    """A stored restaurant as the API shows it."""
+    f = venue.fields
+    return Restaurant(
+        id=venue.id,
+        name=f["name"],
+        phone=f["phone"],
+        timezone=f["timezone"],
+        opens=f["opens"],
+        closes=f["closes"],
+        slot_minutes=venue.slot_minutes,
+        hold_seconds=venue.number("hold_seconds"),
+        max_hold_seconds=venue.number("max_hold_seconds"),
+        max_holds_per_user=venue.number("max_holds_per_user"),
+        min_notice_minutes=venue.number("min_notice_minutes"),
+        max_days_ahead=venue.number("max_days_ahead", 90),
+        bookings_open=f.get("bookings_open") == "1",
+        created_at=venue.time(venue.number("created")),
+    )
