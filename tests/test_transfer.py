@@ -7,6 +7,7 @@ to leave every Redis key as it was.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 from datetime import date
@@ -17,6 +18,7 @@ from urllib.parse import quote
 import pytest
 from redis.asyncio import Redis
 
+from holdsvc.cli import main
 from holdsvc.errors import NeedsSweep, NotFound, Stale, UnitUnavailable
 from holdsvc.keys import Keys
 from holdsvc.models import Reservation, StaffBookingInput
@@ -539,3 +541,58 @@ async def test_archive_script_refuses_and_changes_nothing(services: Services, re
     )
     assert done.removed and done.reservations == 1
     assert not await redis.exists(keys.reservation(old.reference), keys.cells(PAST_SLOT))
+
+
+# -- the command line ------------------------------------------------------------------------
+
+
+async def test_cli_export_import_archive(
+    client: Client,
+    redis: Redis,
+    redis_url: str,
+    services: Services,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("HOLDSVC_REDIS_URL", redis_url)
+    rid, made = await past_and_future(client)
+
+    async def holdsvc(*argv: str) -> tuple[int, str, str]:
+        code = await asyncio.to_thread(main, list(argv))
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    code, exported, err = await holdsvc("export")
+    assert code == 0 and "exported" in err and len(err.splitlines()) == 1
+    path = tmp_path / "venues.jsonl"
+    path.write_text(exported)
+
+    before = await snapshot_keys(redis)
+    code, _, err = await holdsvc("import", str(path))
+    assert code == 1 and err.startswith(f"holdsvc import: already in this Redis: venue {rid}")
+    assert len(err.splitlines()) == 1 and await snapshot_keys(redis) == before
+
+    await redis.flushall()
+    code, _, err = await holdsvc("import", str(path))
+    assert code == 0 and f"imported {rid}" in err
+    assert (await services.auditor.audit(rid)).ok
+
+    code, archived, err = await holdsvc("archive", "--before", day_after(-2), rid)
+    assert code == 0 and f"{rid}: archived 12 slots with 2 reservations" in err
+    assert made["old"]["reference"] in archived
+    assert (await client.get(res_url(made["old"]["reference"]), headers=ADMIN)).status_code == 404
+
+    code, _, err = await holdsvc("export", "NOPE99")
+    assert code == 1 and err == "holdsvc export: no venue NOPE99\n"
+    for content in ("{oops\n", '{"type": "venue", "version": 1}\n'):
+        path.write_text(content)
+        code, _, err = await holdsvc("import", str(path))
+        assert (
+            code == 2 and err.startswith("holdsvc import: line 1:") and len(err.splitlines()) == 1
+        )
+    code, _, err = await holdsvc("import", str(tmp_path / "missing.jsonl"))
+    assert code == 2 and "cannot read" in err
+    with pytest.raises(SystemExit) as usage:
+        await holdsvc("archive", "--before", "2026-13-01")
+    assert usage.value.code == 2
