@@ -116,6 +116,25 @@ class Booked:
 
 
 @dataclass(frozen=True, slots=True)
+class Archived:
+    """What archive.lua answered: whether the slot was removed, and with how many
+    reservations (``removed`` False: it has not ended by the cutoff, nothing changed)."""
+
+    removed: bool
+    reservations: int
+    now_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class ArchivedReservation:
+    """One reservation archive.lua removes with its slot: its fields exactly as the caller
+    read (and wrote out) them."""
+
+    reference: str
+    fields: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
 class Throttled:
     """What throttle.lua answered for an allowed request."""
 
@@ -477,3 +496,48 @@ class Scripts:
             ],
         )
         return Changed(changed=True, now_ms=int(reply[1]))
+
+    async def archive(
+        self,
+        keys: VenueKeys,
+        *,
+        slot: str,
+        cutoff_ms: int,
+        cells: dict[str, str],
+        reservations: list[ArchivedReservation],
+    ) -> Archived:
+        """Remove an ended slot with its cells, reservations and their index entries, if it
+        is still exactly as read (``cells``, ``reservations``: every one starting in it).
+
+        Raises:
+            UnitUnavailable: a live hold sits on the slot (kept).
+            NeedsSweep: lapsed holds sit on it: expire them, read it again, retry.
+            Stale: the slot or its reservations changed since they were read.
+            NotFound: no such venue, or the slot is not in the grid (any more).
+        """
+        phones = sorted({r.fields.get("phone", "") for r in reservations})
+        index = {phone: n for n, phone in enumerate(phones, start=1)}
+        expected = {
+            "cells": cells,
+            "reservations": [
+                {"ref": r.reference, "phone": index[r.fields.get("phone", "")], "fields": r.fields}
+                for r in reservations
+            ],
+        }
+        reply = await self._call(
+            "archive",
+            [
+                keys.venue,
+                keys.slots,
+                keys.cells(slot),
+                keys.held(slot),
+                keys.reservations_by_start,
+                *(keys.reservation(r.reference) for r in reservations),
+                *(keys.reservations_by_phone(phone) for phone in phones),
+            ],
+            [slot, cutoff_ms, json.dumps(expected, ensure_ascii=False)],
+        )
+        removed = int(reply[0]) == Status.OK
+        return Archived(
+            removed=removed, reservations=int(reply[2]) if removed else 0, now_ms=int(reply[1])
+        )
