@@ -236,7 +236,7 @@ def evalsha_ceiling(port: int, connections: int, requests: int) -> dict[str, flo
             "u__rand_int__",
             slot,
             "2",
-            "__rand_int__",
+            '["__rand_int__"]',  # a JSON array of unit ids
             "1",
             "",
             "100000",

@@ -17,7 +17,7 @@ Output: {code, now ms}
 --- @include "cells_json"
 --- @include "feed_append"
 --- @include "now_ms"
---- @include "split_csv"
+--- @include "record_units"
 
 local reference = ARGV[1]
 local feed_maxlen = tonumber(ARGV[2])
@@ -27,7 +27,7 @@ local reservation = redis.call('HMGET', KEYS[1], 'status', 'units', 'slot', 'hol
 if not reservation[1] then return {14, now} end
 if reservation[1] == 'cancelled' then return {1, now} end
 
-local units = split_csv(reservation[2])
+local units = record_units(reservation[2])
 local state = 'r|' .. reference
 for _, unit in ipairs(units) do
   -- Free only what is still ours (a staff move may have changed the cell since).

@@ -47,7 +47,7 @@ Output: {code, now ms, ...}
 --- @include "choose_units"
 --- @include "feed_append"
 --- @include "now_ms"
---- @include "split_csv"
+--- @include "record_units"
 --- @include "sweep_reply"
 
 local reference = ARGV[1]
@@ -72,7 +72,7 @@ if res[1] ~= 'confirmed' and not as_staff then return {20, now} end
 local party = tonumber(res[4])
 if new_party ~= '' then party = tonumber(new_party) end
 local own_state = 'r|' .. reference
-local old_units = split_csv(res[3])
+local old_units = record_units(res[3])
 local venue = redis.call('HMGET', KEYS[10], 'kind', 'slot_minutes', 'bookings_open',
   'min_notice_minutes', 'max_days_ahead')
 local cells = {}
@@ -101,7 +101,7 @@ if move then
   end
   local ends = ''
   if venue[2] then ends = string.format('%d', starts + tonumber(venue[2]) * 60000) end
-  redis.call('HSET', KEYS[1], 'slot', target_slot, 'units', table.concat(chosen, ','),
+  redis.call('HSET', KEYS[1], 'slot', target_slot, 'units', cjson.encode(chosen),
     'starts', string.format('%d', starts), 'ends', ends)
   redis.call('ZADD', KEYS[7], starts, reference)
 else

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -124,6 +125,23 @@ async def _lifetime(services: Services, rid: str, made: dict[str, Any]) -> None:
     await services.redis.hset(V.of(rid).hold(made["live"].id), "ends", "1")
 
 
+async def _unit_named_twice(services: Services, rid: str, made: dict[str, Any]) -> None:
+    unit = made["staff"].table_id
+    await services.redis.hset(
+        V.of(rid).reservation(made["staff"].reference), "units", json.dumps([unit, unit])
+    )
+
+
+async def _unreadable_units(services: Services, rid: str, made: dict[str, Any]) -> None:
+    await services.redis.hset(V.of(rid).hold(made["live"].id), "units", '["T1"')
+
+
+async def _cell_of_no_unit(services: Services, rid: str, made: dict[str, Any]) -> None:
+    # What a split of "T1,T2" once left behind: a cell named after no unit of the venue.
+    ref = made["reservation"].reference
+    await services.redis.hset(V.of(rid).cells(slot_tomorrow(14)), "T1,T2", f"r|{ref}")
+
+
 @pytest.mark.parametrize(
     ("fault", "check"),
     [
@@ -137,6 +155,9 @@ async def _lifetime(services: Services, rid: str, made: dict[str, Any]) -> None:
         (_expiry_index, "expiry_index"),
         (_feed_entry, "feed"),
         (_lifetime, "hold_lifetime"),
+        (_unit_named_twice, "record_units"),
+        (_unreadable_units, "record_units"),
+        (_cell_of_no_unit, "cell_unit"),
     ],
 )
 async def test_each_planted_fault_is_reported_precisely(

@@ -38,6 +38,7 @@ from holdsvc.metrics import Metrics
 from holdsvc.models import ConfirmInput, RestaurantInput, TableInput
 from holdsvc.services import Services
 from holdsvc.settings import Settings
+from holdsvc.units import decode_units
 from holdsvc.venues import read_cell, redis_now_ms
 from tests.helpers import tomorrow
 
@@ -282,7 +283,7 @@ async def age_live_holds(services: Services, venue_id: str, seconds: int) -> Non
                 "expires": expires,
             },
         )
-        for unit in hold["units"].split(","):
+        for unit in decode_units(hold["units"]):
             if await redis.hget(keys.cells(hold["slot"]), unit) == f"h|{hold_id}|{hold['expires']}":
                 await redis.hset(keys.cells(hold["slot"]), unit, f"h|{hold_id}|{expires}")
                 await redis.zadd(keys.held(hold["slot"]), {unit: expires})

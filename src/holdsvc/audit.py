@@ -17,6 +17,7 @@ import msgspec
 from holdsvc.errors import NotFound
 from holdsvc.keys import Keys, VenueKeys
 from holdsvc.scripts import AnyRedis
+from holdsvc.units import decode_units
 from holdsvc.venues import redis_now_ms
 
 LIVE_RESERVATION = ("confirmed", "no_show", "completed")
@@ -52,6 +53,7 @@ class _Venue:
     fields: dict[str, str]
     now: int
     slots: dict[str, int]
+    units: set[str] = field(default_factory=set)
     cells: dict[str, dict[str, str]] = field(default_factory=dict)
     held: dict[str, dict[str, float]] = field(default_factory=dict)
     holds: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -82,6 +84,7 @@ class Auditor:
         venue = await self._read(venue_id, keys, kind)
         violations: list[Violation] = []
         violations += self._check_cells(venue)
+        violations += self._check_record_units(venue)
         violations += self._check_holds(venue)
         violations += self._check_reservations(venue)
         violations += await self._check_indexes(venue_id, keys, venue)
@@ -128,6 +131,7 @@ class Auditor:
             s: int(ms) for s, ms in await self._redis.zrange(keys.slots, 0, -1, withscores=True)
         }
         venue = _Venue(fields=fields, now=await redis_now_ms(self._redis), slots=slots)
+        venue.units = set(await self._redis.hkeys(keys.units))
         hold_ids = set(await self._redis.zrange(keys.holds, 0, -1))
         hold_ids |= await self._ids(keys.hold("*"), keys.hold(""))
         refs = set(await self._redis.zrange(keys.reservations_by_start, 0, -1))
@@ -216,6 +220,15 @@ class Auditor:
                     )
                 )
             for unit, state in cells.items():
+                if unit not in venue.units:
+                    found.append(
+                        Violation(
+                            check="cell_unit",
+                            detail="a cell of a unit the venue does not have",
+                            slot=slot,
+                            unit=unit,
+                        )
+                    )
                 found += self._check_cell(venue, slot, unit, state)
             for unit, expires in venue.held.get(slot, {}).items():
                 state = cells.get(unit, "")
@@ -242,7 +255,7 @@ class Auditor:
                         check="cell_owner", detail=detail, slot=slot, unit=unit, reference=ref
                     )
                 ]
-            if row.get("slot") != slot or unit not in row.get("units", "").split(","):
+            if row.get("slot") != slot or unit not in _units(row):
                 detail = "the reservation does not claim this cell"
                 return [
                     Violation(
@@ -268,7 +281,7 @@ class Auditor:
             return [
                 Violation(check="cell_owner", detail=detail, slot=slot, unit=unit, hold_id=hold_id)
             ]
-        if hold.get("slot") != slot or unit not in hold.get("units", "").split(","):
+        if hold.get("slot") != slot or unit not in _units(hold):
             detail = "the hold does not claim this cell"
             return [
                 Violation(check="cell_owner", detail=detail, slot=slot, unit=unit, hold_id=hold_id)
@@ -280,6 +293,19 @@ class Auditor:
             ]
         return []
 
+    def _check_record_units(self, venue: _Venue) -> list[Violation]:
+        """Each hold and reservation claims a readable list of distinct units of the venue."""
+        found: list[Violation] = []
+        for hold_id, hold in venue.holds.items():
+            problem = _units_problem(hold.get("units", ""), venue.units)
+            if problem:
+                found.append(Violation(check="record_units", detail=problem, hold_id=hold_id))
+        for ref, row in venue.reservations.items():
+            problem = _units_problem(row.get("units", ""), venue.units)
+            if problem:
+                found.append(Violation(check="record_units", detail=problem, reference=ref))
+        return found
+
     def _check_holds(self, venue: _Venue) -> list[Violation]:
         """Invariants 1-3: live holds own their cells, stay within lifetime and the cap."""
         found: list[Violation] = []
@@ -288,7 +314,7 @@ class Auditor:
         for hold_id, hold in venue.holds.items():
             if hold.get("status") != "held":
                 continue
-            slot, units = hold.get("slot", ""), [u for u in hold.get("units", "").split(",") if u]
+            slot, units = hold.get("slot", ""), _units(hold)
             expires, created = int(hold.get("expires", 0)), int(hold.get("created", 0))
             if int(hold.get("n", -1)) != len(units):
                 found.append(
@@ -344,7 +370,7 @@ class Auditor:
         claims: defaultdict[tuple[str, str], list[str]] = defaultdict(list)
         for ref, row in venue.reservations.items():
             slot = row.get("slot", "")
-            for unit in [u for u in row.get("units", "").split(",") if u]:
+            for unit in _units(row):
                 cell = venue.cells.get(slot, {}).get(unit)
                 if row.get("status") in LIVE_RESERVATION:
                     claims[(slot, unit)].append(ref)
@@ -565,6 +591,32 @@ class Auditor:
                 detail = f"{row.get('status')} reservation with {cancelled} 'cancelled' entries"
                 found.append(Violation(check="feed", detail=detail, reference=ref))
         return found
+
+
+def _units(record: dict[str, str]) -> list[str]:
+    """The units a hold or reservation record claims (none when unreadable: see
+    ``_check_record_units``)."""
+    try:
+        return decode_units(record.get("units", ""))
+    except ValueError:
+        return []
+
+
+def _units_problem(text: str, known: set[str]) -> str | None:
+    """What is wrong with a record's stored units, if anything."""
+    try:
+        units = decode_units(text)
+    except ValueError:
+        return f"unreadable units {text!r}"
+    if not units:
+        return "claims no unit"
+    repeated = [unit for unit, count in Counter(units).items() if count > 1]
+    if repeated:
+        return f"names {repeated[0]} more than once"
+    unknown = [unit for unit in units if unit not in known]
+    if unknown:
+        return f"names {unknown[0]}, a unit the venue does not have"
+    return None
 
 
 def _owners(cells: dict[str, str]) -> dict[str, set[str]]:

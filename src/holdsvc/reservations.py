@@ -32,6 +32,7 @@ from holdsvc.models import (
 )
 from holdsvc.scripts import AnyRedis, Booked, Scripts
 from holdsvc.sweeper import Sweeper, after_sweeping
+from holdsvc.units import decode_units
 from holdsvc.venues import (
     EARLIEST_DATE,
     LATEST_DATE,
@@ -286,7 +287,7 @@ def _ms_text(profile: VenueProfile, value: str | None) -> str | None:
 
 def reservation_view(profile: VenueProfile, fields: dict[str, str], *, admin: bool) -> Reservation:
     """A stored reservation as the API shows it; staff fields only for admins."""
-    units = fields["units"].split(",")
+    units = decode_units(fields["units"])
     reservation = Reservation(
         reference=fields["reference"],
         status=fields["status"],

@@ -23,6 +23,7 @@ from holdsvc.errors import Status, raise_for_status
 from holdsvc.keys import VenueKeys
 from holdsvc.pipelined import ClusterPipelines, PipelinedConnection
 from holdsvc.replication import NO_WAIT, Replication, eval_then_wait
+from holdsvc.units import decode_units, encode_units
 
 # redis-py annotates replies as unions of sync/async and bytes/str. Our clients always use
 # decode_responses=True, so replies are text; the client is typed loosely at this one boundary.
@@ -259,7 +260,7 @@ class Scripts:
                 user_id,
                 slot,
                 party_size,
-                ",".join(units),
+                encode_units(units),
                 count,
                 fingerprint if idempotency_key else "",
                 self._feed_maxlen,
@@ -273,7 +274,7 @@ class Scripts:
             now_ms=int(reply[1]),
             created_ms=int(reply[3]),
             expires_ms=int(reply[4]),
-            units=tuple(_text(reply[5]).split(",")),
+            units=tuple(decode_units(_text(reply[5]))),
         )
 
     async def refresh(
@@ -423,7 +424,7 @@ class Scripts:
                 manage_digest,
                 slot,
                 party_size,
-                ",".join(units),
+                encode_units(units),
                 count,
                 json.dumps(fields),
                 venue_id,
