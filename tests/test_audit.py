@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 from litestar.testing import AsyncTestClient
+from redis.asyncio import Redis
 
 from holdsvc.cli import _audit
 from holdsvc.errors import HoldsvcError
@@ -18,7 +20,16 @@ from holdsvc.models import ConfirmInput, ReservationPatch, StaffBookingInput
 from holdsvc.services import Services
 from holdsvc.settings import Settings
 from tests.cluster import both_backends
-from tests.helpers import ADMIN, lapse, make_restaurant, place, slot_tomorrow, tomorrow
+from tests.helpers import (
+    ADMIN,
+    hold_http,
+    lapse,
+    make_restaurant,
+    new_venue,
+    place,
+    slot_tomorrow,
+    tomorrow,
+)
 
 # Every test here runs on one Redis node, then on the Redis Cluster (marked `cluster`).
 redis_backend = both_backends
@@ -125,6 +136,12 @@ async def _lifetime(services: Services, rid: str, made: dict[str, Any]) -> None:
     await services.redis.hset(V.of(rid).hold(made["live"].id), "ends", "1")
 
 
+async def _user_set(services: Services, rid: str, made: dict[str, Any]) -> None:
+    live = made["live"]
+    expires = await services.redis.hget(V.of(rid).hold(live.id), "expires")
+    await services.redis.zadd(V.of(rid).user("intruder"), {f"{live.id}|1": int(expires)})
+
+
 async def _unit_named_twice(services: Services, rid: str, made: dict[str, Any]) -> None:
     unit = made["staff"].table_id
     await services.redis.hset(
@@ -155,6 +172,7 @@ async def _cell_of_no_unit(services: Services, rid: str, made: dict[str, Any]) -
         (_expiry_index, "expiry_index"),
         (_feed_entry, "feed"),
         (_lifetime, "hold_lifetime"),
+        (_user_set, "user_index"),
         (_unit_named_twice, "record_units"),
         (_unreadable_units, "record_units"),
         (_cell_of_no_unit, "cell_unit"),
@@ -249,3 +267,26 @@ async def test_a_venue_left_off_the_list_is_found_and_put_back(
     assert await services.redis.zscore(V.venues("restaurant"), lost) == created
     assert await services.auditor.unlisted_venues() == {}
     assert (await services.auditor.audit(lost)).ok
+
+
+CRAFTED_USERS = ["x}:venue", "}:venue", "{X}:venue", "*", "a:b:c", "user:1", "\\}"]
+
+
+async def test_a_crafted_user_id_never_passes_for_another_key(
+    client: AsyncTestClient[Any], redis: Redis, settings: Settings
+) -> None:
+    """A user id with ``}`` and ``:venue`` once made a key that the audit's scan of venues
+    took for a venue (and crashed on). Key names hash user ids; scans match structure."""
+    rid = await new_venue(client, capacities=(2,) * len(CRAFTED_USERS), max_holds_per_user=1)
+    for user in CRAFTED_USERS:
+        assert (await hold_http(client, rid, user)).status_code == 201
+    # Each crafted user is still capped on its own.
+    capped = await hold_http(client, rid, CRAFTED_USERS[0], slot=slot_tomorrow(12))
+    assert capped.json()["code"] == "hold_limit_reached"
+    reports = await _audit(settings, [])
+    assert [(r.venue_id, r.ok) for r in reports] == [(rid, True)], reports
+    assert [(r.venue_id, r.ok) for r in await _audit(settings, [], repair=True)] == [(rid, True)]
+    # No key name carries a user id as it was sent: each user's set is named by a digest.
+    keys = [key.decode() async for key in redis.scan_iter(match=f"hs:{{{rid}}}:user:*")]
+    assert len(keys) == len(CRAFTED_USERS)
+    assert all(re.fullmatch(rf"hs:\{{{rid}\}}:user:[0-9a-f]{{32}}", key) for key in keys), keys

@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 
 from holdsvc.errors import NotFound
-from holdsvc.keys import Keys, VenueKeys
+from holdsvc.keys import KeyFamily, Keys, VenueKeys, user_digest
 from holdsvc.scripts import AnyRedis
 from holdsvc.units import decode_units
 from holdsvc.venues import redis_now_ms
@@ -105,13 +105,15 @@ class Auditor:
         """Venues that exist but no list of venues names: venue id -> (kind, created ms).
 
         The list is written after the venue's own atomic step (it lives in another cluster
-        slot), so a crash in between leaves such a venue. SCANs every primary of a cluster.
+        slot), so a crash in between leaves such a venue. SCANs every primary of a cluster,
+        counting only keys shaped exactly like a venue's settings.
         """
-        pattern = self._keys.of("*").venue
-        head, tail = pattern.split("*")
+        family = self._keys.every_venue
         found: dict[str, tuple[str, int]] = {}
-        async for key in self._redis.scan_iter(match=pattern, count=1000):
-            venue_id = str(key)[len(head) : -len(tail)]
+        async for key in self._redis.scan_iter(match=family.glob, count=1000):
+            venue_id = family.part(str(key))
+            if venue_id is None:
+                continue
             kind, created = await self._redis.hmget(str(key), ["kind", "created"])
             if kind and await self._redis.zscore(self._keys.venues(kind), venue_id) is None:
                 found[venue_id] = (kind, int(created or 0))
@@ -133,26 +135,25 @@ class Auditor:
         venue = _Venue(fields=fields, now=await redis_now_ms(self._redis), slots=slots)
         venue.units = set(await self._redis.hkeys(keys.units))
         hold_ids = set(await self._redis.zrange(keys.holds, 0, -1))
-        hold_ids |= await self._ids(keys.hold("*"), keys.hold(""))
+        hold_ids |= await self._ids(keys.every_hold)
         refs = set(await self._redis.zrange(keys.reservations_by_start, 0, -1))
-        refs |= {
-            r
-            for r in await self._ids(keys.reservation("*"), keys.reservation(""))
-            if "by-" not in r
-        }
+        refs |= await self._ids(keys.every_reservation)
         holds = await self._records(keys.hold, hold_ids)
         reservations = await self._records(keys.reservation, refs)
-        for slot in set(slots) | await self._ids(keys.cells("*"), keys.cells("")):
+        for slot in set(slots) | await self._ids(keys.every_cells):
             await self._snapshot(keys, slot, venue, holds, reservations)
         # Records of no slot (or of a slot not in the grid) still count.
         venue.holds = {**holds, **venue.holds}
         venue.reservations = {**reservations, **venue.reservations}
         return venue
 
-    async def _ids(self, pattern: str, prefix: str) -> set[str]:
+    async def _ids(self, family: KeyFamily) -> set[str]:
+        """The variable parts of every key of ``family`` (keys of another shape: none)."""
         found: set[str] = set()
-        async for key in self._redis.scan_iter(match=pattern, count=1000):
-            found.add(str(key)[len(prefix) :])
+        async for key in self._redis.scan_iter(match=family.glob, count=1000):
+            part = family.part(str(key))
+            if part is not None:
+                found.add(part)
         return found
 
     async def _records(self, key_of: Any, ids: set[str]) -> dict[str, dict[str, str]]:
@@ -466,21 +467,29 @@ class Auditor:
     async def _check_user_sets(self, keys: VenueKeys, venue: _Venue) -> list[Violation]:
         """Each user's set names only that user's live holds, with their unit counts."""
         found: list[Violation] = []
-        prefix = keys.user("")
-        async for key in self._redis.scan_iter(match=keys.user("*"), count=1000):
-            user = str(key)[len(prefix) :]
+        users = {user_digest(h["user"]): h["user"] for h in venue.holds.values() if "user" in h}
+        family = keys.every_user
+        async for key in self._redis.scan_iter(match=family.glob, count=1000):
+            digest = family.part(str(key))
+            if digest is None:
+                continue
             for member, score in await self._redis.zrange(key, 0, -1, withscores=True):
                 hold_id, _, units = str(member).rpartition("|")
                 hold = venue.holds.get(hold_id, {})
                 lapsed = int(score) <= venue.now
                 if not lapsed and (
                     hold.get("status") != "held"
-                    or hold.get("user") != user
+                    or user_digest(hold.get("user", "")) != digest
                     or hold.get("n") != units
                 ):
                     detail = "user set names a hold that is not this user's live hold"
                     found.append(
-                        Violation(check="user_index", detail=detail, hold_id=hold_id, user_id=user)
+                        Violation(
+                            check="user_index",
+                            detail=detail,
+                            hold_id=hold_id,
+                            user_id=users.get(digest, digest),
+                        )
                     )
         return found
 
@@ -515,9 +524,11 @@ class Auditor:
                     reference=ref,
                 )
             )
-        phone_prefix = keys.reservations_by_phone("")
-        async for key in self._redis.scan_iter(match=keys.reservations_by_phone("*"), count=1000):
-            phone = str(key)[len(phone_prefix) :]
+        phones = keys.every_phone
+        async for key in self._redis.scan_iter(match=phones.glob, count=1000):
+            phone = phones.part(str(key))
+            if phone is None:
+                continue
             for ref in await self._redis.smembers(key):
                 if venue.reservations.get(ref, {}).get("phone") != phone:
                     found.append(
