@@ -367,12 +367,27 @@ class Scripts:
             replication=replication,
         )
 
-    async def cancel(self, keys: VenueKeys, *, reference: str, slot: str) -> Changed:
-        """Cancel a reservation and free its cells; idempotent."""
+    async def cancel(
+        self,
+        keys: VenueKeys,
+        *,
+        reference: str,
+        slot: str,
+        manage_digest: str,
+        as_staff: bool,
+    ) -> Changed:
+        """Cancel a reservation and free its cells; idempotent.
+
+        ``slot`` is where the caller read it; ``manage_digest`` the digest of the presented
+        manage token ('' when none), needed unless ``as_staff``.
+
+        Raises:
+            Stale: it moved since ``slot`` was read; read it again and call again.
+        """
         reply, replication = await self._call_durable(
             "cancel",
             [keys.reservation(reference), keys.cells(slot), keys.feed],
-            [reference, self._feed_maxlen],
+            [reference, slot, manage_digest, "1" if as_staff else "0", self._feed_maxlen],
         )
         return Changed(
             changed=int(reply[0]) == Status.OK, now_ms=int(reply[1]), replication=replication
@@ -445,8 +460,18 @@ class Scripts:
         target_unit: str | None,
         party_size: int | None,
         as_staff: bool,
+        manage_digest: str,
     ) -> Changed:
-        """Change fields and/or move a reservation, in one step."""
+        """Change fields and/or move a reservation, in one step.
+
+        ``current_slot`` and ``current_phone`` are what the caller read (some keys are built
+        from them); ``manage_digest`` the digest of the presented manage token ('' when none),
+        needed unless ``as_staff``.
+
+        Raises:
+            Stale: the slot or phone this change needs moved since they were read; read them
+                again and call again.
+        """
         new_phone = fields.get("phone", current_phone)
         move_to = target_slot or current_slot
         reply = await self._call(
@@ -474,6 +499,7 @@ class Scripts:
                 target_unit or "",
                 "" if party_size is None else party_size,
                 "1" if as_staff else "0",
+                manage_digest,
                 self._feed_maxlen,
             ],
         )
