@@ -28,6 +28,7 @@ from tests.helpers import (
     new_venue,
     place,
     slot_tomorrow,
+    snapshot,
     tomorrow,
 )
 
@@ -290,3 +291,71 @@ async def test_a_crafted_user_id_never_passes_for_another_key(
     keys = [key.decode() async for key in redis.scan_iter(match=f"hs:{{{rid}}}:user:*")]
     assert len(keys) == len(CRAFTED_USERS)
     assert all(re.fullmatch(rf"hs:\{{{rid}\}}:user:[0-9a-f]{{32}}", key) for key in keys), keys
+
+
+async def _strand_cells(services: Services, rid: str, made: dict[str, Any]) -> set[tuple[Any, ...]]:
+    """Two stuck cells: one reserved by a cancelled reservation, one by a missing one."""
+    cancelled = made["cancelled"]
+    missing = f"{rid}-ZZZZZZ"
+    await services.redis.hset(
+        V.of(rid).cells(slot_tomorrow(13)), cancelled.table_id, f"r|{cancelled.reference}"
+    )
+    await services.redis.hset(V.of(rid).cells(slot_tomorrow(17)), "T3", f"r|{missing}")
+    return {
+        (slot_tomorrow(13), cancelled.table_id, cancelled.reference),
+        (slot_tomorrow(17), "T3", missing),
+    }
+
+
+def stuck_cells(report: Any) -> set[tuple[Any, ...]]:
+    return {(v.slot, v.unit, v.reference) for v in report.violations if v.check == "cell_owner"}
+
+
+async def test_repair_frees_a_cell_no_live_reservation_owns(
+    services: Services, settings: Settings
+) -> None:
+    rid, made = await busy_restaurant(services)
+    planted = await _strand_cells(services, rid, made)
+    assert stuck_cells(await services.auditor.audit(rid)) == planted
+    assert [r.ok for r in await _audit(settings, [rid])] == [False]  # no --repair: no write
+    reports = await _audit(settings, [rid], repair=True)
+    assert [(r.venue_id, r.ok) for r in reports] == [(rid, True)], reports
+    for slot, unit, _ in planted:
+        assert await services.redis.hget(V.of(rid).cells(slot), unit) is None
+    assert (await services.auditor.audit(rid)).ok
+    # Each freed cell is a change the feed tells (the staff screen repaints it).
+    entries = [fields for _, fields in await services.redis.xrange(V.of(rid).feed)][-2:]
+    assert sorted((e["event"], e["ref"], json.loads(e["cells"])) for e in entries) == sorted(
+        ("changed", ref, [{"slot": slot, "unit": unit}]) for slot, unit, ref in planted
+    )
+
+
+async def test_repair_rechecks_each_cell_when_it_frees_it(services: Services) -> None:
+    """Between the audit and the repair the cell may have been fixed and claimed again, or its
+    reservation may own it after all: the repair script checks again and leaves it."""
+    rid, made = await busy_restaurant(services)
+    await _strand_cells(services, rid, made)
+    report = await services.auditor.audit(rid)
+    assert len(stuck_cells(report)) == 2
+    keys = V.of(rid)
+    # One is freed by someone else and a guest holds it now; the other's record is restored.
+    await services.redis.hdel(keys.cells(slot_tomorrow(13)), made["cancelled"].table_id)
+    holder = await place(
+        services, rid, "new", slot=slot_tomorrow(13), table=made["cancelled"].table_id
+    )
+    await services.redis.hset(
+        keys.reservation(f"{rid}-ZZZZZZ"),
+        mapping={
+            **await services.redis.hgetall(keys.reservation(made["staff"].reference)),
+            "reference": f"{rid}-ZZZZZZ",
+            "slot": slot_tomorrow(17),
+            "units": '["T3"]',
+        },
+    )
+    before = await snapshot(services, rid)
+    assert await services.auditor.free_stuck_cells(report, services.scripts) == []
+    assert await snapshot(services, rid) == before
+    assert (
+        await services.redis.hget(keys.cells(slot_tomorrow(13)), made["cancelled"].table_id)
+        == f"h|{holder.id}|{await services.redis.hget(keys.hold(holder.id), 'expires')}"
+    )

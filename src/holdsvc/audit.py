@@ -16,7 +16,7 @@ import msgspec
 
 from holdsvc.errors import NotFound
 from holdsvc.keys import KeyFamily, Keys, VenueKeys, user_digest
-from holdsvc.scripts import AnyRedis
+from holdsvc.scripts import AnyRedis, Scripts
 from holdsvc.units import decode_units
 from holdsvc.venues import redis_now_ms
 
@@ -118,6 +118,25 @@ class Auditor:
             if kind and await self._redis.zscore(self._keys.venues(kind), venue_id) is None:
                 found[venue_id] = (kind, int(created or 0))
         return found
+
+    async def free_stuck_cells(self, report: AuditReport, scripts: Scripts) -> list[Violation]:
+        """Free each cell the report found reserved by a reservation that does not own it
+        (``cell_owner`` with a reference); the ones freed. Each is one repair.lua call that
+        checks the cell again, so one claimed or owned again since the audit is left."""
+        keys = self._keys.of(report.venue_id)
+        freed: list[Violation] = []
+        for violation in report.violations:
+            if violation.check != "cell_owner" or not violation.reference:
+                continue
+            repaired = await scripts.repair(
+                keys,
+                slot=str(violation.slot),
+                unit=str(violation.unit),
+                reference=violation.reference,
+            )
+            if repaired.changed:
+                freed.append(violation)
+        return freed
 
     async def relist(self, venue_id: str, kind: str, created_ms: int) -> None:
         """Put a venue back on its list (the repair of a ``venue_index`` violation)."""

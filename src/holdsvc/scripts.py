@@ -393,6 +393,16 @@ class Scripts:
             changed=int(reply[0]) == Status.OK, now_ms=int(reply[1]), replication=replication
         )
 
+    async def repair(self, keys: VenueKeys, *, slot: str, unit: str, reference: str) -> Changed:
+        """Free a cell ``reference`` reserves without owning it (cancelled, missing, or
+        claiming another cell), checked again in the script; False when it is not stuck."""
+        reply = await self._call(
+            "repair",
+            [keys.cells(slot), keys.reservation(reference), keys.feed],
+            [slot, unit, reference, self._feed_maxlen],
+        )
+        return Changed(changed=int(reply[0]) == Status.OK, now_ms=int(reply[1]))
+
     async def available(self, keys: VenueKeys, *, slot: str) -> tuple[int, int]:
         """(free units, all units) of one slot, from one consistent snapshot."""
         reply = await self._call("available", [keys.cells(slot), keys.held(slot), keys.units], [])
