@@ -13,7 +13,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
-from holdsvc.cli import _audit
+from holdsvc.cli import _audit, main
 from holdsvc.errors import HoldsvcError
 from holdsvc.keys import Keys
 from holdsvc.models import ConfirmInput, ReservationPatch, StaffBookingInput
@@ -312,14 +312,25 @@ def stuck_cells(report: Any) -> set[tuple[Any, ...]]:
 
 
 async def test_repair_frees_a_cell_no_live_reservation_owns(
-    services: Services, settings: Settings
+    services: Services,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     rid, made = await busy_restaurant(services)
     planted = await _strand_cells(services, rid, made)
     assert stuck_cells(await services.auditor.audit(rid)) == planted
-    assert [r.ok for r in await _audit(settings, [rid])] == [False]  # no --repair: no write
-    reports = await _audit(settings, [rid], repair=True)
-    assert [(r.venue_id, r.ok) for r in reports] == [(rid, True)], reports
+    # `holdsvc audit` itself (its own event loop, hence a thread).
+    monkeypatch.setenv("HOLDSVC_REDIS_URL", str(settings.redis_url))
+    assert await asyncio.to_thread(main, ["audit", rid]) == 1  # no --repair: no write
+    assert stuck_cells(await services.auditor.audit(rid)) == planted
+    assert await asyncio.to_thread(main, ["audit", "--repair", rid]) == 0
+    freed = [line for line in capsys.readouterr().err.splitlines() if ": freed " in line]
+    assert sorted(freed) == sorted(
+        f"{rid}: freed {slot} {unit} (reserved by {ref}: cell reserved by a reservation that is "
+        f"{'missing' if ref.endswith('ZZZZZZ') else 'cancelled'})"
+        for slot, unit, ref in planted
+    )
     for slot, unit, _ in planted:
         assert await services.redis.hget(V.of(rid).cells(slot), unit) is None
     assert (await services.auditor.audit(rid)).ok
