@@ -75,8 +75,9 @@ for _, unit in ipairs(chosen) do redis.call('HSET', KEYS[3], unit, state) end
 write_reservation(KEYS[6], KEYS[7], KEYS[8], {
   reference = reference, status = 'confirmed', venue = venue_id, slot = slot,
   units = cjson.encode(chosen), party = tostring(party_size), name = fields.name,
-  phone = fields.phone, email = fields.email, notes = fields.notes, business_notes = fields.business_notes,
-  tags = fields.tags, created = string.format('%d', now), starts = string.format('%d', starts),
-  ends = ends, hold = '', user = '', source = 'staff', digest = manage_digest}, starts)
+  phone = fields.phone, email = fields.email, notes = fields.notes,
+  business_notes = fields.business_notes, tags = fields.tags,
+  created = string.format('%d', now), starts = string.format('%d', starts), ends = ends,
+  hold = '', user = '', source = 'staff', digest = manage_digest}, starts)
 feed_append(KEYS[9], feed_maxlen, 'confirmed', now, nil, nil, reference, cells_json(slot, chosen))
 return {0, now, reference}

@@ -77,10 +77,9 @@ for _, unit in ipairs(units) do
 end
 write_reservation(KEYS[6], KEYS[7], KEYS[8], {
   reference = reference, status = 'confirmed', venue = venue_id, slot = slot,
-  units = cjson.encode(units),
-  party = hold[8], name = name, phone = phone, email = email, notes = notes,
-  created = string.format('%d', now), starts = string.format('%d', starts), ends = ends,
-  hold = hold_id, user = hold[6], digest = manage_digest}, starts)
+  units = cjson.encode(units), party = hold[8], name = name, phone = phone, email = email,
+  notes = notes, created = string.format('%d', now), starts = string.format('%d', starts),
+  ends = ends, hold = hold_id, user = hold[6], digest = manage_digest}, starts)
 redis.call('HSET', KEYS[1], 'ref', reference)
 end_hold(KEYS[1], KEYS[4], KEYS[5], hold_id, hold[5], 'confirmed', tombstone_ms)
 feed_append(KEYS[11], feed_maxlen, 'confirmed', now, hold_id, hold[6], reference,
