@@ -27,6 +27,7 @@ from holdsvc.errors import NotFound
 from holdsvc.keys import Keys
 from holdsvc.loadtest import LoadConfig, LoadTest, is_loopback, print_report
 from holdsvc.redis_server import EmbeddedRedis, EmbeddedRedisError
+from holdsvc.scripts import Scripts
 from holdsvc.settings import Settings
 from holdsvc.transfer import BadFile, Transfer, TransferError, read_venues
 from holdsvc.venues import VenueKind
@@ -113,7 +114,8 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument(
         "--repair",
         action="store_true",
-        help="put venues missing from the list of venues back on it (the only write)",
+        help="put venues missing from the list of venues back on it, and free cells reserved "
+        "by a reservation that does not own them (each checked again as it is freed)",
     )
     audit.set_defaults(run=audit_command)
     _add_transfer_commands(commands)
@@ -388,15 +390,35 @@ async def _audit(
             for venue_id, (kind, created) in sorted(unlisted.items()) if repair else []:
                 await auditor.relist(venue_id, kind, created)
                 print(f"{venue_id}: put back on the list of {kind}s", file=sys.stderr)
+        scripts = Scripts(
+            redis,
+            feed_maxlen=settings.feed_maxlen,
+            tombstone_seconds=settings.hold_tombstone_seconds,
+        )
         reports = []
         for venue_id in venue_ids:
             try:
-                reports.append(await auditor.audit(venue_id))
+                report = await auditor.audit(venue_id)
             except NotFound as exc:
                 raise CliError(f"no venue {venue_id}") from exc
+            if repair and not report.ok and await _free_stuck_cells(auditor, report, scripts):
+                report = await auditor.audit(venue_id)  # what is left after the repair
+            reports.append(report)
         return reports
     finally:
         await redis.aclose()
+
+
+async def _free_stuck_cells(auditor: Auditor, report: AuditReport, scripts: Scripts) -> int:
+    """The repair of cells no live reservation owns; how many it freed (said on stderr)."""
+    freed = await auditor.free_stuck_cells(report, scripts)
+    for violation in freed:
+        print(
+            f"{report.venue_id}: freed {violation.slot} {violation.unit}"
+            f" (reserved by {violation.reference}: {violation.detail})",
+            file=sys.stderr,
+        )
+    return len(freed)
 
 
 def _default_admin_token(settings: Settings) -> str:
