@@ -78,16 +78,20 @@ def parse_slot_id(text: str) -> datetime:
 
 def format_slot_id(local: datetime) -> str:
     """The slot id of a local start."""
-    return local.strftime("%Y-%m-%dT%H:%M")
+    return local.isoformat(timespec="minutes")
+
+
+_EPOCH = datetime(1970, 1, 1)
+_MS = timedelta(milliseconds=1)
 
 
 def local_to_epoch_ms(local: datetime, tz: tzinfo) -> int | None:
     """Epoch ms of a naive local time, first occurrence; None when it does not exist there."""
-    aware = local.replace(tzinfo=tz, fold=0)
-    utc = aware.astimezone(UTC)
-    if utc.astimezone(tz).replace(tzinfo=None) != local:
+    utc = local - (tz.utcoffset(local.replace(fold=0)) or timedelta())
+    # A local time that does not exist comes back from UTC as another wall-clock time.
+    if tz.fromutc(utc.replace(tzinfo=tz)).replace(tzinfo=None) != local:
         return None
-    return int(utc.timestamp() * 1000)
+    return (utc - _EPOCH) // _MS
 
 
 def slot_start_ms(slot_id: str, tz: tzinfo) -> int | None:
