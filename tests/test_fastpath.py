@@ -17,7 +17,10 @@ from holdsvc.api.faces import EVENTS, RESTAURANTS
 from holdsvc.api.holds import hold_router
 from holdsvc.api.problems import EXCEPTION_HANDLERS
 from holdsvc.app import create_app
+from holdsvc.connection import connect_redis
 from holdsvc.errors import Forbidden
+from holdsvc.metrics import Metrics
+from holdsvc.services import Services
 from holdsvc.settings import Settings
 from tests.helpers import ADMIN, slot_tomorrow, tomorrow
 
@@ -34,12 +37,24 @@ async def test_guards_declared_on_hold_routes_run_on_the_fast_path(
         if connection.headers.get("x-desk") != "open":
             raise Forbidden("Only the front desk may hold here")
 
+    async def own_services(app: Litestar) -> None:
+        # Built on this app's own event loop: each test client runs its app in a thread and
+        # loop of its own, and a Redis connection made on one loop fails on another.
+        services = Services.build(connect_redis(settings), settings, Metrics())
+        await services.scripts.load()
+        app.state.services = services
+
+    async def close_services(app: Litestar) -> None:
+        await app.state.services.redis.aclose()
+
     guarded = Litestar(
         route_handlers=[
             hold_router(face, guards=[front_desk_only]) for face in (RESTAURANTS, EVENTS)
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
+        on_startup=[own_services],
+        on_shutdown=[close_services],
     )
     async with AsyncTestClient(app=create_app(settings)) as admin:
         rid = (
@@ -63,7 +78,6 @@ async def test_guards_declared_on_hold_routes_run_on_the_fast_path(
             json={"from": tomorrow(), "to": tomorrow()},
             headers=ADMIN,
         )
-        guarded.state.services = admin.app.state.services
         guarded.state.max_body_bytes = settings.max_body_bytes
         body = {"user_id": "u1", "slot": slot_tomorrow(), "party_size": 2}
         async with AsyncTestClient(app=guarded) as client:
