@@ -14,8 +14,11 @@ from functools import partial
 from typing import Any
 
 import msgspec
+import pytest
 from redis.asyncio import Redis
 
+from holdsvc.errors import Stale
+from holdsvc.keys import Keys
 from holdsvc.models import ClosureInput, RestaurantInput, RestaurantPatch, Schedule
 from holdsvc.services import Services
 from tests.cluster import both_backends
@@ -558,6 +561,35 @@ async def test_a_closure_landing_while_the_grid_fills_leaves_no_slot_on_its_date
     assert closed == []
     everything = await grid_of(services, rid, today, today + timedelta(days=60))
     assert len(everything) == 12 * (61 - 11)
+
+
+async def test_slots_of_an_older_week_are_refused_and_the_marker_never_goes_back(
+    services: Services, redis: Redis
+) -> None:
+    """What keeps a fill racing a schedule change, or two workers, honest: add_slots.lua
+    refuses slots computed under an older grid version, and moves the marker only forward."""
+    rid = await horizon_venue(services, 0)
+    venue_keys = Keys("hs").of(rid)
+    slot = [("2030-01-07T12:00", 1_894_017_600_000)]
+    added = await services.scripts.add_slots(
+        venue_keys, grid_version="0", slots=slot, filled_through="2030-01-10"
+    )
+    assert (added.created, added.total) == (1, 1)
+    await services.restaurants.update(rid, RestaurantPatch(schedule=Schedule()))
+    before = await snapshot_keys(redis)
+    with pytest.raises(Stale):
+        await services.scripts.add_slots(
+            venue_keys, grid_version="0", slots=[("2030-01-08T12:00", 1_894_104_000_000)]
+        )
+    assert await snapshot_keys(redis) == before
+    # Under the current version, a worker behind another never sets the marker back.
+    await services.scripts.add_slots(
+        venue_keys, grid_version="1", slots=[], filled_through="2030-01-20"
+    )
+    await services.scripts.add_slots(
+        venue_keys, grid_version="1", slots=[], filled_through="2030-01-12"
+    )
+    assert await redis.hget(f"hs:{{{rid}}}:venue", "grid_filled") == b"1|2030-01-20"
 
 
 async def test_horizon_days_out_of_range_is_refused(client: Client, redis: Redis) -> None:

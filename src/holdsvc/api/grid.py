@@ -62,6 +62,6 @@ class ClosureController(Controller):
     async def reopen(
         self, rid: FromPath[str], day: FromPath[str], services: NamedDependency[Services]
     ) -> None:
-        """Lift the closure that starts on ``day`` (YYYY-MM-DD); its dates fill again with the
-        next grid request or the rolling grid."""
+        """Lift the closure whose ``from`` is ``day`` (YYYY-MM-DD); its dates fill again with
+        the next grid request or the rolling grid."""
         await services.grid.reopen(rid, day)

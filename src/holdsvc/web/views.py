@@ -8,6 +8,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 
 from holdsvc.errors import Problem
 from holdsvc.models import OMIT, Schedule, ServiceHours, Table, TableStatus
+from holdsvc.slots import WEEKDAYS
 
 DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 MONTHS = (
@@ -88,7 +89,7 @@ def message_for(code: str, detail: str | None = None) -> str:
 
 def week_day(schedule: Schedule, weekday: int) -> list[ServiceHours]:
     """The services of a weekday (0: Monday) in a schedule ([] when it is closed)."""
-    services = getattr(schedule, ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[weekday])
+    services = getattr(schedule, WEEKDAYS[weekday])
     return [] if services is OMIT else list(services)
 
 
