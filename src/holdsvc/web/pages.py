@@ -181,7 +181,8 @@ async def closed_note(services: Services, restaurant: Restaurant, day: date) -> 
         reason = f" ({closure.reason})" if closure.reason else ""
         return f"We are closed on {day_label(day)}{reason}. Please pick another day."
     if restaurant.schedule is not None and not week_day(restaurant.schedule, day.weekday()):
-        return f"We are closed on {DAYS[day.weekday()]}s. Please pick another day."
+        weekdays = f"{DAYS[day.weekday()]}s"
+        return f"{day_label(day)}: we are closed on {weekdays}. Please pick another day."
     return None
 
 
