@@ -35,7 +35,7 @@ async def make_restaurant(
     *,
     capacities: tuple[int, ...] = (2, 4),
     days: int = 1,
-    **rules: int,
+    **rules: Any,
 ) -> str:
     """A UTC restaurant open 10:00-22:00 with tables and slots from tomorrow on."""
     restaurant = await services.restaurants.create(

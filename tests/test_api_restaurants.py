@@ -78,6 +78,8 @@ async def test_create_restaurant_applies_defaults_and_normalises_phone(client: C
         "max_days_ahead": 90,
         "bookings_open": True,
         "created_at": "x",
+        "schedule": None,
+        "horizon_days": 0,
     }
     fetched = await client.get(f"/v1/restaurants/{body['id']}")
     assert fetched.status_code == 200

@@ -114,3 +114,69 @@ async def test_grid_over_dst_through_the_service_is_idempotent(services: Service
         "2030-03-31T23:00",
     ]
     assert views[1].ends_at == "2030-03-31T03:00:00.000+02:00"
+
+
+def test_a_day_takes_up_to_four_services_that_may_touch_but_not_overlap() -> None:
+    day = timegrid.check_day([("18:00", "01:00"), ("12:00", "15:00"), ("15:00", "17:00")])
+    assert [(opens.isoformat("minutes"), closes.isoformat("minutes")) for opens, closes in day] == [
+        ("12:00", "15:00"),
+        ("15:00", "17:00"),
+        ("18:00", "01:00"),
+    ]
+    for services, reason in [
+        ([("12:00", "15:00"), ("14:59", "16:00")], "overlap"),
+        ([("18:00", "02:00"), ("23:00", "23:30")], "overlap"),
+        ([("10:00", "10:00")], "closes when it opens"),
+        ([("24:00", "02:00")], "not a real time"),
+        ([("8:00", "10:00")], "not HH:MM"),
+        ([(f"{h:02d}:00", f"{h:02d}:30") for h in range(5)], "at most 4"),
+    ]:
+        with pytest.raises(ValueError, match=reason):
+            timegrid.check_day(services)
+
+
+def test_a_late_service_running_into_the_next_days_first_is_listed_once() -> None:
+    week = [[(time(20), time(3))], [(time(1), time(4))], [], [], [], [], []]
+    grid = timegrid.weekly_grid(BERLIN, date(2030, 1, 7), date(2030, 1, 8), week, 60)
+    assert ids(grid) == [
+        "2030-01-07T20:00",
+        "2030-01-07T21:00",
+        "2030-01-07T22:00",
+        "2030-01-07T23:00",
+        "2030-01-08T00:00",
+        "2030-01-08T01:00",
+        "2030-01-08T02:00",
+        "2030-01-08T03:00",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("night", "expected"),
+    [
+        # Spring: 02:00..02:59 does not exist; no slot starts there.
+        ("2030-03-30", ["23:00", "23:30", "00:00", "00:30", "01:00", "01:30", "03:00", "03:30"]),
+        # Autumn: 02:00..02:59 happens twice; each slot once, at its first occurrence.
+        (
+            "2030-10-26",
+            [
+                "23:00",
+                "23:30",
+                "00:00",
+                "00:30",
+                "01:00",
+                "01:30",
+                "02:00",
+                "02:30",
+                "03:00",
+                "03:30",
+            ],
+        ),
+    ],
+)
+def test_a_service_on_the_night_the_clocks_change(night: str, expected: list[str]) -> None:
+    week = [[], [], [], [], [], [(time(23), time(4))], []]
+    first = date.fromisoformat(night)
+    grid = timegrid.weekly_grid(BERLIN, first, first, week, 30)
+    assert [slot[11:] for slot in ids(grid)] == expected
+    starts = [ms for _, ms in grid]
+    assert starts == sorted(set(starts))

@@ -603,3 +603,92 @@ async def test_main_pages_fit_a_phone_and_a_desktop(
         await expect(shot.locator("#venues")).to_contain_text("Trattoria")
         await shoot(shot, folder, f"admin{suffix}")
         await context.close()
+
+
+# -- schedules and closures -------------------------------------------------------------------
+
+
+async def test_admin_sets_a_week_a_horizon_and_a_closure_with_the_guests_to_call(
+    page: Page, server: ServerProcess, http: httpx.AsyncClient
+) -> None:
+    rid = await new_restaurant(http, name=f"Bistro {uuid.uuid4().hex[:6]}")
+    await reserve(http, rid, slot(19, 2), name="Grace Hopper")
+    await page.goto("/admin")
+    await sign_in(page, server)
+    await page.locator("#t-restaurant").select_option(rid)
+    # Without a schedule every day shows opens-closes.
+    await expect(page.get_by_label("Sunday service 1 opens")).to_have_value("10:00")
+
+    await page.get_by_role("button", name="Remove Monday service 1").click()
+    await expect(page.locator('tr[data-day="mon"] .closed-note')).to_be_visible()
+    await page.get_by_label("Tuesday service 1 opens").fill("12:00")
+    await page.get_by_label("Tuesday service 1 closes").fill("14:30")
+    await page.get_by_role("button", name="Add a service on Tuesday").click()
+    await page.get_by_label("Tuesday service 2 opens").fill("18:00")
+    await page.get_by_label("Tuesday service 2 closes").fill("23:30")
+    await page.get_by_role("button", name="Save week").click()
+    await expect(page.locator("#messages")).to_contain_text("Saved the week")
+    saved = (await http.get(f"/v1/restaurants/{rid}")).json()
+    every_day = [{"opens": "10:00", "closes": "22:00"}]
+    assert saved["schedule"] == {
+        "mon": [],
+        "tue": [{"opens": "12:00", "closes": "14:30"}, {"opens": "18:00", "closes": "23:30"}],
+        **{key: every_day for key in ("wed", "thu", "fri", "sat", "sun")},
+    }
+    # What was saved is shown again after the reload.
+    await expect(page.get_by_label("Tuesday service 2 closes")).to_have_value("23:30")
+
+    await page.get_by_label("Keep slots this many days ahead").fill("7")
+    await page.get_by_role("button", name="Save days ahead").click()
+    await expect(page.locator("#messages")).to_contain_text("7 days ahead")
+    assert (await http.get(f"/v1/restaurants/{rid}")).json()["horizon_days"] == 7
+
+    await page.get_by_label("Closed from").fill(day(2))
+    await page.get_by_label("Closed until").fill(day(2))
+    await page.get_by_label("Reason (optional)").fill("Staff party")
+    await page.get_by_role("button", name="Close these dates").click()
+    await expect(page.locator("#messages")).to_contain_text("removed 11 free slots")
+    kept = page.locator("#kept")
+    await expect(kept).to_contain_text("Call these guests")
+    await expect(kept).to_contain_text("19:00")
+    await expect(kept).to_contain_text("Grace Hopper")
+    await expect(kept.get_by_role("link", name="+12125550142")).to_have_attribute(
+        "href", "tel:+12125550142"
+    )
+    await expect(page.locator("#closures")).to_contain_text("Staff party")
+    closures = (await http.get(f"/v1/restaurants/{rid}/closures")).json()["closures"]
+    assert closures == [{"from": day(2), "to": day(2), "reason": "Staff party"}]
+
+    await page.get_by_role("button", name=re.compile("^Reopen from")).click()
+    await expect(page.locator("#messages")).to_contain_text("Reopened")
+    await expect(page.locator("#closures li")).to_have_count(0)
+    assert (await http.get(f"/v1/restaurants/{rid}/closures")).json() == {"closures": []}
+
+
+async def test_the_guest_page_shows_closed_days_as_closed(
+    page: Page, http: httpx.AsyncClient
+) -> None:
+    weekday_off = datetime.fromisoformat(day(3)).weekday()
+    keys = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    week = {key: [{"opens": "10:00", "closes": "22:00"}] for key in keys}
+    week[keys[weekday_off]] = []
+    rid = await new_restaurant(http, capacities=(2,), days=4, schedule=week)
+    closing = await http.post(
+        f"/v1/restaurants/{rid}/closures", json={"from": day(1), "to": day(1), "reason": "Holiday"}
+    )
+    assert closing.status_code == 201, closing.text
+    await page.goto(f"/r/{rid}")
+    await expect(page.get_by_role("list", name="Opening hours")).to_contain_text(
+        f"{datetime.fromisoformat(day(3)):%A} closed"
+    )
+    await pick_day(page, day(1))
+    await expect(page.locator("#slots")).to_contain_text("We are closed on")
+    await expect(page.locator("#slots")).to_contain_text("(Holiday)")
+    await pick_day(page, day(3))
+    weekday = f"{datetime.fromisoformat(day(3)):%A}"
+    await expect(page.locator("#slots [data-closed]")).to_contain_text(
+        f"we are closed on {weekday}s"
+    )
+    await expect(page.locator("#slots")).not_to_contain_text("No free table")
+    await pick_day(page, day(2))
+    await expect(page.locator("#slots .slot-btn")).to_have_count(12)

@@ -22,6 +22,7 @@ from redis.exceptions import RedisClusterException, RedisError
 from holdsvc.api.deps import provide_services
 from holdsvc.api.events import EventController
 from holdsvc.api.faces import EVENTS, FACES, RESTAURANTS
+from holdsvc.api.grid import ClosureController
 from holdsvc.api.holds import hold_router
 from holdsvc.api.ops import OpsController
 from holdsvc.api.problems import EXCEPTION_HANDLERS
@@ -87,8 +88,21 @@ def configure_logging(level: str) -> None:
     logging.getLogger("holdsvc").setLevel(level.upper())
 
 
+async def stop_task(task: asyncio.Task[None]) -> None:
+    """Cancel a background task and wait until it has stopped."""
+    task.cancel()
+    # Python 3.11's asyncio.wait_for (redis-py sends commands through it) can swallow a cancel
+    # that lands just as a send completes: cancel again until it is done.
+    while not task.done():
+        await asyncio.wait({task}, timeout=0.05)
+        task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
-    """Build the app. The lifespan opens Redis, loads the scripts, runs the sweeper."""
+    """Build the app. The lifespan opens Redis, loads the scripts, runs the sweeper and the
+    rolling grid."""
     settings = settings or Settings()
     configure_logging(settings.log_level)
     metrics = Metrics()
@@ -113,17 +127,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # full passes (shorter pauses in the request path).
         gc.freeze()
         sweeper = asyncio.create_task(services.sweeper.run(settings.sweep_interval_seconds))
+        grid = asyncio.create_task(services.rolling_grid.run(settings.grid_interval_seconds))
         try:
             yield
         finally:
-            sweeper.cancel()
-            # Python 3.11's asyncio.wait_for (redis-py sends commands through it) can swallow
-            # a cancel that lands just as a send completes: cancel again until it is done.
-            while not sweeper.done():
-                await asyncio.wait({sweeper}, timeout=0.05)
-                sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
+            for task in (sweeper, grid):
+                await stop_task(task)
             if pipeline is not None:
                 await pipeline.aclose()
             await stream_redis.aclose()
@@ -132,6 +141,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app = Litestar(
         route_handlers=[
             RestaurantController,
+            ClosureController,
             EventController,
             # What every venue face shares: holds, reservation lists, the feed, the audit.
             *(hold_router(face) for face in FACES),

@@ -94,6 +94,11 @@ class VenueKeys:
         """Zset: unit id -> expires ms of the hold on it (live-held count without a scan)."""
         return f"{self.base}held:{slot}"
 
+    @property
+    def closures(self) -> str:
+        """Hash: first closed date -> ``<last closed date>`` or ``<last>|<reason>``."""
+        return f"{self.base}closures"
+
     def hold(self, hold_id: str) -> str:
         """Hash: one hold (user, token digest, slot, units, created, expires, status...)."""
         return f"{self.base}hold:{hold_id}"

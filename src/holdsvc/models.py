@@ -29,6 +29,8 @@ class Restaurant(msgspec.Struct, kw_only=True):
     max_days_ahead: int
     bookings_open: bool
     created_at: str
+    schedule: Schedule | None = None
+    horizon_days: int = 0
 
 
 class Table(msgspec.Struct, kw_only=True):
@@ -128,6 +130,29 @@ HhMm = Annotated[str, msgspec.Meta(pattern=r"^\d{2}:\d{2}$")]
 DateText = Annotated[str, msgspec.Meta(pattern=r"^\d{4}-\d{2}-\d{2}$")]
 Email = Annotated[str, msgspec.Meta(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 Notes = Annotated[str, msgspec.Meta(max_length=2000)]
+HorizonDays = Annotated[int, msgspec.Meta(ge=0, le=366)]
+
+
+class ServiceHours(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """One service of a day; a ``closes`` before ``opens`` runs past midnight."""
+
+    opens: HhMm
+    closes: HhMm
+
+
+DayServices = Annotated[list[ServiceHours], msgspec.Meta(max_length=4)]
+
+
+class Schedule(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    """A restaurant's week: 0..4 services per day; a day left out (or ``[]``) is closed."""
+
+    mon: DayServices | Omittable = OMIT
+    tue: DayServices | Omittable = OMIT
+    wed: DayServices | Omittable = OMIT
+    thu: DayServices | Omittable = OMIT
+    fri: DayServices | Omittable = OMIT
+    sat: DayServices | Omittable = OMIT
+    sun: DayServices | Omittable = OMIT
 
 
 class RestaurantInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -144,6 +169,8 @@ class RestaurantInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     max_holds_per_user: MaxHoldsPerUser | None = None
     min_notice_minutes: MinNotice = 0
     max_days_ahead: MaxDaysAhead = 90
+    schedule: Schedule | None = None
+    horizon_days: HorizonDays = 0
 
 
 class RestaurantPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -157,6 +184,8 @@ class RestaurantPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     max_holds_per_user: MaxHoldsPerUser | Omittable = OMIT
     min_notice_minutes: MinNotice | Omittable = OMIT
     max_days_ahead: MaxDaysAhead | Omittable = OMIT
+    schedule: Schedule | Omittable | None = OMIT
+    horizon_days: HorizonDays | Omittable = OMIT
 
 
 class TableInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -179,6 +208,31 @@ class SlotsInput(
 
     first: DateText
     last: DateText
+
+
+class ClosureInput(
+    msgspec.Struct, kw_only=True, forbid_unknown_fields=True, rename={"first": "from", "last": "to"}
+):
+    """Body of POST /v1/restaurants/{rid}/closures: an inclusive date range, and why."""
+
+    first: DateText
+    last: DateText
+    reason: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+
+
+class Closure(msgspec.Struct, kw_only=True, rename={"first": "from", "last": "to"}):
+    """Dates a restaurant is closed (inclusive): no slot is created on them."""
+
+    first: str
+    last: str
+    reason: str | None
+
+
+class SlotRemoval(msgspec.Struct, kw_only=True):
+    """Slots removed from a date range, and the ones kept for a live hold or reservation."""
+
+    removed: int
+    kept: list[str]
 
 
 class HoldInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

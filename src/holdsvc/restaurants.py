@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
 from holdsvc import slots as timegrid
 from holdsvc.clock import redis_now_ms
 from holdsvc.errors import NotFound, ValidationFailed
+from holdsvc.grid import Grid, read_schedule, stored_schedule
 from holdsvc.keys import Keys, VenueKeys
 from holdsvc.models import (
+    OMIT,
     AvailableSlot,
     Restaurant,
     RestaurantInput,
     RestaurantPatch,
+    Schedule,
     SlotView,
     Table,
     TableInput,
@@ -34,10 +42,11 @@ KIND = VenueKind.RESTAURANT
 class Restaurants:
     """Create and read restaurants, their tables and slot grids; answer availability."""
 
-    def __init__(self, redis: AnyRedis, keys: Keys, venues: Venues) -> None:
+    def __init__(self, redis: AnyRedis, keys: Keys, venues: Venues, grid: Grid) -> None:
         self._redis = redis
         self._keys = keys
         self._venues = venues
+        self._grid = grid
 
     # -- restaurants --------------------------------------------------------------------
 
@@ -65,8 +74,11 @@ class Restaurants:
             "min_notice_minutes": str(data.min_notice_minutes),
             "max_days_ahead": str(data.max_days_ahead),
             "bookings_open": "1",
+            "horizon_days": str(data.horizon_days),
             "created": str(await redis_now_ms(self._redis)),
         }
+        if data.schedule is not None:
+            fields["schedule"] = stored_schedule(data.schedule)
         return await self.get(await self._venues.insert(fields))
 
     async def get(self, venue_id: str) -> Restaurant:
@@ -78,8 +90,10 @@ class Restaurants:
         return [restaurant_view(venue) for venue in await self._venues.all_of(KIND)]
 
     async def update(self, venue_id: str, patch: RestaurantPatch) -> Restaurant:
-        """Change a restaurant's name, phone or booking rules."""
-        await self._venues.update(venue_id, KIND, patch)
+        """Change a restaurant's name, phone, booking rules, schedule or horizon."""
+        also = None if patch.schedule is OMIT else _schedule_writes(patch.schedule)
+        plain = msgspec.structs.replace(patch, schedule=OMIT)
+        await self._venues.update(venue_id, KIND, plain, also=also)
         return await self.get(venue_id)
 
     # -- tables -------------------------------------------------------------------------
@@ -126,28 +140,13 @@ class Restaurants:
     # -- slots --------------------------------------------------------------------------
 
     async def add_slots(self, venue_id: str, first_text: str, last_text: str) -> tuple[int, int]:
-        """Lay out the slot grid from ``first`` to ``last``; idempotent. (created, total)."""
-        venue = await self._venues.load(venue_id, KIND)
+        """Lay out the slot grid from ``first`` to ``last`` following the week and skipping
+        closed dates; idempotent. (created, total)."""
+        await self._venues.load(venue_id, KIND)
         first, last = date_range(first_text, last_text)
-        grid = timegrid.grid(
-            venue.tz,
-            first,
-            last,
-            timegrid.parse_hh_mm(venue.fields["opens"]),
-            timegrid.parse_hh_mm(venue.fields["closes"]),
-            venue.slot_minutes,
-        )
-        keys = self._keys.of(venue_id)
-        pipe = self._redis.pipeline(transaction=True)
-        if grid:
-            # NX: asking again for the same days creates nothing twice.
-            pipe.zadd(keys.slots, dict(grid), nx=True)
-        pipe.zcard(keys.slots)
-        results = await pipe.execute()
-        created = int(results[0]) if grid else 0
-        return created, int(results[-1])
+        return await self._grid.fill(venue_id, first, last)
 
-    async def _grid(
+    async def _grid_of(
         self, venue_id: str, first_text: str, last_text: str
     ) -> tuple[Venue, VenueKeys, list[tuple[str, int]], int]:
         venue = await self._venues.load(venue_id, KIND)
@@ -164,8 +163,14 @@ class Restaurants:
         self, venue_id: str, first_text: str, last_text: str, party_size: int
     ) -> list[AvailableSlot]:
         """Bookable slots (not started, inside the window) with the free tables that fit."""
-        venue, keys, grid, now = await self._grid(venue_id, first_text, last_text)
-        grid = [(slot, start) for slot, start in grid if _bookable(venue, start, now)]
+        venue, keys, grid, now = await self._grid_of(venue_id, first_text, last_text)
+        closed = await self._grid.closed_dates(venue_id, *date_range(first_text, last_text))
+        # Slots kept on a closed date (for the bookings they have) take no new guests.
+        grid = [
+            (slot, start)
+            for slot, start in grid
+            if slot[:10] not in closed and _bookable(venue, start, now)
+        ]
         found: list[AvailableSlot] = []
         for slot, start, tables in await self._states(venue, keys, grid, now):
             free = [
@@ -179,7 +184,7 @@ class Restaurants:
 
     async def slot_views(self, venue_id: str, first_text: str, last_text: str) -> list[SlotView]:
         """Every slot of a date range with each table's status."""
-        venue, keys, grid, now = await self._grid(venue_id, first_text, last_text)
+        venue, keys, grid, now = await self._grid_of(venue_id, first_text, last_text)
         return [
             SlotView(slot=slot, tables=tables, **_span(venue, start))
             for slot, start, tables in await self._states(venue, keys, grid, now)
@@ -213,6 +218,23 @@ class Restaurants:
             )
             for (slot, start), cells in zip(grid, cell_maps, strict=True)
         ]
+
+
+def _schedule_writes(schedule: Schedule | None) -> Callable[[Any, VenueKeys], None]:
+    """The writes of a new schedule (None: back to opens/closes every day), for the MULTI of
+    the update; ValidationFailed before anything is written when it is not valid."""
+    stored = None if schedule is None else stored_schedule(schedule)
+
+    def write(pipe: Any, keys: VenueKeys) -> None:
+        if stored is None:
+            pipe.hdel(keys.venue, "schedule")
+        else:
+            pipe.hset(keys.venue, "schedule", stored)
+        # A new week, a new grid version: slots computed from the old week are refused from
+        # now on, and the rolling grid fills its horizon again.
+        pipe.hincrby(keys.venue, "grid_version", 1)
+
+    return write
 
 
 def _span(venue: Venue, start_ms: int) -> dict[str, str]:
@@ -260,4 +282,6 @@ def restaurant_view(venue: Venue) -> Restaurant:
         max_days_ahead=venue.number("max_days_ahead", 90),
         bookings_open=f.get("bookings_open") == "1",
         created_at=venue.time(venue.number("created")),
+        schedule=read_schedule(f),
+        horizon_days=venue.number("horizon_days"),
     )

@@ -136,6 +136,14 @@ class ArchivedReservation:
 
 
 @dataclass(frozen=True, slots=True)
+class SlotsAdded:
+    """What add_slots.lua answered: slots it created, and how many the grid has now."""
+
+    created: int
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
 class Throttled:
     """What throttle.lua answered for an allowed request."""
 
@@ -426,6 +434,42 @@ class Scripts:
         """(free units, all units) of one slot, from one consistent snapshot."""
         reply = await self._call("available", [keys.cells(slot), keys.held(slot), keys.units], [])
         return int(reply[2]), int(reply[3])
+
+    async def add_slots(
+        self,
+        keys: VenueKeys,
+        *,
+        grid_version: str,
+        slots: list[tuple[str, int]],
+        filled_through: str = "",
+    ) -> SlotsAdded:
+        """Add slots (ZADD NX) except those of closed dates; ``filled_through`` moves the
+        rolling grid's marker.
+
+        Raises:
+            Stale: the venue's grid_version is not ``grid_version`` any more (nothing added).
+        """
+        pairs = [item for slot, start in slots for item in (slot, start)]
+        reply = await self._call(
+            "add_slots",
+            [keys.venue, keys.slots, keys.closures],
+            [grid_version, filled_through, *pairs],
+        )
+        return SlotsAdded(created=int(reply[2]), total=int(reply[3]))
+
+    async def remove_slot(self, keys: VenueKeys, *, slot: str) -> bool | None:
+        """Remove one slot unless a live hold or a reservation is on it: True when removed,
+        False when kept, None when it was not in the grid.
+
+        Raises:
+            NeedsSweep: lapsed holds sit on its cells; expire them, then call again.
+        """
+        reply = await self._call(
+            "remove_slot", [keys.slots, keys.cells(slot), keys.held(slot)], [slot]
+        )
+        if int(reply[0]) == Status.REPLAYED:
+            return None
+        return int(reply[2]) == 1
 
     async def throttle(self, rate_key: str, *, interval_us: int, window_us: int) -> Throttled:
         """Count one request against a client's rate limit.

@@ -5,12 +5,14 @@ from __future__ import annotations
 from holdsvc.audit import Auditor
 from holdsvc.events import Events
 from holdsvc.feed import Feed
+from holdsvc.grid import Grid
 from holdsvc.holds import Holds
 from holdsvc.keys import Keys
 from holdsvc.metrics import Metrics
 from holdsvc.pipelined import ClusterPipelines, PipelinedConnection
 from holdsvc.reservations import Reservations
 from holdsvc.restaurants import Restaurants
+from holdsvc.rolling_grid import RollingGrid
 from holdsvc.scripts import AnyRedis, Scripts
 from holdsvc.settings import Settings
 from holdsvc.sweeper import Sweeper
@@ -36,6 +38,9 @@ class Services:
         feed: Feed,
         auditor: Auditor,
         metrics: Metrics,
+        *,
+        grid: Grid,
+        rolling_grid: RollingGrid,
     ) -> None:
         self.redis = redis
         self.scripts = scripts
@@ -48,6 +53,8 @@ class Services:
         self.feed = feed
         self.auditor = auditor
         self.metrics = metrics
+        self.grid = grid
+        self.rolling_grid = rolling_grid
 
     @classmethod
     def build(
@@ -69,9 +76,11 @@ class Services:
             wait_timeout_ms=settings.confirm_wait_timeout_ms,
         )
         venues = Venues(redis, keys, settings)
-        restaurants = Restaurants(redis, keys, venues)
         events = Events(redis, keys, scripts, venues)
         sweeper = Sweeper(redis, keys, scripts, metrics, batch=settings.sweep_batch)
+        grid = Grid(redis, keys, scripts, venues, sweeper)
+        restaurants = Restaurants(redis, keys, venues, grid)
+        rolling_grid = RollingGrid(redis, keys, grid)
         reservations = Reservations(redis, keys, scripts, venues, sweeper)
         holds = Holds(redis, keys, scripts, venues, reservations, sweeper, settings, metrics)
         feed = Feed(
@@ -96,6 +105,8 @@ class Services:
             feed,
             auditor,
             metrics,
+            grid=grid,
+            rolling_grid=rolling_grid,
         )
 
     async def ready(self) -> bool:

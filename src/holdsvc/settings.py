@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     sweep_interval_seconds: float = Field(default=0.5, gt=0, le=60)
     sweep_batch: int = Field(default=200, ge=1, le=10_000)
     feed_maxlen: int = Field(default=100_000, ge=100)
+    # Seconds between passes of the rolling grid (in every worker); at most a minute.
+    grid_interval_seconds: float = Field(default=30.0, gt=0, le=60)
     # Change streams (SSE): open at once per process, and the keep-alive comment interval.
     sse_max_streams: int = Field(default=200, ge=1, le=100_000)
     sse_heartbeat_seconds: float = Field(default=15.0, gt=0, le=300)

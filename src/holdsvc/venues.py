@@ -232,8 +232,15 @@ class Venues:
             return venue_id
         raise RuntimeError("could not find a free venue id")  # pragma: no cover
 
-    async def update(self, venue_id: str, kind: VenueKind, patch: msgspec.Struct) -> None:
-        """Apply a PATCH body (fields left out are kept), checking the merged hold rules."""
+    async def update(
+        self,
+        venue_id: str,
+        kind: VenueKind,
+        patch: msgspec.Struct,
+        also: Callable[[Any, VenueKeys], None] | None = None,
+    ) -> None:
+        """Apply a PATCH body (fields left out are kept), checking the merged hold rules;
+        ``also`` adds more writes to the same MULTI."""
         changes = self._stored_changes(patch)
         keys = self._keys.of(venue_id)
         async with self._redis.pipeline(transaction=True) as pipe:
@@ -246,6 +253,8 @@ class Venues:
                     pipe.multi()
                     if changes:
                         pipe.hset(keys.venue, mapping=changes)
+                    if also is not None:
+                        also(pipe, keys)
                     await pipe.execute()
                     return
                 except WatchError:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from litestar import Controller, get, patch, post
+from litestar import Controller, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, Parameter, QueryParameter
+from litestar.status_codes import HTTP_200_OK
 
 from holdsvc.api.auth import admin_guard
 from holdsvc.api.dto import StrictBody
@@ -23,6 +24,7 @@ from holdsvc.models import (
     Restaurant,
     RestaurantInput,
     RestaurantPatch,
+    SlotRemoval,
     SlotsInput,
     SlotView,
     StaffBookingInput,
@@ -136,6 +138,24 @@ class RestaurantController(Controller):
     ) -> SlotList:
         """Every slot of the range with each table's status."""
         return SlotList(await services.restaurants.slot_views(rid, first, last))
+
+    @delete(
+        "/{rid:str}/slots",
+        guards=[admin_guard],
+        status_code=HTTP_200_OK,
+        operation_id="removeSlots",
+        responses=problems(400, 401, 404),
+    )
+    async def remove_slots(
+        self,
+        rid: FromPath[str],
+        services: NamedDependency[Services],
+        first: Annotated[str, QueryParameter(name="from", pattern=r"^\d{4}-\d{2}-\d{2}$")],
+        last: Annotated[str, QueryParameter(name="to", pattern=r"^\d{4}-\d{2}-\d{2}$")],
+    ) -> SlotRemoval:
+        """Remove the slots of a date range that have no live hold and no reservation (those
+        are kept and listed), without closing the dates (a manager's action)."""
+        return await services.grid.remove(rid, first, last)
 
     @get("/{rid:str}/slots/{slot:str}", operation_id="getSlot", responses=problems(400, 404))
     async def slot(

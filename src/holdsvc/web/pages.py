@@ -32,7 +32,7 @@ from holdsvc.errors import HoldsvcError
 from holdsvc.models import AvailableSlot, Reservation, Restaurant, SeatStatus
 from holdsvc.services import Services
 from holdsvc.venues import VenueKind
-from holdsvc.web.views import MESSAGES, day_label, message_for, parse_day
+from holdsvc.web.views import DAYS, MESSAGES, day_label, message_for, parse_day, week_day
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +147,7 @@ async def slot_choices(
         "slots": [],
         "problem": None,
         "current": None,
+        "closed": None,
     }
     last_day = today + timedelta(days=restaurant.max_days_ahead)
     if day is None:
@@ -166,7 +167,23 @@ async def slot_choices(
             restaurant.id, iso, iso, party
         )
         context["slots"] = found
+        if not found:
+            context["closed"] = await closed_note(services, restaurant, day)
     return context
+
+
+async def closed_note(services: Services, restaurant: Restaurant, day: date) -> str | None:
+    """Why a day with no free time is closed (a closure, or no service that weekday), or
+    None when it is open (and simply full)."""
+    closed = await services.grid.closed_dates(restaurant.id, day, day)
+    closure = closed.get(day.isoformat())
+    if closure is not None:
+        reason = f" ({closure.reason})" if closure.reason else ""
+        return f"We are closed on {day_label(day)}{reason}. Please pick another day."
+    if restaurant.schedule is not None and not week_day(restaurant.schedule, day.weekday()):
+        weekdays = f"{DAYS[day.weekday()]}s"
+        return f"{day_label(day)}: we are closed on {weekdays}. Please pick another day."
+    return None
 
 
 def seat_columns(total: int) -> int:

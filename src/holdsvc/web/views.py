@@ -7,7 +7,8 @@ from datetime import date
 from litestar.plugins.jinja import JinjaTemplateEngine
 
 from holdsvc.errors import Problem
-from holdsvc.models import Table, TableStatus
+from holdsvc.models import OMIT, Schedule, ServiceHours, Table, TableStatus
+from holdsvc.slots import WEEKDAYS
 
 DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 MONTHS = (
@@ -86,6 +87,23 @@ def message_for(code: str, detail: str | None = None) -> str:
     return text
 
 
+def week_day(schedule: Schedule, weekday: int) -> list[ServiceHours]:
+    """The services of a weekday (0: Monday) in a schedule ([] when it is closed)."""
+    services = getattr(schedule, WEEKDAYS[weekday])
+    return [] if services is OMIT else list(services)
+
+
+def week_hours(schedule: Schedule) -> list[str]:
+    """A schedule as one line per weekday: ``Wednesday 12:00-14:30, 18:00-22:00`` (with en
+    dashes), ``Monday closed``."""
+    lines = []
+    for weekday, name in enumerate(DAYS):
+        services = week_day(schedule, weekday)
+        hours = ", ".join(f"{s.opens}\u2013{s.closes}" for s in services) or "closed"
+        lines.append(f"{name} {hours}")
+    return lines
+
+
 def register_filters(engine: JinjaTemplateEngine) -> None:
     """Make the formatting helpers available to every template."""
     engine.engine.filters.update(
@@ -94,4 +112,5 @@ def register_filters(engine: JinjaTemplateEngine) -> None:
         clock=clock,
         table_name=table_name,
         status_word=status_word,
+        week_hours=week_hours,
     )

@@ -1,14 +1,23 @@
-// Admin forms: create a restaurant, its tables and slot grid, and events. Every form posts to
-// the JSON API with the admin token from sessionStorage as a bearer token.
+// Admin forms: create a restaurant, its tables and slot grid, its week and closures (see
+// schedule.js), and events. Every form posts to the JSON API with the admin token from
+// sessionStorage as a bearer token.
 
 import { api, bearer } from "./api.js";
 import { describe, say } from "./messages.js";
 import { addDays, dayLabel, clock, el, todayIn } from "./fmt.js";
 import { forgetToken, login, storedToken } from "./auth.js";
+import { scheduleEditor } from "./schedule.js";
 
 const $ = (id) => document.getElementById(id);
 const localZone = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
 let restaurants = [];
+
+const schedule = scheduleEditor({
+  send,
+  headers,
+  current: () => restaurants.find((x) => x.id === $("t-restaurant").value),
+  changed: (rid) => loadVenues(rid),
+});
 
 const auth = login({
   // Any admin endpoint tells a good token from a bad one: 401 or not.
@@ -97,7 +106,7 @@ async function loadVenues(select) {
   const list = el("ul", { class: "cards" },
     ...restaurants.map((x) => el("li", { class: "card" },
       el("a", { class: "card-title", href: `/r/${x.id}`, text: x.name }),
-      el("span", { class: "muted", text: `${x.opens}–${x.closes} · ${x.timezone}${x.bookings_open ? "" : " · paused"}` }),
+      el("span", { class: "muted", text: `${x.schedule ? "weekly hours" : `${x.opens}–${x.closes}`} · ${x.timezone}${x.horizon_days ? ` · ${x.horizon_days} days ahead` : ""}${x.bookings_open ? "" : " · paused"}` }),
       el("a", { class: "small", href: `/staff/${x.id}`, text: "Staff view" }))),
     ...e.data.events.map((x) => el("li", { class: "card" },
       el("a", { class: "card-title", href: `/e/${x.id}`, text: x.name }),
@@ -107,6 +116,7 @@ async function loadVenues(select) {
 
 async function showTables() {
   const rid = $("t-restaurant").value;
+  schedule.show(restaurants.find((x) => x.id === rid));
   if (!rid) {
     $("tables-now").textContent = "Create a restaurant first.";
     $("venue-links").replaceChildren();
