@@ -13,6 +13,7 @@ from holdsvc.reservations import Reservations
 from holdsvc.restaurants import Restaurants
 from holdsvc.scripts import AnyRedis, Scripts
 from holdsvc.settings import Settings
+from holdsvc.staff import StaffTokens
 from holdsvc.sweeper import Sweeper
 from holdsvc.venues import Venues
 
@@ -36,6 +37,7 @@ class Services:
         feed: Feed,
         auditor: Auditor,
         metrics: Metrics,
+        staff: StaffTokens,
     ) -> None:
         self.redis = redis
         self.scripts = scripts
@@ -48,6 +50,7 @@ class Services:
         self.feed = feed
         self.auditor = auditor
         self.metrics = metrics
+        self.staff = staff
 
     @classmethod
     def build(
@@ -96,6 +99,7 @@ class Services:
             feed,
             auditor,
             metrics,
+            StaffTokens(redis, keys, venues),
         )
 
     async def ready(self) -> bool:

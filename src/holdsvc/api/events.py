@@ -8,7 +8,7 @@ from litestar import Controller, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, Parameter
 
-from holdsvc.api.auth import admin_guard
+from holdsvc.api.auth import admin_guard, staff_guard
 from holdsvc.api.dto import StrictBody
 from holdsvc.api.schemas import EventList, SeatList, problems
 from holdsvc.models import (
@@ -17,6 +17,7 @@ from holdsvc.models import (
     EventPatch,
 )
 from holdsvc.services import Services
+from holdsvc.staff import Role
 
 
 class EventController(Controller):
@@ -51,7 +52,7 @@ class EventController(Controller):
 
     @patch(
         "/{eid:str}",
-        guards=[admin_guard],
+        guards=[staff_guard(Role.HOST)],
         dto=StrictBody[EventPatch],
         return_dto=None,
         operation_id="updateEvent",

@@ -12,15 +12,23 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.params import FromPath, HeaderParameter, JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK
 
-from holdsvc.api.auth import admin_guard, caller_is_admin
+from holdsvc.api.auth import admin_guard, reservation_actor
 from holdsvc.api.dto import StrictBody
 from holdsvc.api.schemas import ReservationList, problems
+from holdsvc.identifiers import venue_of_reference
 from holdsvc.models import Reservation, ReservationPatch
 from holdsvc.services import Services
 
 ManageToken = Annotated[
     str | None, HeaderParameter(name="Manage-Token", description="The reservation's secret")
 ]
+
+
+async def is_staff(connection: ASGIConnection[Any, Any, Any, Any]) -> bool:
+    """Whether the caller is an admin or staff (host or manager) of the reservation's venue;
+    False for a guest (the manage token is checked by the service)."""
+    venue_id = venue_of_reference(str(connection.path_params["reference"]))
+    return await reservation_actor(connection, venue_id) is not None
 
 
 async def change_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
@@ -33,14 +41,15 @@ async def change_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRo
         decoded = None  # the body's own validation answers 400 after this
     await services.reservations.authorize_change(
         str(connection.path_params["reference"]),
-        admin=caller_is_admin(connection),
+        admin=await is_staff(connection),
         manage_token=connection.headers.get("manage-token"),
         fields=set(decoded) if isinstance(decoded, dict) else set(),
     )
 
 
 class ReservationController(Controller):
-    """A guest manages a reservation with its manage token; staff with an admin token."""
+    """A guest manages a reservation with its manage token; staff of its venue with a staff
+    token, or an admin."""
 
     path = "/v1/reservations"
     tags = ["reservations"]
@@ -54,7 +63,7 @@ class ReservationController(Controller):
         manage_token: ManageToken = None,
     ) -> Reservation:
         """A reservation."""
-        admin = caller_is_admin(request)
+        admin = await is_staff(request)
         return await services.reservations.get(reference, admin=admin, manage_token=manage_token)
 
     @delete(
@@ -71,7 +80,7 @@ class ReservationController(Controller):
         manage_token: ManageToken = None,
     ) -> Reservation:
         """Cancel; the table is free at once. Cancelling again answers the same, unchanged."""
-        admin = caller_is_admin(request)
+        admin = await is_staff(request)
         return await services.reservations.cancel(reference, admin=admin, manage_token=manage_token)
 
     @patch(
@@ -91,7 +100,7 @@ class ReservationController(Controller):
         manage_token: ManageToken = None,
     ) -> Reservation:
         """Change contact fields or party size, move it, or (staff) set notes, tags, status."""
-        admin = caller_is_admin(request)
+        admin = await is_staff(request)
         return await services.reservations.change(
             reference, data, admin=admin, manage_token=manage_token
         )

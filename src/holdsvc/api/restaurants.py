@@ -8,7 +8,7 @@ from litestar import Controller, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, Parameter, QueryParameter
 
-from holdsvc.api.auth import admin_guard
+from holdsvc.api.auth import admin_guard, staff_guard
 from holdsvc.api.dto import StrictBody
 from holdsvc.api.schemas import (
     AvailableSlotList,
@@ -29,6 +29,7 @@ from holdsvc.models import (
     TablesInput,
 )
 from holdsvc.services import Services
+from holdsvc.staff import Role
 
 
 class RestaurantController(Controller):
@@ -63,7 +64,7 @@ class RestaurantController(Controller):
 
     @patch(
         "/{rid:str}",
-        guards=[admin_guard],
+        guards=[staff_guard(Role.HOST)],
         dto=StrictBody[RestaurantPatch],
         return_dto=None,
         operation_id="updateRestaurant",
@@ -80,7 +81,7 @@ class RestaurantController(Controller):
 
     @post(
         "/{rid:str}/tables",
-        guards=[admin_guard],
+        guards=[staff_guard(Role.MANAGER)],
         dto=StrictBody[TablesInput],
         return_dto=None,
         operation_id="addTables",
@@ -99,7 +100,7 @@ class RestaurantController(Controller):
 
     @post(
         "/{rid:str}/slots",
-        guards=[admin_guard],
+        guards=[staff_guard(Role.MANAGER)],
         dto=StrictBody[SlotsInput],
         return_dto=None,
         operation_id="addSlots",
@@ -147,6 +148,7 @@ class RestaurantController(Controller):
 
 @post(
     "/reservations",
+    guards=[staff_guard(Role.HOST)],
     dto=StrictBody[StaffBookingInput],
     return_dto=None,
     operation_id="bookAsStaff",

@@ -13,6 +13,7 @@ from holdsvc.models import (
     Restaurant,
     SeatStatus,
     SlotView,
+    StaffTokenView,
     Table,
 )
 
@@ -106,3 +107,9 @@ class SeatList(msgspec.Struct):
     """``{"seats": [...]}``."""
 
     seats: list[SeatStatus]
+
+
+class StaffTokenList(msgspec.Struct):
+    """``{"staff_tokens": [...]}``."""
+
+    staff_tokens: list[StaffTokenView]
