@@ -232,7 +232,9 @@ def evalsha_ceiling(port: int, connections: int, requests: int) -> dict[str, flo
             venue.cells(slot),
             venue.held(slot),
             venue.holds,
-            venue.user("u__rand_int__"),
+            # redis-benchmark replaces __rand_int__ in the text it sends, and the app's key
+            # names hash user ids (Keys.user): a user key per request is spelled out here.
+            venue.user("u").rpartition(":")[0] + ":u__rand_int__",
             venue.hold("h__rand_int__"),
             venue.idempotency("u", "k"),
             venue.units,
@@ -245,7 +247,7 @@ def evalsha_ceiling(port: int, connections: int, requests: int) -> dict[str, flo
             "u__rand_int__",
             slot,
             "2",
-            "__rand_int__",
+            '["__rand_int__"]',  # a JSON array of unit ids
             "1",
             "",
             "100000",

@@ -16,7 +16,7 @@ Input:
   ARGV[2]  manage digest       sha256 hex of the new manage token
   ARGV[3]  slot id
   ARGV[4]  party size
-  ARGV[5]  units               comma-separated unit ids asked for; '' = best fit
+  ARGV[5]  units               JSON array of the unit ids asked for; [] = best fit
   ARGV[6]  count               with best fit: how many units
   ARGV[7]  fields              JSON object: name, phone, email, notes, business_notes, tags
   ARGV[8]  venue id
@@ -31,13 +31,14 @@ Output: {code, now ms, ...}
   32 NOT_ENOUGH_SEATS        earliest expires ms of a blocking hold (-1: none)
   51 REFERENCE_TAKEN         the random reference exists already: pick another, retry
   52 NEEDS_SWEEP             hold ids of lapsed holds on the chosen cells (sweep, then retry)
+  55 UNIT_REPEATED           unit id named more than once
 ]]
 
 --- @include "cells_json"
 --- @include "choose_units"
 --- @include "feed_append"
 --- @include "now_ms"
---- @include "split_csv"
+--- @include "repeated_unit"
 --- @include "sweep_reply"
 --- @include "write_reservation"
 
@@ -45,12 +46,16 @@ local reference = ARGV[1]
 local manage_digest = ARGV[2]
 local slot = ARGV[3]
 local party_size = tonumber(ARGV[4])
-local asked_units = split_csv(ARGV[5])
+local asked_units = cjson.decode(ARGV[5])
 local count = tonumber(ARGV[6])
 local fields = cjson.decode(ARGV[7])
 local venue_id = ARGV[8]
 local feed_maxlen = tonumber(ARGV[9])
 local now = now_ms()
+
+-- One cell is claimed once: a list naming a unit twice is no request for two units.
+local twice = repeated_unit(asked_units)
+if twice then return {55, now, twice} end
 
 local venue = redis.call('HMGET', KEYS[1], 'kind', 'slot_minutes')
 if not venue[1] then return {10, now} end
@@ -67,12 +72,12 @@ local ends = ''
 if venue[2] then ends = string.format('%d', starts + tonumber(venue[2]) * 60000) end
 local state = 'r|' .. reference
 for _, unit in ipairs(chosen) do redis.call('HSET', KEYS[3], unit, state) end
-local units_csv = table.concat(chosen, ',')
 write_reservation(KEYS[6], KEYS[7], KEYS[8], {
   reference = reference, status = 'confirmed', venue = venue_id, slot = slot,
-  units = units_csv, party = tostring(party_size), name = fields.name, phone = fields.phone,
-  email = fields.email, notes = fields.notes, business_notes = fields.business_notes,
-  tags = fields.tags, created = string.format('%d', now), starts = string.format('%d', starts),
-  ends = ends, hold = '', user = '', source = 'staff', digest = manage_digest}, starts)
+  units = cjson.encode(chosen), party = tostring(party_size), name = fields.name,
+  phone = fields.phone, email = fields.email, notes = fields.notes,
+  business_notes = fields.business_notes, tags = fields.tags,
+  created = string.format('%d', now), starts = string.format('%d', starts), ends = ends,
+  hold = '', user = '', source = 'staff', digest = manage_digest}, starts)
 feed_append(KEYS[9], feed_maxlen, 'confirmed', now, nil, nil, reference, cells_json(slot, chosen))
 return {0, now, reference}

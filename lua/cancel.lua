@@ -1,39 +1,57 @@
 --[[
-cancel.lua: cancel a reservation; its cells are free at once. Idempotent. The caller has
-already proven the manage token or an admin token (compared in constant time in Python).
+cancel.lua: cancel a reservation; its cells are free at once. Idempotent. Every rule about the
+reservation's state is checked here, on what this script reads: who may cancel it (its manage
+token, or staff), its status, and that its cells are the ones in KEYS[2].
 
 Input:
   KEYS[1]  reservation hash
-  KEYS[2]  cells hash          of the reservation's slot
+  KEYS[2]  cells hash          of the slot the caller read (its keys were built from it)
   KEYS[3]  feed stream
   ARGV[1]  reference
-  ARGV[2]  feed maxlen
+  ARGV[2]  expected slot       what the caller read
+  ARGV[3]  manage digest       sha256 hex of the presented Manage-Token; '' = none
+  ARGV[4]  as staff            '1': an admin (any status; no token needed), '0': a guest
+  ARGV[5]  feed maxlen
 Output: {code, now ms}
   0  OK                      cancelled now ('cancelled' entry)
   1  REPLAYED                it was cancelled already: unchanged
   14 RESERVATION_NOT_FOUND
+  20 FORBIDDEN               a guest without its manage token, or cancelling a reservation
+                             that only staff may change (no_show, completed)
+  54 STALE                   it moved to another slot since the caller read it: read, retry
 ]]
 
 --- @include "cells_json"
 --- @include "feed_append"
 --- @include "now_ms"
---- @include "split_csv"
+--- @include "record_units"
 
 local reference = ARGV[1]
-local feed_maxlen = tonumber(ARGV[2])
+local expected_slot = ARGV[2]
+local presented_digest = ARGV[3]
+local as_staff = ARGV[4] == '1'
+local feed_maxlen = tonumber(ARGV[5])
 local now = now_ms()
 
-local reservation = redis.call('HMGET', KEYS[1], 'status', 'units', 'slot', 'hold', 'user')
-if not reservation[1] then return {14, now} end
-if reservation[1] == 'cancelled' then return {1, now} end
+local res = redis.call('HMGET', KEYS[1], 'status', 'units', 'slot', 'hold', 'user', 'digest')
+if not res[1] then return {14, now} end
+-- Digests of random tokens; Lua interns every string, so == takes the same time for any two.
+if not as_staff and (presented_digest == '' or presented_digest ~= res[6]) then
+  return {20, now}
+end
+if res[1] == 'cancelled' then return {1, now} end
+-- The status read here decides: a staff mark (no_show, completed) that committed first wins.
+if not as_staff and res[1] ~= 'confirmed' then return {20, now} end
+-- KEYS[2] must be the cells of the slot it is in now (a move may have committed since).
+if res[3] ~= expected_slot then return {54, now} end
 
-local units = split_csv(reservation[2])
+local units = record_units(res[2])
 local state = 'r|' .. reference
 for _, unit in ipairs(units) do
-  -- Free only what is still ours (a staff move may have changed the cell since).
+  -- Free only what points at it (a cell that does not is another owner's: the audit says so).
   if redis.call('HGET', KEYS[2], unit) == state then redis.call('HDEL', KEYS[2], unit) end
 end
 redis.call('HSET', KEYS[1], 'status', 'cancelled', 'cancelled_at', string.format('%d', now))
-feed_append(KEYS[3], feed_maxlen, 'cancelled', now, reservation[4], reservation[5], reference,
-  cells_json(reservation[3], units))
+feed_append(KEYS[3], feed_maxlen, 'cancelled', now, res[4], res[5], reference,
+  cells_json(res[3], units))
 return {0, now}

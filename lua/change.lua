@@ -1,38 +1,44 @@
 --[[
 change.lua: change a reservation in one step: contact and staff fields, party size, and/or a
 move to another slot and/or table (claim the new cell, free the old one). A refusal changes
-nothing.
+nothing. Every rule about the reservation's state is checked here, on what this script reads:
+who may change it (its manage token, or staff), its status, its cells and its party. Only
+what the keys were built from (the slot when it moves, the phone when it changes) can be stale;
+then nothing changes and the caller reads again (STALE), which only ever follows a change of
+this reservation that committed in between.
 
 Input:
   KEYS[1]  reservation hash
-  KEYS[2]  cells hash          of the reservation's current slot
+  KEYS[2]  cells hash          of the slot the caller read (used only when it moves)
   KEYS[3]  cells hash          of the target slot (the same key when it does not move)
   KEYS[4]  slots zset          slot id -> start ms
   KEYS[5]  units hash          unit id -> capacity
   KEYS[6]  units-by-fit zset   unit id -> capacity * 2^20 + sequence
   KEYS[7]  by-start zset       reference -> slot start ms
-  KEYS[8]  by-phone set        of the current phone
+  KEYS[8]  by-phone set        of the phone the caller read (used only when it changes)
   KEYS[9]  by-phone set        of the new phone (the same key when it does not change)
   KEYS[10] venue hash          kind, slot_minutes, bookings_open, min_notice_minutes,
                                max_days_ahead
   KEYS[11] feed stream
   ARGV[1]  reference
-  ARGV[2]  expected slot       what the caller read (keys were built from it)
-  ARGV[3]  expected phone      what the caller read (keys were built from it)
+  ARGV[2]  expected slot       what the caller read (KEYS[2], and KEYS[3] when no target slot)
+  ARGV[3]  expected phone      what the caller read (KEYS[8])
   ARGV[4]  fields              JSON object of stored fields to set (strings)
   ARGV[5]  move                '1': claim a cell in the target slot, '0': stay
   ARGV[6]  target slot
   ARGV[7]  target unit         '' = best fit
   ARGV[8]  party size          '' = unchanged
   ARGV[9]  as staff            '1': staff (skips pause/past/window; may change no_show,
-                               completed), '0': the guest
-  ARGV[10] feed maxlen
+                               completed; no token needed), '0': the guest
+  ARGV[10] manage digest       sha256 hex of the presented Manage-Token; '' = none
+  ARGV[11] feed maxlen
 Output: {code, now ms, ...}
   0  OK                      changed ('changed' entry)
   11 SLOT_NOT_FOUND
   12 UNIT_NOT_FOUND          unit id
   14 RESERVATION_NOT_FOUND
-  20 FORBIDDEN               a guest changing a no_show or completed reservation
+  20 FORBIDDEN               a guest without its manage token, or changing a reservation
+                             that only staff may change (no_show, completed)
   30 UNIT_UNAVAILABLE        unit id, latest expires ms of a blocking hold (-1: reserved)
   31 NO_TABLE_AVAILABLE      earliest expires ms of a blocking hold (-1: none)
   34 BOOKINGS_PAUSED         (guest moves only)
@@ -40,14 +46,15 @@ Output: {code, now ms, ...}
   36 OUTSIDE_BOOKING_WINDOW  (guest moves only)
   37 RESERVATION_CANCELLED
   52 NEEDS_SWEEP             hold ids of lapsed holds on the target cell (sweep, then retry)
-  54 STALE                   slot or phone changed since the caller read them: read, retry
+  54 STALE                   it moved, or its phone changed, since the caller read it (and
+                             this change needs that key): read, retry
 ]]
 
 --- @include "booking_refusal"
 --- @include "choose_units"
 --- @include "feed_append"
 --- @include "now_ms"
---- @include "split_csv"
+--- @include "record_units"
 --- @include "sweep_reply"
 
 local reference = ARGV[1]
@@ -59,20 +66,29 @@ local target_slot = ARGV[6]
 local target_unit = ARGV[7]
 local new_party = ARGV[8]
 local as_staff = ARGV[9] == '1'
-local feed_maxlen = tonumber(ARGV[10])
+local presented_digest = ARGV[10]
+local feed_maxlen = tonumber(ARGV[11])
 local now = now_ms()
 
 local res = redis.call('HMGET', KEYS[1], 'status', 'slot', 'units', 'party', 'phone', 'hold',
-  'user')
+  'user', 'digest')
 if not res[1] then return {14, now} end
-if res[2] ~= expected_slot or res[5] ~= expected_phone then return {54, now} end
+-- Digests of random tokens; Lua interns every string, so == takes the same time for any two.
+if not as_staff and (presented_digest == '' or presented_digest ~= res[8]) then
+  return {20, now}
+end
 if res[1] == 'cancelled' then return {37, now} end
+-- The status read here decides: a staff mark (no_show, completed) that committed first wins.
 if res[1] ~= 'confirmed' and not as_staff then return {20, now} end
+-- The keys built from what the caller read must still be this reservation's.
+if move and res[2] ~= expected_slot then return {54, now} end
+local phone_moves = fields.phone ~= nil and fields.phone ~= res[5]
+if phone_moves and res[5] ~= expected_phone then return {54, now} end
 
 local party = tonumber(res[4])
 if new_party ~= '' then party = tonumber(new_party) end
 local own_state = 'r|' .. reference
-local old_units = split_csv(res[3])
+local old_units = record_units(res[3])
 local venue = redis.call('HMGET', KEYS[10], 'kind', 'slot_minutes', 'bookings_open',
   'min_notice_minutes', 'max_days_ahead')
 local cells = {}
@@ -101,7 +117,7 @@ if move then
   end
   local ends = ''
   if venue[2] then ends = string.format('%d', starts + tonumber(venue[2]) * 60000) end
-  redis.call('HSET', KEYS[1], 'slot', target_slot, 'units', table.concat(chosen, ','),
+  redis.call('HSET', KEYS[1], 'slot', target_slot, 'units', cjson.encode(chosen),
     'starts', string.format('%d', starts), 'ends', ends)
   redis.call('ZADD', KEYS[7], starts, reference)
 else
@@ -116,7 +132,7 @@ end
 
 for name, value in pairs(fields) do redis.call('HSET', KEYS[1], name, value) end
 redis.call('HSET', KEYS[1], 'party', tostring(party))
-if fields.phone and fields.phone ~= res[5] then
+if phone_moves then
   redis.call('SREM', KEYS[8], reference)
   redis.call('SADD', KEYS[9], reference)
 end

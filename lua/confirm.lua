@@ -38,7 +38,7 @@ Output: {code, now ms, ...}
 --- @include "end_hold"
 --- @include "feed_append"
 --- @include "now_ms"
---- @include "split_csv"
+--- @include "record_units"
 --- @include "write_reservation"
 
 local hold_id = ARGV[1]
@@ -69,17 +69,17 @@ local ends = ''
 if slot_minutes then ends = string.format('%d', starts + tonumber(slot_minutes) * 60000) end
 
 -- The hold's cells become the reservation's in the same step that consumes the hold.
-local units = split_csv(hold[4])
+local units = record_units(hold[4])
 local state = 'r|' .. reference
 for _, unit in ipairs(units) do
   redis.call('HSET', KEYS[2], unit, state)
   redis.call('ZREM', KEYS[3], unit)
 end
 write_reservation(KEYS[6], KEYS[7], KEYS[8], {
-  reference = reference, status = 'confirmed', venue = venue_id, slot = slot, units = hold[4],
-  party = hold[8], name = name, phone = phone, email = email, notes = notes,
-  created = string.format('%d', now), starts = string.format('%d', starts), ends = ends,
-  hold = hold_id, user = hold[6], digest = manage_digest}, starts)
+  reference = reference, status = 'confirmed', venue = venue_id, slot = slot,
+  units = cjson.encode(units), party = hold[8], name = name, phone = phone, email = email,
+  notes = notes, created = string.format('%d', now), starts = string.format('%d', starts),
+  ends = ends, hold = hold_id, user = hold[6], digest = manage_digest}, starts)
 redis.call('HSET', KEYS[1], 'ref', reference)
 end_hold(KEYS[1], KEYS[4], KEYS[5], hold_id, hold[5], 'confirmed', tombstone_ms)
 feed_append(KEYS[11], feed_maxlen, 'confirmed', now, hold_id, hold[6], reference,

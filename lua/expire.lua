@@ -23,7 +23,7 @@ Output: {code, now ms}
 --- @include "feed_append"
 --- @include "free_hold_cells"
 --- @include "now_ms"
---- @include "split_csv"
+--- @include "record_units"
 
 local hold_id = ARGV[1]
 local feed_maxlen = tonumber(ARGV[2])
@@ -38,7 +38,7 @@ if hold[1] ~= 'held' then
 end
 if tonumber(hold[2]) > now then return {53, now} end
 
-local units = split_csv(hold[3])
+local units = record_units(hold[3])
 free_hold_cells(KEYS[2], KEYS[3], hold_id, units)
 end_hold(KEYS[1], KEYS[4], KEYS[5], hold_id, hold[4], 'expired', tombstone_ms)
 feed_append(KEYS[6], feed_maxlen, 'expired', now, hold_id, hold[5], nil,

@@ -19,12 +19,12 @@ Input:
   ARGV[3]  user id
   ARGV[4]  slot id
   ARGV[5]  party size          a unit fits when its capacity >= party size
-  ARGV[6]  units               comma-separated unit ids asked for; '' = best fit
+  ARGV[6]  units               JSON array of the unit ids asked for; [] = best fit
   ARGV[7]  count               with best fit: how many units (lowest fit score first)
   ARGV[8]  fingerprint         of user + body for the Idempotency-Key; '' = no key
   ARGV[9]  feed maxlen         approximate
 Output: {code, now ms, ...}
-  0  OK                      hold id, created ms, expires ms, units csv
+  0  OK                      hold id, created ms, expires ms, units (JSON array)
   1  REPLAYED                hold id (same Idempotency-Key and body: the earlier hold)
   10 VENUE_NOT_FOUND
   11 SLOT_NOT_FOUND
@@ -38,6 +38,7 @@ Output: {code, now ms, ...}
   36 OUTSIDE_BOOKING_WINDOW
   50 IDEMPOTENCY_MISMATCH    the key was used with another body
   52 NEEDS_SWEEP             hold ids of lapsed holds on the chosen cells (sweep, then retry)
+  55 UNIT_REPEATED           unit id named more than once
 ]]
 
 --- @include "booking_refusal"
@@ -46,7 +47,7 @@ Output: {code, now ms, ...}
 --- @include "feed_append"
 --- @include "held_state"
 --- @include "now_ms"
---- @include "split_csv"
+--- @include "repeated_unit"
 --- @include "sweep_reply"
 
 local hold_id = ARGV[1]
@@ -54,12 +55,16 @@ local token_digest = ARGV[2]
 local user_id = ARGV[3]
 local slot = ARGV[4]
 local party_size = tonumber(ARGV[5])
-local asked_units = split_csv(ARGV[6])
+local asked_units = cjson.decode(ARGV[6])
 local count = tonumber(ARGV[7])
 local fingerprint = ARGV[8]
 local feed_maxlen = tonumber(ARGV[9])
 
 local now = now_ms()
+
+-- One cell is claimed once: a list naming a unit twice is no request for two units.
+local twice = repeated_unit(asked_units)
+if twice then return {55, now, twice} end
 
 local venue = redis.call('HMGET', KEYS[1], 'kind', 'bookings_open', 'hold_seconds',
   'max_hold_seconds', 'max_holds_per_user', 'min_notice_minutes', 'max_days_ahead')
@@ -106,9 +111,10 @@ for _, unit in ipairs(chosen) do
   redis.call('HSET', KEYS[3], unit, state)
   redis.call('ZADD', KEYS[4], expires, unit)
 end
-local units_csv = table.concat(chosen, ',')
+-- A JSON array: no character of a unit id can split it when it is read back.
+local units_json = cjson.encode(chosen)
 redis.call('HSET', KEYS[7], 'user', user_id, 'digest', token_digest, 'slot', slot,
-  'units', units_csv, 'n', tostring(#chosen), 'party', tostring(party_size),
+  'units', units_json, 'n', tostring(#chosen), 'party', tostring(party_size),
   'created', string.format('%d', now), 'expires', string.format('%d', expires),
   'ends', string.format('%d', lifetime_end),
   'refreshes', '0', 'status', 'held')
@@ -118,4 +124,4 @@ if fingerprint ~= '' then
   redis.call('SET', KEYS[8], fingerprint .. '|' .. hold_id, 'PX', tonumber(venue[4]) * 1000)
 end
 feed_append(KEYS[11], feed_maxlen, 'held', now, hold_id, user_id, nil, cells_json(slot, chosen))
-return {0, now, hold_id, now, expires, units_csv}
+return {0, now, hold_id, now, expires, units_json}

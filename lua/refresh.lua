@@ -26,7 +26,7 @@ Output: {code, now ms, ...}
 --- @include "feed_append"
 --- @include "held_state"
 --- @include "now_ms"
---- @include "split_csv"
+--- @include "record_units"
 
 local hold_id = ARGV[1]
 local token_digest = ARGV[2]
@@ -52,7 +52,7 @@ if new_expires > lifetime_end then new_expires = lifetime_end end
 -- Never shorten a hold (hold_seconds may have been lowered since it was placed).
 if new_expires < expires then new_expires = expires end
 
-local units = split_csv(hold[5])
+local units = record_units(hold[5])
 local state = held_state(hold_id, new_expires)
 for _, unit in ipairs(units) do
   redis.call('HSET', KEYS[2], unit, state)

@@ -25,7 +25,7 @@ Output: {code, now ms, ...}
 --- @include "feed_append"
 --- @include "free_hold_cells"
 --- @include "now_ms"
---- @include "split_csv"
+--- @include "record_units"
 
 local hold_id = ARGV[1]
 local token_digest = ARGV[2]
@@ -43,7 +43,7 @@ if hold[2] ~= 'held' then return {1, now} end
 -- A hold that lapsed before the sweeper saw it ends as expired, not released.
 local event = 'released'
 if tonumber(hold[3]) <= now then event = 'expired' end
-local units = split_csv(hold[4])
+local units = record_units(hold[4])
 free_hold_cells(KEYS[2], KEYS[3], hold_id, units)
 end_hold(KEYS[1], KEYS[4], KEYS[5], hold_id, hold[5], event, tombstone_ms)
 feed_append(KEYS[6], feed_maxlen, event, now, hold_id, hold[6], nil, cells_json(hold[7], units))

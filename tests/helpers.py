@@ -14,6 +14,7 @@ from holdsvc.keys import Keys
 from holdsvc.models import Hold, RestaurantInput, TableInput
 from holdsvc.scripts import AnyRedis
 from holdsvc.services import Services
+from holdsvc.units import decode_units
 from holdsvc.venues import VenueKind
 
 ADMIN = {"Authorization": "Bearer test-admin"}
@@ -91,7 +92,7 @@ async def lapse(services: Services, venue_id: str, hold_id: str) -> None:
     redis = services.redis
     fields = await redis.hgetall(keys.hold(hold_id))
     past = 1
-    for unit in fields["units"].split(","):
+    for unit in decode_units(fields["units"]):
         await redis.hset(keys.cells(fields["slot"]), unit, f"h|{hold_id}|{past}")
         await redis.zadd(keys.held(fields["slot"]), {unit: past})
     await redis.hset(keys.hold(hold_id), "expires", str(past))

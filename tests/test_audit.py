@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 from litestar.testing import AsyncTestClient
+from redis.asyncio import Redis
 
-from holdsvc.cli import _audit
+from holdsvc.cli import _audit, main
 from holdsvc.errors import HoldsvcError
 from holdsvc.keys import Keys
 from holdsvc.models import ConfirmInput, ReservationPatch, StaffBookingInput
@@ -18,7 +21,17 @@ from holdsvc.services import Services
 from holdsvc.settings import Settings
 from holdsvc.venues import VenueKind
 from tests.cluster import both_backends
-from tests.helpers import ADMIN, lapse, make_restaurant, place, slot_tomorrow, tomorrow
+from tests.helpers import (
+    ADMIN,
+    hold_http,
+    lapse,
+    make_restaurant,
+    new_venue,
+    place,
+    slot_tomorrow,
+    snapshot,
+    tomorrow,
+)
 
 # Every test here runs on one Redis node, then on the Redis Cluster (marked `cluster`).
 redis_backend = both_backends
@@ -125,6 +138,29 @@ async def _lifetime(services: Services, rid: str, made: dict[str, Any]) -> None:
     await services.redis.hset(V.of(rid).hold(made["live"].id), "ends", "1")
 
 
+async def _user_set(services: Services, rid: str, made: dict[str, Any]) -> None:
+    live = made["live"]
+    expires = await services.redis.hget(V.of(rid).hold(live.id), "expires")
+    await services.redis.zadd(V.of(rid).user("intruder"), {f"{live.id}|1": int(expires)})
+
+
+async def _unit_named_twice(services: Services, rid: str, made: dict[str, Any]) -> None:
+    unit = made["staff"].table_id
+    await services.redis.hset(
+        V.of(rid).reservation(made["staff"].reference), "units", json.dumps([unit, unit])
+    )
+
+
+async def _unreadable_units(services: Services, rid: str, made: dict[str, Any]) -> None:
+    await services.redis.hset(V.of(rid).hold(made["live"].id), "units", '["T1"')
+
+
+async def _cell_of_no_unit(services: Services, rid: str, made: dict[str, Any]) -> None:
+    # What a split of "T1,T2" once left behind: a cell named after no unit of the venue.
+    ref = made["reservation"].reference
+    await services.redis.hset(V.of(rid).cells(slot_tomorrow(14)), "T1,T2", f"r|{ref}")
+
+
 @pytest.mark.parametrize(
     ("fault", "check"),
     [
@@ -138,6 +174,10 @@ async def _lifetime(services: Services, rid: str, made: dict[str, Any]) -> None:
         (_expiry_index, "expiry_index"),
         (_feed_entry, "feed"),
         (_lifetime, "hold_lifetime"),
+        (_user_set, "user_index"),
+        (_unit_named_twice, "record_units"),
+        (_unreadable_units, "record_units"),
+        (_cell_of_no_unit, "cell_unit"),
     ],
 )
 async def test_each_planted_fault_is_reported_precisely(
@@ -229,3 +269,105 @@ async def test_a_venue_left_off_the_list_is_found_and_put_back(
     assert await services.redis.zscore(V.venues("restaurant"), lost) == created
     assert await services.auditor.unlisted_venues() == {}
     assert (await services.auditor.audit(lost)).ok
+
+
+CRAFTED_USERS = ["x}:venue", "}:venue", "{X}:venue", "*", "a:b:c", "user:1", "\\}"]
+
+
+async def test_a_crafted_user_id_never_passes_for_another_key(
+    client: AsyncTestClient[Any], redis: Redis, settings: Settings
+) -> None:
+    """A user id with ``}`` and ``:venue`` once made a key that the audit's scan of venues
+    took for a venue (and crashed on). Key names hash user ids; scans match structure."""
+    rid = await new_venue(client, capacities=(2,) * len(CRAFTED_USERS), max_holds_per_user=1)
+    for user in CRAFTED_USERS:
+        assert (await hold_http(client, rid, user)).status_code == 201
+    # Each crafted user is still capped on its own.
+    capped = await hold_http(client, rid, CRAFTED_USERS[0], slot=slot_tomorrow(12))
+    assert capped.json()["code"] == "hold_limit_reached"
+    reports = await _audit(settings, [])
+    assert [(r.venue_id, r.ok) for r in reports] == [(rid, True)], reports
+    assert [(r.venue_id, r.ok) for r in await _audit(settings, [], repair=True)] == [(rid, True)]
+    # No key name carries a user id as it was sent: each user's set is named by a digest.
+    keys = [key.decode() async for key in redis.scan_iter(match=f"hs:{{{rid}}}:user:*")]
+    assert len(keys) == len(CRAFTED_USERS)
+    assert all(re.fullmatch(rf"hs:\{{{rid}\}}:user:[0-9a-f]{{32}}", key) for key in keys), keys
+
+
+async def _strand_cells(services: Services, rid: str, made: dict[str, Any]) -> set[tuple[Any, ...]]:
+    """Two stuck cells: one reserved by a cancelled reservation, one by a missing one."""
+    cancelled = made["cancelled"]
+    missing = f"{rid}-ZZZZZZ"
+    await services.redis.hset(
+        V.of(rid).cells(slot_tomorrow(13)), cancelled.table_id, f"r|{cancelled.reference}"
+    )
+    await services.redis.hset(V.of(rid).cells(slot_tomorrow(17)), "T3", f"r|{missing}")
+    return {
+        (slot_tomorrow(13), cancelled.table_id, cancelled.reference),
+        (slot_tomorrow(17), "T3", missing),
+    }
+
+
+def stuck_cells(report: Any) -> set[tuple[Any, ...]]:
+    return {(v.slot, v.unit, v.reference) for v in report.violations if v.check == "cell_owner"}
+
+
+async def test_repair_frees_a_cell_no_live_reservation_owns(
+    services: Services,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    rid, made = await busy_restaurant(services)
+    planted = await _strand_cells(services, rid, made)
+    assert stuck_cells(await services.auditor.audit(rid)) == planted
+    # `holdsvc audit` itself (its own event loop, hence a thread).
+    monkeypatch.setenv("HOLDSVC_REDIS_URL", str(settings.redis_url))
+    assert await asyncio.to_thread(main, ["audit", rid]) == 1  # no --repair: no write
+    assert stuck_cells(await services.auditor.audit(rid)) == planted
+    assert await asyncio.to_thread(main, ["audit", "--repair", rid]) == 0
+    freed = [line for line in capsys.readouterr().err.splitlines() if ": freed " in line]
+    assert sorted(freed) == sorted(
+        f"{rid}: freed {slot} {unit} (reserved by {ref}: cell reserved by a reservation that is "
+        f"{'missing' if ref.endswith('ZZZZZZ') else 'cancelled'})"
+        for slot, unit, ref in planted
+    )
+    for slot, unit, _ in planted:
+        assert await services.redis.hget(V.of(rid).cells(slot), unit) is None
+    assert (await services.auditor.audit(rid)).ok
+    # Each freed cell is a change the feed tells (the staff screen repaints it).
+    entries = [fields for _, fields in await services.redis.xrange(V.of(rid).feed)][-2:]
+    assert sorted((e["event"], e["ref"], json.loads(e["cells"])) for e in entries) == sorted(
+        ("changed", ref, [{"slot": slot, "unit": unit}]) for slot, unit, ref in planted
+    )
+
+
+async def test_repair_rechecks_each_cell_when_it_frees_it(services: Services) -> None:
+    """Between the audit and the repair the cell may have been fixed and claimed again, or its
+    reservation may own it after all: the repair script checks again and leaves it."""
+    rid, made = await busy_restaurant(services)
+    await _strand_cells(services, rid, made)
+    report = await services.auditor.audit(rid)
+    assert len(stuck_cells(report)) == 2
+    keys = V.of(rid)
+    # One is freed by someone else and a guest holds it now; the other's record is restored.
+    await services.redis.hdel(keys.cells(slot_tomorrow(13)), made["cancelled"].table_id)
+    holder = await place(
+        services, rid, "new", slot=slot_tomorrow(13), table=made["cancelled"].table_id
+    )
+    await services.redis.hset(
+        keys.reservation(f"{rid}-ZZZZZZ"),
+        mapping={
+            **await services.redis.hgetall(keys.reservation(made["staff"].reference)),
+            "reference": f"{rid}-ZZZZZZ",
+            "slot": slot_tomorrow(17),
+            "units": '["T3"]',
+        },
+    )
+    before = await snapshot(services, rid)
+    assert await services.auditor.free_stuck_cells(report, services.scripts) == []
+    assert await snapshot(services, rid) == before
+    assert (
+        await services.redis.hget(keys.cells(slot_tomorrow(13)), made["cancelled"].table_id)
+        == f"h|{holder.id}|{await services.redis.hget(keys.hold(holder.id), 'expires')}"
+    )

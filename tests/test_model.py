@@ -39,6 +39,7 @@ from holdsvc.metrics import Metrics
 from holdsvc.models import ConfirmInput, RestaurantInput, TableInput
 from holdsvc.services import Services
 from holdsvc.settings import Settings
+from holdsvc.units import decode_units
 from holdsvc.venues import VenueKind, read_cell
 from tests.helpers import tomorrow
 
@@ -289,7 +290,7 @@ async def age_live_holds(services: Services, venue_id: str, seconds: int) -> Non
                 "expires": expires,
             },
         )
-        for unit in hold["units"].split(","):
+        for unit in decode_units(hold["units"]):
             if await redis.hget(keys.cells(hold["slot"]), unit) == f"h|{hold_id}|{hold['expires']}":
                 await redis.hset(keys.cells(hold["slot"]), unit, f"h|{hold_id}|{expires}")
                 await redis.zadd(keys.held(hold["slot"]), {unit: expires})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
@@ -10,7 +11,7 @@ from holdsvc import errors
 from holdsvc.identifiers import digest
 from holdsvc.keys import Keys, VenueKeys
 from holdsvc.models import Hold, RestaurantPatch
-from holdsvc.scripts import Confirmed, HoldPlaced
+from holdsvc.scripts import Changed, Confirmed, HoldPlaced
 from holdsvc.services import Services
 from tests.helpers import feed_events, lapse, make_restaurant, place, slot_tomorrow, snapshot
 
@@ -378,13 +379,116 @@ async def test_cancel_codes(services: Services) -> None:
     venue = await make_restaurant(services)
     hold = await place(services, venue)
     ref = f"{venue}-GGGGGG"
-    await raw_confirm(services, venue, hold, ref)
+    await raw_confirm(services, venue, hold, ref)  # manage digest "m"
+    guest: dict[str, Any] = {
+        "reference": ref,
+        "slot": hold.slot,
+        "manage_digest": "m",
+        "as_staff": False,
+    }
+    before = await snapshot(services, venue)
     with pytest.raises(errors.NotFound):
-        await services.scripts.cancel(vk(venue), reference=f"{venue}-HHHHHH", slot=hold.slot)
-    assert (await services.scripts.cancel(vk(venue), reference=ref, slot=hold.slot)).changed
-    assert not (await services.scripts.cancel(vk(venue), reference=ref, slot=hold.slot)).changed
+        await services.scripts.cancel(vk(venue), **{**guest, "reference": f"{venue}-HHHHHH"})
+    for wrong in ("", "n"):
+        with pytest.raises(errors.Forbidden):
+            await services.scripts.cancel(vk(venue), **{**guest, "manage_digest": wrong})
+    with pytest.raises(errors.Stale):  # read in another slot: nothing is freed there
+        await services.scripts.cancel(vk(venue), **{**guest, "slot": slot_tomorrow(20)})
+    assert await snapshot(services, venue) == before
+    assert (await services.scripts.cancel(vk(venue), **guest)).changed
+    assert not (await services.scripts.cancel(vk(venue), **guest)).changed
     assert await services.redis.hlen(vk(venue).cells(hold.slot)) == 0
     assert await feed_events(services, venue) == ["held", "confirmed", "cancelled"]
+
+
+@pytest.mark.parametrize("status", ["no_show", "completed"])
+async def test_cancel_of_a_staff_marked_reservation_is_for_staff_only(
+    services: Services, status: str
+) -> None:
+    """cancel.lua decides from the status it reads, whatever the caller read before."""
+    venue = await make_restaurant(services)
+    hold = await place(services, venue)
+    ref = f"{venue}-JJJJJJ"
+    await raw_confirm(services, venue, hold, ref)
+    await services.redis.hset(vk(venue).reservation(ref), "status", status)
+    guest: dict[str, Any] = {
+        "reference": ref,
+        "slot": hold.slot,
+        "manage_digest": "m",
+        "as_staff": False,
+    }
+    before = await snapshot(services, venue)
+    with pytest.raises(errors.Forbidden):
+        await services.scripts.cancel(vk(venue), **guest)
+    assert await snapshot(services, venue) == before
+    staff = {**guest, "manage_digest": "", "as_staff": True}
+    assert (await services.scripts.cancel(vk(venue), **staff)).changed
+    assert await services.redis.hlen(vk(venue).cells(hold.slot)) == 0
+
+
+async def raw_change(services: Services, venue: str, ref: str, **overrides: Any) -> Changed:
+    """change.lua: by default a guest (manage digest "m") changing ``ref`` as read at 19:00
+    with phone +12125550100; ``overrides`` say otherwise."""
+    args: dict[str, Any] = {
+        "reference": ref,
+        "current_slot": slot_tomorrow(),
+        "current_phone": "+12125550100",
+        "fields": {},
+        "target_slot": None,
+        "target_unit": None,
+        "party_size": None,
+        "as_staff": False,
+        "manage_digest": "m",
+        **overrides,
+    }
+    return await services.scripts.change(vk(venue), **args)
+
+
+async def test_change_is_stale_only_when_a_key_it_needs_moved(services: Services) -> None:
+    """Read at another slot or phone: a move, or a phone change, is STALE (nothing changes);
+    any other change needs neither key and commits on what the script reads."""
+    venue = await make_restaurant(services, capacities=(2, 2))
+    hold = await place(services, venue)
+    ref = f"{venue}-KKKKKK"
+    await raw_confirm(services, venue, hold, ref)  # 19:00, T1, +12125550100
+    before = await snapshot(services, venue)
+    stale_reads: list[dict[str, Any]] = [
+        {"current_slot": slot_tomorrow(20), "target_unit": "T2"},
+        {"current_slot": slot_tomorrow(20), "target_slot": slot_tomorrow(21)},
+        {"current_phone": "+12125550199", "fields": {"phone": "+12125550177"}},
+    ]
+    for overrides in stale_reads:
+        with pytest.raises(errors.Stale):
+            await raw_change(services, venue, ref, **overrides)
+    assert await snapshot(services, venue) == before
+    for overrides in (
+        {"current_slot": slot_tomorrow(20), "fields": {"name": "B"}, "party_size": 1},
+        {"current_phone": "+12125550199", "fields": {"notes": "n"}},
+        {"current_phone": "+12125550199", "fields": {"phone": "+12125550100"}},  # unchanged
+    ):
+        assert (await raw_change(services, venue, ref, **overrides)).changed
+    stored = await services.redis.hgetall(vk(venue).reservation(ref))
+    assert (stored["name"], stored["party"], stored["notes"]) == ("B", "1", "n")
+
+
+async def test_change_checks_the_token_and_status_it_reads(services: Services) -> None:
+    venue = await make_restaurant(services, capacities=(2, 2))
+    hold = await place(services, venue)
+    ref = f"{venue}-MMMMMM"
+    await raw_confirm(services, venue, hold, ref)
+    before = await snapshot(services, venue)
+    for overrides in ({"manage_digest": ""}, {"manage_digest": "x"}):
+        with pytest.raises(errors.Forbidden):
+            await raw_change(services, venue, ref, fields={"name": "B"}, **overrides)
+    await services.redis.hset(vk(venue).reservation(ref), "status", "no_show")
+    with pytest.raises(errors.Forbidden):
+        await raw_change(services, venue, ref, target_unit="T2")
+    await services.redis.hset(vk(venue).reservation(ref), "status", "confirmed")
+    assert await snapshot(services, venue) == before
+    staff = {"as_staff": True, "manage_digest": ""}
+    assert (await raw_change(services, venue, ref, fields={"status": "no_show"}, **staff)).changed
+    assert (await raw_change(services, venue, ref, target_unit="T2", **staff)).changed
+    assert await services.redis.hgetall(vk(venue).cells(hold.slot)) == {"T2": f"r|{ref}"}
 
 
 def test_unknown_status_raises() -> None:

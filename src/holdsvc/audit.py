@@ -16,8 +16,9 @@ import msgspec
 
 from holdsvc.clock import redis_now_ms
 from holdsvc.errors import NotFound
-from holdsvc.keys import Keys, VenueKeys
-from holdsvc.scripts import AnyRedis
+from holdsvc.keys import KeyFamily, Keys, VenueKeys, user_digest
+from holdsvc.scripts import AnyRedis, Scripts
+from holdsvc.units import decode_units
 
 LIVE_RESERVATION = ("confirmed", "no_show", "completed")
 TERMINAL_EVENT = {"released": "released", "expired": "expired", "confirmed": "confirmed"}
@@ -52,6 +53,7 @@ class _Venue:
     fields: dict[str, str]
     now: int
     slots: dict[str, int]
+    units: set[str] = field(default_factory=set)
     cells: dict[str, dict[str, str]] = field(default_factory=dict)
     held: dict[str, dict[str, float]] = field(default_factory=dict)
     holds: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -82,6 +84,7 @@ class Auditor:
         venue = await self._read(venue_id, keys, kind)
         violations: list[Violation] = []
         violations += self._check_cells(venue)
+        violations += self._check_record_units(venue)
         violations += self._check_holds(venue)
         violations += self._check_reservations(venue)
         violations += await self._check_indexes(venue_id, keys, venue)
@@ -102,17 +105,38 @@ class Auditor:
         """Venues that exist but no list of venues names: venue id -> (kind, created ms).
 
         The list is written after the venue's own atomic step (it lives in another cluster
-        slot), so a crash in between leaves such a venue. SCANs every primary of a cluster.
+        slot), so a crash in between leaves such a venue. SCANs every primary of a cluster,
+        counting only keys shaped exactly like a venue's settings.
         """
-        pattern = self._keys.of("*").venue
-        head, tail = pattern.split("*")
+        family = self._keys.every_venue
         found: dict[str, tuple[str, int]] = {}
-        async for key in self._redis.scan_iter(match=pattern, count=1000):
-            venue_id = str(key)[len(head) : -len(tail)]
+        async for key in self._redis.scan_iter(match=family.glob, count=1000):
+            venue_id = family.part(str(key))
+            if venue_id is None:
+                continue
             kind, created = await self._redis.hmget(str(key), ["kind", "created"])
             if kind and await self._redis.zscore(self._keys.venues(kind), venue_id) is None:
                 found[venue_id] = (kind, int(created or 0))
         return found
+
+    async def free_stuck_cells(self, report: AuditReport, scripts: Scripts) -> list[Violation]:
+        """Free each cell the report found reserved by a reservation that does not own it
+        (``cell_owner`` with a reference); the ones freed. Each is one repair.lua call that
+        checks the cell again, so one claimed or owned again since the audit is left."""
+        keys = self._keys.of(report.venue_id)
+        freed: list[Violation] = []
+        for violation in report.violations:
+            if violation.check != "cell_owner" or not violation.reference:
+                continue
+            repaired = await scripts.repair(
+                keys,
+                slot=str(violation.slot),
+                unit=str(violation.unit),
+                reference=violation.reference,
+            )
+            if repaired.changed:
+                freed.append(violation)
+        return freed
 
     async def relist(self, venue_id: str, kind: str, created_ms: int) -> None:
         """Put a venue back on its list (the repair of a ``venue_index`` violation)."""
@@ -128,27 +152,27 @@ class Auditor:
             s: int(ms) for s, ms in await self._redis.zrange(keys.slots, 0, -1, withscores=True)
         }
         venue = _Venue(fields=fields, now=await redis_now_ms(self._redis), slots=slots)
+        venue.units = set(await self._redis.hkeys(keys.units))
         hold_ids = set(await self._redis.zrange(keys.holds, 0, -1))
-        hold_ids |= await self._ids(keys.hold("*"), keys.hold(""))
+        hold_ids |= await self._ids(keys.every_hold)
         refs = set(await self._redis.zrange(keys.reservations_by_start, 0, -1))
-        refs |= {
-            r
-            for r in await self._ids(keys.reservation("*"), keys.reservation(""))
-            if "by-" not in r
-        }
+        refs |= await self._ids(keys.every_reservation)
         holds = await self._records(keys.hold, hold_ids)
         reservations = await self._records(keys.reservation, refs)
-        for slot in set(slots) | await self._ids(keys.cells("*"), keys.cells("")):
+        for slot in set(slots) | await self._ids(keys.every_cells):
             await self._snapshot(keys, slot, venue, holds, reservations)
         # Records of no slot (or of a slot not in the grid) still count.
         venue.holds = {**holds, **venue.holds}
         venue.reservations = {**reservations, **venue.reservations}
         return venue
 
-    async def _ids(self, pattern: str, prefix: str) -> set[str]:
+    async def _ids(self, family: KeyFamily) -> set[str]:
+        """The variable parts of every key of ``family`` (keys of another shape: none)."""
         found: set[str] = set()
-        async for key in self._redis.scan_iter(match=pattern, count=1000):
-            found.add(str(key)[len(prefix) :])
+        async for key in self._redis.scan_iter(match=family.glob, count=1000):
+            part = family.part(str(key))
+            if part is not None:
+                found.add(part)
         return found
 
     async def _records(self, key_of: Any, ids: set[str]) -> dict[str, dict[str, str]]:
@@ -216,6 +240,15 @@ class Auditor:
                     )
                 )
             for unit, state in cells.items():
+                if unit not in venue.units:
+                    found.append(
+                        Violation(
+                            check="cell_unit",
+                            detail="a cell of a unit the venue does not have",
+                            slot=slot,
+                            unit=unit,
+                        )
+                    )
                 found += self._check_cell(venue, slot, unit, state)
             for unit, expires in venue.held.get(slot, {}).items():
                 state = cells.get(unit, "")
@@ -242,7 +275,7 @@ class Auditor:
                         check="cell_owner", detail=detail, slot=slot, unit=unit, reference=ref
                     )
                 ]
-            if row.get("slot") != slot or unit not in row.get("units", "").split(","):
+            if row.get("slot") != slot or unit not in _units(row):
                 detail = "the reservation does not claim this cell"
                 return [
                     Violation(
@@ -268,7 +301,7 @@ class Auditor:
             return [
                 Violation(check="cell_owner", detail=detail, slot=slot, unit=unit, hold_id=hold_id)
             ]
-        if hold.get("slot") != slot or unit not in hold.get("units", "").split(","):
+        if hold.get("slot") != slot or unit not in _units(hold):
             detail = "the hold does not claim this cell"
             return [
                 Violation(check="cell_owner", detail=detail, slot=slot, unit=unit, hold_id=hold_id)
@@ -280,6 +313,19 @@ class Auditor:
             ]
         return []
 
+    def _check_record_units(self, venue: _Venue) -> list[Violation]:
+        """Each hold and reservation claims a readable list of distinct units of the venue."""
+        found: list[Violation] = []
+        for hold_id, hold in venue.holds.items():
+            problem = _units_problem(hold.get("units", ""), venue.units)
+            if problem:
+                found.append(Violation(check="record_units", detail=problem, hold_id=hold_id))
+        for ref, row in venue.reservations.items():
+            problem = _units_problem(row.get("units", ""), venue.units)
+            if problem:
+                found.append(Violation(check="record_units", detail=problem, reference=ref))
+        return found
+
     def _check_holds(self, venue: _Venue) -> list[Violation]:
         """Invariants 1-3: live holds own their cells, stay within lifetime and the cap."""
         found: list[Violation] = []
@@ -288,7 +334,7 @@ class Auditor:
         for hold_id, hold in venue.holds.items():
             if hold.get("status") != "held":
                 continue
-            slot, units = hold.get("slot", ""), [u for u in hold.get("units", "").split(",") if u]
+            slot, units = hold.get("slot", ""), _units(hold)
             expires, created = int(hold.get("expires", 0)), int(hold.get("created", 0))
             if int(hold.get("n", -1)) != len(units):
                 found.append(
@@ -344,7 +390,7 @@ class Auditor:
         claims: defaultdict[tuple[str, str], list[str]] = defaultdict(list)
         for ref, row in venue.reservations.items():
             slot = row.get("slot", "")
-            for unit in [u for u in row.get("units", "").split(",") if u]:
+            for unit in _units(row):
                 cell = venue.cells.get(slot, {}).get(unit)
                 if row.get("status") in LIVE_RESERVATION:
                     claims[(slot, unit)].append(ref)
@@ -440,21 +486,29 @@ class Auditor:
     async def _check_user_sets(self, keys: VenueKeys, venue: _Venue) -> list[Violation]:
         """Each user's set names only that user's live holds, with their unit counts."""
         found: list[Violation] = []
-        prefix = keys.user("")
-        async for key in self._redis.scan_iter(match=keys.user("*"), count=1000):
-            user = str(key)[len(prefix) :]
+        users = {user_digest(h["user"]): h["user"] for h in venue.holds.values() if "user" in h}
+        family = keys.every_user
+        async for key in self._redis.scan_iter(match=family.glob, count=1000):
+            digest = family.part(str(key))
+            if digest is None:
+                continue
             for member, score in await self._redis.zrange(key, 0, -1, withscores=True):
                 hold_id, _, units = str(member).rpartition("|")
                 hold = venue.holds.get(hold_id, {})
                 lapsed = int(score) <= venue.now
                 if not lapsed and (
                     hold.get("status") != "held"
-                    or hold.get("user") != user
+                    or user_digest(hold.get("user", "")) != digest
                     or hold.get("n") != units
                 ):
                     detail = "user set names a hold that is not this user's live hold"
                     found.append(
-                        Violation(check="user_index", detail=detail, hold_id=hold_id, user_id=user)
+                        Violation(
+                            check="user_index",
+                            detail=detail,
+                            hold_id=hold_id,
+                            user_id=users.get(digest, digest),
+                        )
                     )
         return found
 
@@ -489,9 +543,11 @@ class Auditor:
                     reference=ref,
                 )
             )
-        phone_prefix = keys.reservations_by_phone("")
-        async for key in self._redis.scan_iter(match=keys.reservations_by_phone("*"), count=1000):
-            phone = str(key)[len(phone_prefix) :]
+        phones = keys.every_phone
+        async for key in self._redis.scan_iter(match=phones.glob, count=1000):
+            phone = phones.part(str(key))
+            if phone is None:
+                continue
             for ref in await self._redis.smembers(key):
                 if venue.reservations.get(ref, {}).get("phone") != phone:
                     found.append(
@@ -565,6 +621,32 @@ class Auditor:
                 detail = f"{row.get('status')} reservation with {cancelled} 'cancelled' entries"
                 found.append(Violation(check="feed", detail=detail, reference=ref))
         return found
+
+
+def _units(record: dict[str, str]) -> list[str]:
+    """The units a hold or reservation record claims (none when unreadable: see
+    ``_check_record_units``)."""
+    try:
+        return decode_units(record.get("units", ""))
+    except ValueError:
+        return []
+
+
+def _units_problem(text: str, known: set[str]) -> str | None:
+    """What is wrong with a record's stored units, if anything."""
+    try:
+        units = decode_units(text)
+    except ValueError:
+        return f"unreadable units {text!r}"
+    if not units:
+        return "claims no unit"
+    repeated = [unit for unit, count in Counter(units).items() if count > 1]
+    if repeated:
+        return f"names {repeated[0]} more than once"
+    unknown = [unit for unit in units if unit not in known]
+    if unknown:
+        return f"names {unknown[0]}, a unit the venue does not have"
+    return None
 
 
 def _owners(cells: dict[str, str]) -> dict[str, set[str]]:

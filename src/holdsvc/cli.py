@@ -8,25 +8,29 @@ import json
 import os
 import secrets
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 import msgspec
 import uvicorn
+from redis.exceptions import RedisClusterException, RedisError
 
+from holdsvc import slots as timegrid
 from holdsvc.audit import Auditor, AuditReport
 from holdsvc.connection import connect_redis
 from holdsvc.errors import NotFound
 from holdsvc.keys import Keys
 from holdsvc.loadtest import LoadConfig, LoadTest, is_loopback, print_report
 from holdsvc.redis_server import EmbeddedRedis, EmbeddedRedisError
+from holdsvc.scripts import Scripts
 from holdsvc.settings import Settings
 from holdsvc.staff import Role, StaffTokens
+from holdsvc.transfer import BadFile, Transfer, TransferError, read_venues
 from holdsvc.venues import VenueKind, Venues
 
 __all__ = ["main"]
@@ -111,7 +115,8 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument(
         "--repair",
         action="store_true",
-        help="put venues missing from the list of venues back on it (the only write)",
+        help="put venues missing from the list of venues back on it, and free cells reserved "
+        "by a reservation that does not own them (each checked again as it is freed)",
     )
     audit.set_defaults(run=audit_command)
 
@@ -129,6 +134,7 @@ def _parser() -> argparse.ArgumentParser:
     revoke.add_argument("venue", help="venue id")
     revoke.add_argument("token_id", help="the token's id (from list)")
     staff.set_defaults(run=staff_token_command)
+    _add_transfer_commands(commands)
     return parser
 
 
@@ -434,15 +440,35 @@ async def _audit(
             for venue_id, (kind, created) in sorted(unlisted.items()) if repair else []:
                 await auditor.relist(venue_id, kind, created)
                 print(f"{venue_id}: put back on the list of {kind}s", file=sys.stderr)
+        scripts = Scripts(
+            redis,
+            feed_maxlen=settings.feed_maxlen,
+            tombstone_seconds=settings.hold_tombstone_seconds,
+        )
         reports = []
         for venue_id in venue_ids:
             try:
-                reports.append(await auditor.audit(venue_id))
+                report = await auditor.audit(venue_id)
             except NotFound as exc:
                 raise CliError(f"no venue {venue_id}") from exc
+            if repair and not report.ok and await _free_stuck_cells(auditor, report, scripts):
+                report = await auditor.audit(venue_id)  # what is left after the repair
+            reports.append(report)
         return reports
     finally:
         await redis.aclose()
+
+
+async def _free_stuck_cells(auditor: Auditor, report: AuditReport, scripts: Scripts) -> int:
+    """The repair of cells no live reservation owns; how many it freed (said on stderr)."""
+    freed = await auditor.free_stuck_cells(report, scripts)
+    for violation in freed:
+        print(
+            f"{report.venue_id}: freed {violation.slot} {violation.unit}"
+            f" (reserved by {violation.reference}: {violation.detail})",
+            file=sys.stderr,
+        )
+    return len(freed)
 
 
 def _default_admin_token(settings: Settings) -> str:
@@ -479,3 +505,100 @@ def _describe_error(response: httpx.Response) -> str:
         code, detail = problem.get("code"), problem.get("detail") or problem.get("title")
         summary += "".join(f": {part}" for part in (code, detail) if part)
     return summary
+
+
+# -- export, import, archive -----------------------------------------------------------------
+
+
+def _add_transfer_commands(commands: Any) -> None:
+    export = commands.add_parser(
+        "export",
+        help="write venues (settings, tables, slots, reservations) to stdout as JSON lines",
+    )
+    export.add_argument("venues", nargs="*", help="venue ids (default: every venue)")
+    export.set_defaults(run=export_command)
+
+    restore = commands.add_parser(
+        "import", help="restore venues from an export file into a Redis that has none of them"
+    )
+    restore.add_argument("file", help="a file `holdsvc export` wrote ('-': stdin)")
+    restore.set_defaults(run=import_command)
+
+    archive = commands.add_parser(
+        "archive",
+        help="remove slots that ended before DATE with their reservations, "
+        "writing them to stdout first (export format)",
+    )
+    archive.add_argument(
+        "--before", required=True, type=_date_argument, metavar="DATE", help="YYYY-MM-DD"
+    )
+    archive.add_argument("venues", nargs="*", help="venue ids (default: every venue)")
+    archive.set_defaults(run=archive_command)
+
+
+def _date_argument(text: str) -> date:
+    try:
+        return timegrid.parse_date(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def export_command(args: argparse.Namespace) -> int:
+    """Write venues to stdout as JSON lines; a summary on stderr."""
+    counts = _run_transfer(lambda transfer: transfer.export(args.venues, sys.stdout))
+    summary = ", ".join(f"{n} {kind} lines" for kind, n in sorted(counts.items()))
+    _say(f"exported {summary or 'nothing: no venues'}")
+    return 0
+
+
+def import_command(args: argparse.Namespace) -> int:
+    """Restore the venues of an export file; exit 2 for a bad file, 1 when a venue exists."""
+    try:
+        venues = read_venues(args.file)
+    except BadFile as exc:
+        print(f"holdsvc import: {exc}", file=sys.stderr)
+        return 2
+    report = _run_transfer(lambda transfer: transfer.import_venues(venues))
+    for venue_id, counts in report.venues.items():
+        _say(f"imported {venue_id}: " + ", ".join(f"{n} {kind}" for kind, n in counts.items()))
+    if not report.venues:
+        _say("nothing to import: the file has no venues")
+    return 0
+
+
+def archive_command(args: argparse.Namespace) -> int:
+    """Archive ended slots to stdout; a summary per venue on stderr."""
+    reports = _run_transfer(lambda transfer: transfer.archive(args.before, args.venues, sys.stdout))
+    for report in reports:
+        kept = f"; kept {len(report.kept)} ended slots" if report.kept else ""
+        _say(
+            f"{report.venue_id}: archived {report.slots} slots with "
+            f"{report.reservations} reservations{kept}"
+        )
+        for slot, why in sorted(report.kept.items()):
+            _say(f"  kept {slot}: {why}")
+    return 0
+
+
+R = TypeVar("R")
+
+
+def _run_transfer(action: Callable[[Transfer], Awaitable[R]]) -> R:
+    """Run an export, import or archive on the configured Redis (HOLDSVC_REDIS_URL)."""
+    settings = Settings()
+    if not settings.redis_url:
+        raise CliError("set HOLDSVC_REDIS_URL to the Redis of the venues")
+
+    async def run() -> R:
+        redis = connect_redis(settings)
+        try:
+            return await action(Transfer.build(redis, settings))
+        finally:
+            await redis.aclose()
+
+    try:
+        return asyncio.run(run())
+    except TransferError as exc:
+        raise CliError(str(exc)) from exc
+    except (RedisError, RedisClusterException, OSError) as exc:
+        raise CliError(f"Redis at {_redact(settings.redis_url)}: {exc}") from exc

@@ -170,6 +170,7 @@ class Status(IntEnum):
     NEEDS_SWEEP = 52, None
     NOT_EXPIRED = 53, None
     STALE = 54, None
+    UNIT_REPEATED = 55, Problem.VALIDATION_ERROR, "{0} is named more than once"
     RATE_LIMITED = (
         60,
         Problem.RATE_LIMITED,

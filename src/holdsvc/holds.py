@@ -33,6 +33,7 @@ from holdsvc.reservations import Reservations
 from holdsvc.scripts import AnyRedis, HoldPlaced, Scripts
 from holdsvc.settings import Settings
 from holdsvc.sweeper import Sweeper, after_sweeping
+from holdsvc.units import decode_units, encode_units
 from holdsvc.venues import VenueKind, VenueProfile, Venues, check_slot_id
 
 MAX_IDEMPOTENCY_KEY = 255
@@ -181,7 +182,7 @@ class Holds:
                 {
                     "user": request.user_id,
                     "slot": request.slot,
-                    "units": ",".join(placed.units),
+                    "units": encode_units(placed.units),
                     "party": str(request.party_size),
                     "created": str(placed.created_ms),
                     "expires": str(placed.expires_ms),
@@ -325,7 +326,7 @@ def hold_view(venue: VenueProfile, hold_id: str, fields: dict[str, str], now_ms:
     status = fields.get("status", "held")
     if status == "held" and expires <= now_ms:
         status = "expired"
-    units = fields["units"].split(",")
+    units = decode_units(fields["units"])
     hold = Hold(
         id=hold_id,
         venue_id=venue.id,

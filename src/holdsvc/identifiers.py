@@ -12,6 +12,10 @@ import phonenumbers
 UNAMBIGUOUS = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 VENUE_ID_LENGTH = 6
 REFERENCE_TAIL_LENGTH = 6
+# Unit ids: tables ``T<n>``, seats ``S<n>``, and seat maps' ``<section>-<row>-<n>`` (section
+# and row ids ``[A-Za-z0-9]{1,16}``). For schemas (JSON Schema's ECMA flavour and Python's
+# ``re.search`` alike): ``(?!\n)`` refuses the final newline Python's ``$`` lets through.
+UNIT_ID_PATTERN = r"^[A-Za-z0-9-]{1,40}$(?!\n)"
 
 
 def _code(length: int) -> str:

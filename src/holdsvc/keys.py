@@ -1,14 +1,58 @@
-"""The only place where Redis key strings are built.
+"""The only place where Redis key strings are built, and where SCANs learn their shapes.
 
 Every key of a venue starts with ``<prefix>:{<venue id>}:`` so that the venue id is the
 first braced part, the Redis Cluster hash tag: all keys one script touches live in one
 cluster slot. The prefix stays outside the braces so several deployments can share a Redis.
+
+Text a client chose freely (user ids, Idempotency-Keys) never becomes part of a key name: it
+is hashed first, so it can never look like a structural part (a ``}``, a ``:venue``). Other
+parts are ids the service made or checked (venue ids, references, slot ids, E.164 phones).
+A ``KeyFamily`` gives a SCAN its glob and the exact shape a key must have to count.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
+
+from holdsvc.identifiers import REFERENCE_TAIL_LENGTH, UNAMBIGUOUS, VENUE_ID_LENGTH
+
+_VENUE_ID = f"[{UNAMBIGUOUS}]{{{VENUE_ID_LENGTH}}}"
+_REFERENCE = f"{_VENUE_ID}-[{UNAMBIGUOUS}]{{{REFERENCE_TAIL_LENGTH}}}"
+_HOLD_ID = "[A-Za-z0-9_-]{1,64}"  # token_urlsafe ids (new_hold_id)
+_SLOT_ID = "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}"
+_DIGEST = "[0-9a-f]{32}"
+_E164 = r"\+[0-9]{1,15}"
+_GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
+
+
+def glob_escape(text: str) -> str:
+    """``text`` as a literal inside a SCAN/KEYS glob pattern."""
+    return _GLOB_SPECIAL.sub(r"\\\1", text)
+
+
+def user_digest(user_id: str) -> str:
+    """What a user id becomes in key names: 128 bits of its SHA-256, in hex."""
+    return hashlib.sha256(user_id.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True, slots=True)
+class KeyFamily:
+    """Keys of one structure with one variable part: how to SCAN for them, exactly."""
+
+    glob: str
+    shape: re.Pattern[str]
+
+    @classmethod
+    def under(cls, head: str, part: str) -> KeyFamily:
+        """Keys ``<head><part>``, ``part`` a regex of the variable part."""
+        return cls(f"{glob_escape(head)}*", re.compile(f"{re.escape(head)}({part})"))
+
+    def part(self, key: str) -> str | None:
+        """The variable part of ``key`` when it has exactly this structure, else None."""
+        found = self.shape.fullmatch(key)
+        return found.group(1) if found else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +104,9 @@ class VenueKeys:
         return f"{self.base}holds"
 
     def user(self, user_id: str) -> str:
-        """Zset: ``<hold id>|<units>`` -> expires ms, the user's live holds (the cap)."""
-        return f"{self.base}user:{user_id}"
+        """Zset: ``<hold id>|<units>`` -> expires ms, the user's live holds (the cap). Named
+        by the user id's digest: a client picks its user id freely."""
+        return f"{self.base}user:{user_digest(user_id)}"
 
     def idempotency(self, user_id: str, key: str) -> str:
         """String: the hold an Idempotency-Key produced, scoped to the user."""
@@ -101,6 +146,33 @@ class VenueKeys:
         """Hash: staff token id -> when it was last accepted (epoch ms)."""
         return f"{self.base}staff:used"
 
+    # -- what a SCAN of the venue's keys may count ----------------------------------------
+
+    @property
+    def every_hold(self) -> KeyFamily:
+        """Every hold hash; the part is the hold id."""
+        return KeyFamily.under(self.hold(""), _HOLD_ID)
+
+    @property
+    def every_reservation(self) -> KeyFamily:
+        """Every reservation hash (not its indexes); the part is the reference."""
+        return KeyFamily.under(self.reservation(""), _REFERENCE)
+
+    @property
+    def every_cells(self) -> KeyFamily:
+        """Every slot's cells hash; the part is the slot id."""
+        return KeyFamily.under(self.cells(""), _SLOT_ID)
+
+    @property
+    def every_user(self) -> KeyFamily:
+        """Every user's set; the part is the user id's digest (``user_digest``)."""
+        return KeyFamily.under(f"{self.base}user:", _DIGEST)
+
+    @property
+    def every_phone(self) -> KeyFamily:
+        """Every phone's set of references; the part is the E.164 phone."""
+        return KeyFamily.under(self.reservations_by_phone(""), _E164)
+
 
 @dataclass(frozen=True, slots=True)
 class Keys:
@@ -120,3 +192,14 @@ class Keys:
     def venues(self, kind: str) -> str:
         """Zset: venue id -> created ms, one per kind (restaurant, event). Not per venue."""
         return f"{self.prefix}:venues:{kind}"
+
+    @property
+    def every_venue(self) -> KeyFamily:
+        """Every venue's settings hash (``<prefix>:{<venue id>}:venue``); the part is the
+        venue id. The glob names the id's alphabet and length too, so a SCAN of a big Redis
+        returns only venues."""
+        head, tail = f"{self.prefix}:{{", "}:venue"
+        return KeyFamily(
+            f"{glob_escape(head)}{f'[{UNAMBIGUOUS}]' * VENUE_ID_LENGTH}{glob_escape(tail)}",
+            re.compile(f"{re.escape(head)}({_VENUE_ID}){re.escape(tail)}"),
+        )

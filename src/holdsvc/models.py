@@ -6,6 +6,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from holdsvc.identifiers import UNIT_ID_PATTERN
+
 OMIT = msgspec.UNSET
 Omittable = msgspec.UnsetType
 
@@ -121,7 +123,7 @@ UserId = Annotated[
     str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f-\x9f]+$")
 ]
 SlotId = Annotated[str, msgspec.Meta(min_length=16, max_length=16)]
-UnitId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+UnitId = Annotated[str, msgspec.Meta(min_length=1, max_length=40, pattern=UNIT_ID_PATTERN)]
 HhMm = Annotated[str, msgspec.Meta(pattern=r"^\d{2}:\d{2}$")]
 DateText = Annotated[str, msgspec.Meta(pattern=r"^\d{4}-\d{2}-\d{2}$")]
 Email = Annotated[str, msgspec.Meta(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from functools import partial
+from typing import TypeVar
 
 from holdsvc import slots as timegrid
 from holdsvc.errors import (
@@ -12,7 +14,6 @@ from holdsvc.errors import (
     NotReplicated,
     ReferenceTaken,
     Stale,
-    Unavailable,
     ValidationFailed,
 )
 from holdsvc.identifiers import (
@@ -30,8 +31,9 @@ from holdsvc.models import (
     ReservationPatch,
     StaffBookingInput,
 )
-from holdsvc.scripts import AnyRedis, Booked, Scripts
+from holdsvc.scripts import AnyRedis, Booked, Changed, Scripts
 from holdsvc.sweeper import Sweeper, after_sweeping
+from holdsvc.units import decode_units
 from holdsvc.venues import (
     EARLIEST_DATE,
     LATEST_DATE,
@@ -43,6 +45,7 @@ from holdsvc.venues import (
 )
 
 STATUSES = ("confirmed", "cancelled", "no_show", "completed")
+T = TypeVar("T")
 
 
 class Reservations:
@@ -86,18 +89,46 @@ class Reservations:
     async def cancel(
         self, reference: str, *, admin: bool, manage_token: str | None = None
     ) -> Reservation:
-        """Cancel; its cells are free at once. Cancelling again changes nothing."""
-        profile, fields = await self._record(reference)
-        if not (admin or same_secret(manage_token, fields.get("digest"))):
-            raise Forbidden("The Manage-Token does not match this reservation")
-        if not admin and fields.get("status") in ("no_show", "completed"):
-            raise Forbidden("Only staff can change a reservation marked no_show or completed")
-        cancelled = await self._scripts.cancel(
-            self._keys.of(profile.id), reference=fields["reference"], slot=fields["slot"]
+        """Cancel; its cells are free at once. Cancelling again changes nothing.
+
+        Who may cancel (its manage token, or an admin) and in which status (a guest only a
+        confirmed one) is decided by cancel.lua on what it reads, not on this read.
+        """
+        presented = digest(manage_token) if manage_token else ""
+        cancelled = await self._until_current(
+            reference,
+            lambda profile, stored: self._scripts.cancel(
+                self._keys.of(profile.id),
+                reference=stored["reference"],
+                slot=stored["slot"],
+                manage_digest=presented,
+                as_staff=admin,
+            ),
         )
         if cancelled.replication.short:
-            raise NotReplicated(fields["reference"], cancelled.replication)
-        return await self.get(fields["reference"], admin=admin, skip_auth=True)
+            raise NotReplicated(reference.upper(), cancelled.replication)
+        return await self.get(reference, admin=admin, skip_auth=True)
+
+    async def _until_current(
+        self,
+        reference: str,
+        act: Callable[[VenueProfile, dict[str, str]], Awaitable[T]],
+    ) -> T:
+        """Read the reservation and ``act`` (one script call) on what was read; read and act
+        again while the script answers STALE (it changed nothing).
+
+        A script answers STALE only when a key it needs was built from a slot or phone that
+        another change of this reservation replaced after our read: each retry follows a
+        change that committed, so contention resolves in Redis's order of the scripts. No
+        bound and no 503 (which means "Redis is unreachable", never "busy"); every other
+        rule is checked by the script on what it reads, so a retry never acts on our read.
+        """
+        while True:
+            profile, stored = await self._record(reference)
+            try:
+                return await act(profile, stored)
+            except Stale:
+                continue
 
     async def book(self, venue_id: str, data: StaffBookingInput) -> Reservation:
         """A staff booking: the cell is claimed at once, no hold, no pause/window checks."""
@@ -164,8 +195,9 @@ class Reservations:
         target_unit = None if patch.table_id is OMIT else str(patch.table_id)
         party_size = None if patch.party_size is OMIT else int(patch.party_size)
         fields = self._stored_fields(patch)
-        for _ in range(5):
-            profile, stored = await self._record(reference)
+        presented = digest(manage_token) if manage_token else ""
+
+        async def act(profile: VenueProfile, stored: dict[str, str]) -> Changed:
             if profile.kind is VenueKind.EVENT and {"slot", "table_id", "party_size"} & given:
                 raise ValidationFailed("An event reservation keeps its seats and party size")
             claim = partial(
@@ -179,15 +211,11 @@ class Reservations:
                 target_unit=target_unit,
                 party_size=party_size,
                 as_staff=admin,
+                manage_digest=presented,
             )
-            try:
-                await after_sweeping(self._sweeper, profile.id, claim)
-                break
-            except Stale:
-                # Slot or phone changed since we read them (a concurrent change): read again.
-                continue
-        else:  # pragma: no cover - five concurrent changes of the same reservation in a row
-            raise Unavailable("The reservation keeps changing; try again")
+            return await after_sweeping(self._sweeper, profile.id, claim)
+
+        await self._until_current(reference, act)
         return await self.get(reference, admin=admin, skip_auth=True)
 
     def _stored_fields(self, patch: ReservationPatch) -> dict[str, str]:
@@ -284,7 +312,7 @@ def _ms_text(profile: VenueProfile, value: str | None) -> str | None:
 
 def reservation_view(profile: VenueProfile, fields: dict[str, str], *, admin: bool) -> Reservation:
     """A stored reservation as the API shows it; staff fields only for admins."""
-    units = fields["units"].split(",")
+    units = decode_units(fields["units"])
     reservation = Reservation(
         reference=fields["reference"],
         status=fields["status"],

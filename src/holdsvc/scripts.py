@@ -23,6 +23,7 @@ from holdsvc.errors import Status, raise_for_status
 from holdsvc.keys import VenueKeys
 from holdsvc.pipelined import ClusterPipelines, PipelinedConnection
 from holdsvc.replication import NO_WAIT, Replication, eval_then_wait
+from holdsvc.units import decode_units, encode_units
 
 # redis-py annotates replies as unions of sync/async and bytes/str. Our clients always use
 # decode_responses=True, so replies are text; the client is typed loosely at this one boundary.
@@ -113,6 +114,25 @@ class Booked:
 
     reference: str
     replication: Replication = NO_WAIT
+
+
+@dataclass(frozen=True, slots=True)
+class Archived:
+    """What archive.lua answered: whether the slot was removed, and with how many
+    reservations (``removed`` False: it has not ended by the cutoff, nothing changed)."""
+
+    removed: bool
+    reservations: int
+    now_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class ArchivedReservation:
+    """One reservation archive.lua removes with its slot: its fields exactly as the caller
+    read (and wrote out) them."""
+
+    reference: str
+    fields: dict[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,7 +279,7 @@ class Scripts:
                 user_id,
                 slot,
                 party_size,
-                ",".join(units),
+                encode_units(units),
                 count,
                 fingerprint if idempotency_key else "",
                 self._feed_maxlen,
@@ -273,7 +293,7 @@ class Scripts:
             now_ms=int(reply[1]),
             created_ms=int(reply[3]),
             expires_ms=int(reply[4]),
-            units=tuple(_text(reply[5]).split(",")),
+            units=tuple(decode_units(_text(reply[5]))),
         )
 
     async def refresh(
@@ -366,16 +386,41 @@ class Scripts:
             replication=replication,
         )
 
-    async def cancel(self, keys: VenueKeys, *, reference: str, slot: str) -> Changed:
-        """Cancel a reservation and free its cells; idempotent."""
+    async def cancel(
+        self,
+        keys: VenueKeys,
+        *,
+        reference: str,
+        slot: str,
+        manage_digest: str,
+        as_staff: bool,
+    ) -> Changed:
+        """Cancel a reservation and free its cells; idempotent.
+
+        ``slot`` is where the caller read it; ``manage_digest`` the digest of the presented
+        manage token ('' when none), needed unless ``as_staff``.
+
+        Raises:
+            Stale: it moved since ``slot`` was read; read it again and call again.
+        """
         reply, replication = await self._call_durable(
             "cancel",
             [keys.reservation(reference), keys.cells(slot), keys.feed],
-            [reference, self._feed_maxlen],
+            [reference, slot, manage_digest, "1" if as_staff else "0", self._feed_maxlen],
         )
         return Changed(
             changed=int(reply[0]) == Status.OK, now_ms=int(reply[1]), replication=replication
         )
+
+    async def repair(self, keys: VenueKeys, *, slot: str, unit: str, reference: str) -> Changed:
+        """Free a cell ``reference`` reserves without owning it (cancelled, missing, or
+        claiming another cell), checked again in the script; False when it is not stuck."""
+        reply = await self._call(
+            "repair",
+            [keys.cells(slot), keys.reservation(reference), keys.feed],
+            [slot, unit, reference, self._feed_maxlen],
+        )
+        return Changed(changed=int(reply[0]) == Status.OK, now_ms=int(reply[1]))
 
     async def available(self, keys: VenueKeys, *, slot: str) -> tuple[int, int]:
         """(free units, all units) of one slot, from one consistent snapshot."""
@@ -423,7 +468,7 @@ class Scripts:
                 manage_digest,
                 slot,
                 party_size,
-                ",".join(units),
+                encode_units(units),
                 count,
                 json.dumps(fields),
                 venue_id,
@@ -444,8 +489,18 @@ class Scripts:
         target_unit: str | None,
         party_size: int | None,
         as_staff: bool,
+        manage_digest: str,
     ) -> Changed:
-        """Change fields and/or move a reservation, in one step."""
+        """Change fields and/or move a reservation, in one step.
+
+        ``current_slot`` and ``current_phone`` are what the caller read (some keys are built
+        from them); ``manage_digest`` the digest of the presented manage token ('' when none),
+        needed unless ``as_staff``.
+
+        Raises:
+            Stale: the slot or phone this change needs moved since they were read; read them
+                again and call again.
+        """
         new_phone = fields.get("phone", current_phone)
         move_to = target_slot or current_slot
         reply = await self._call(
@@ -473,7 +528,53 @@ class Scripts:
                 target_unit or "",
                 "" if party_size is None else party_size,
                 "1" if as_staff else "0",
+                manage_digest,
                 self._feed_maxlen,
             ],
         )
         return Changed(changed=True, now_ms=int(reply[1]))
+
+    async def archive(
+        self,
+        keys: VenueKeys,
+        *,
+        slot: str,
+        cutoff_ms: int,
+        cells: dict[str, str],
+        reservations: list[ArchivedReservation],
+    ) -> Archived:
+        """Remove an ended slot with its cells, reservations and their index entries, if it
+        is still exactly as read (``cells``, ``reservations``: every one starting in it).
+
+        Raises:
+            UnitUnavailable: a live hold sits on the slot (kept).
+            NeedsSweep: lapsed holds sit on it: expire them, read it again, retry.
+            Stale: the slot or its reservations changed since they were read.
+            NotFound: no such venue, or the slot is not in the grid (any more).
+        """
+        phones = sorted({r.fields.get("phone", "") for r in reservations})
+        index = {phone: n for n, phone in enumerate(phones, start=1)}
+        expected = {
+            "cells": cells,
+            "reservations": [
+                {"ref": r.reference, "phone": index[r.fields.get("phone", "")], "fields": r.fields}
+                for r in reservations
+            ],
+        }
+        reply = await self._call(
+            "archive",
+            [
+                keys.venue,
+                keys.slots,
+                keys.cells(slot),
+                keys.held(slot),
+                keys.reservations_by_start,
+                *(keys.reservation(r.reference) for r in reservations),
+                *(keys.reservations_by_phone(phone) for phone in phones),
+            ],
+            [slot, cutoff_ms, json.dumps(expected, ensure_ascii=False)],
+        )
+        removed = int(reply[0]) == Status.OK
+        return Archived(
+            removed=removed, reservations=int(reply[2]) if removed else 0, now_ms=int(reply[1])
+        )

@@ -1,0 +1,819 @@
+"""Export, import and archive venues as JSON lines (``holdsvc export | import | archive``).
+
+The format: one JSON object per line, each with its ``type``, the format ``version`` and the
+``venue`` id it belongs to; lines of several venues may follow each other in any order, and
+a later line for the same thing (the same venue, unit, slot or reservation) replaces an
+earlier one. Types:
+
+- ``venue``: every field of the venue hash, as stored (so new settings travel unchanged),
+  and ``listed``: its score in the list of venues (null: it was not listed).
+- ``unit``: a table or seat: ``id``, ``capacity``, ``label`` and ``fit`` (its best-fit rank).
+- ``slot``: ``id``, ``starts`` (epoch ms) and ``reserved``: unit -> reference of every cell a
+  reservation claims. Live holds are not exported: they last minutes.
+- ``reservation``: ``id`` (the reference) and every field of its hash, manage token digest
+  included, so manage links keep working after an import.
+
+A new kind of record is a new ``_Line`` subclass with its ``tag``, written by the exporter and
+stored by ``VenueData.add`` (a reader that does not know a type refuses the file rather than
+dropping what it cannot store).
+
+Reads are consistent per slot (one MULTI: the slot, its cells and its reservations) while the
+venue takes bookings. An import writes each venue in one MULTI after WATCHing and checking
+every key it would write: a venue that exists is never touched. Archiving removes each slot
+with ``archive.lua``, after its lines are in the output, and only if it is still exactly what
+was written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import sys
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+import msgspec
+from redis.exceptions import WatchError
+
+from holdsvc import slots as timegrid
+from holdsvc.audit import Auditor
+from holdsvc.clock import redis_now_ms
+from holdsvc.errors import NeedsSweep, NotFound, Stale, UnitUnavailable
+from holdsvc.identifiers import UNAMBIGUOUS, VENUE_ID_LENGTH, venue_of_reference
+from holdsvc.keys import Keys, VenueKeys
+from holdsvc.metrics import Metrics
+from holdsvc.scripts import AnyRedis, ArchivedReservation, Scripts
+from holdsvc.settings import Settings
+from holdsvc.sweeper import Sweeper
+from holdsvc.venues import FIT_SCALE, VenueKind
+
+__all__ = [
+    "FORMAT_VERSION",
+    "ArchiveReport",
+    "BadFile",
+    "ImportReport",
+    "NoSuchVenue",
+    "Transfer",
+    "TransferError",
+    "VenuesExist",
+    "read_venues",
+]
+
+FORMAT_VERSION = 1
+VENUE_KINDS = tuple(VenueKind)
+RESERVATION_FIELDS = ("reference", "status", "slot", "units", "party", "name", "phone")
+SNAPSHOT_TRIES = 5
+SETTLE_ROUNDS = 3
+ARCHIVE_TRIES = 5
+# Slots whose lines are written (and synced) together before their archive scripts run.
+ARCHIVE_BATCH = 100
+CHUNK = 1000
+
+T = TypeVar("T")
+
+
+# -- the lines -------------------------------------------------------------------------------
+
+
+class _Line(msgspec.Struct, forbid_unknown_fields=True, tag_field="type"):
+    """What every line carries: its type (the tag), the format version, its venue."""
+
+    version: int
+    venue: str
+
+
+class VenueLine(_Line, tag="venue"):
+    """A venue: every field of its hash, and its score in the list of venues."""
+
+    fields: dict[str, str]
+    listed: int | None = None
+
+
+class UnitLine(_Line, tag="unit"):
+    """A table or seat."""
+
+    id: str
+    capacity: int
+    label: str | None = None
+    fit: int | None = None
+
+
+class SlotLine(_Line, tag="slot"):
+    """A slot of the grid and the cells reservations claim in it (unit -> reference)."""
+
+    id: str
+    starts: int
+    reserved: dict[str, str] = msgspec.field(default_factory=dict)
+
+
+class ReservationLine(_Line, tag="reservation"):
+    """A reservation: every field of its hash (the manage token's digest included)."""
+
+    id: str
+    fields: dict[str, str]
+
+
+Line = VenueLine | UnitLine | SlotLine | ReservationLine
+LINE_TYPES: dict[str, type[_Line]] = {
+    str(cls.__struct_config__.tag): cls for cls in (VenueLine, UnitLine, SlotLine, ReservationLine)
+}
+
+
+class _Head(msgspec.Struct):
+    """The part of a line read before its type is known."""
+
+    type: str
+    version: int
+
+
+# -- errors and reports --------------------------------------------------------------------------
+
+
+class TransferError(Exception):
+    """An export, import or archive refused; the message says why in one line."""
+
+
+class BadFile(TransferError):
+    """The import file is unreadable or not what ``holdsvc export`` writes; nothing written."""
+
+
+class VenuesExist(TransferError):
+    """Venues of the file exist already in Redis (some of their keys): nothing of them written."""
+
+    def __init__(self, venue_ids: Sequence[str], imported: Sequence[str] = ()) -> None:
+        outcome = (
+            f"created during the import; imported before it: {', '.join(imported)}"
+            if imported
+            else "nothing was imported"
+        )
+        super().__init__(f"already in this Redis: venue {', '.join(venue_ids)} ({outcome})")
+        self.venue_ids = list(venue_ids)
+        self.imported = list(imported)
+
+
+class NoSuchVenue(TransferError):
+    """A venue named on the command line does not exist."""
+
+
+@dataclass
+class ImportReport:
+    """What an import wrote, per venue: venue id -> counts by line type."""
+
+    venues: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+@dataclass
+class ArchiveReport:
+    """What archiving one venue did."""
+
+    venue_id: str
+    slots: int = 0
+    reservations: int = 0
+    kept: dict[str, str] = field(default_factory=dict)
+
+
+# -- writing lines -----------------------------------------------------------------------------
+
+
+class LineWriter:
+    """Writes lines to a text stream and counts them by type."""
+
+    def __init__(self, out: IO[str]) -> None:
+        self._out = out
+        self.counts: defaultdict[str, int] = defaultdict(int)
+
+    def write(self, line: Line) -> None:
+        """One line."""
+        # Dict keys sorted: the same data always gives the same line (diffable exports).
+        self._out.write(msgspec.json.encode(line, order="deterministic").decode())
+        self._out.write("\n")
+        self.counts[str(line.__struct_config__.tag)] += 1
+
+    def sync(self) -> None:
+        """Flush, and fsync when the stream is a file: archived data is on disk before it is
+        removed from Redis (a pipe or a terminal cannot be synced: flushed only)."""
+        self._out.flush()
+        with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
+            os.fsync(self._out.fileno())
+
+
+# -- reading the file ----------------------------------------------------------------------------
+
+
+@dataclass
+class VenueData:
+    """One venue as the file describes it (a later line replaces an earlier one)."""
+
+    venue_id: str
+    venue: VenueLine | None = None
+    units: dict[str, UnitLine] = field(default_factory=dict)
+    slots: dict[str, SlotLine] = field(default_factory=dict)
+    reservations: dict[str, ReservationLine] = field(default_factory=dict)
+
+    def add(self, line: _Line) -> None:
+        """Store one line of this venue."""
+        match line:
+            case VenueLine():
+                self.venue = line
+            case UnitLine():
+                self.units[line.id] = line
+            case SlotLine():
+                self.slots[line.id] = line
+            case ReservationLine():
+                self.reservations[line.id] = line
+            case _:  # pragma: no cover - every type in LINE_TYPES has a case
+                raise TypeError(f"no place for {type(line).__name__}")
+
+    @property
+    def kind(self) -> str:
+        """restaurant or event."""
+        return self.venue.fields["kind"] if self.venue else ""
+
+    def counts(self) -> dict[str, int]:
+        """How many records of each type."""
+        return {
+            "units": len(self.units),
+            "slots": len(self.slots),
+            "reservations": len(self.reservations),
+        }
+
+
+def read_venues(path: str) -> dict[str, VenueData]:
+    """Read and check an export file (``-``: stdin), venue id -> its data.
+
+    Raises:
+        BadFile: unreadable, not JSON lines, an unknown type or version, or records that
+            disagree (a cell naming a reservation the file does not have...).
+    """
+    try:
+        if path == "-":
+            return check_venues(parse_lines(sys.stdin))
+        with Path(path).open(encoding="utf-8") as file:
+            return check_venues(parse_lines(file))
+    except OSError as error:
+        raise BadFile(f"cannot read {path}: {error.strerror or error}") from None
+    except UnicodeDecodeError:
+        raise BadFile(f"{path} is not UTF-8 text") from None
+
+
+def parse_lines(lines: Iterable[str]) -> dict[str, VenueData]:
+    """Decode every line into its venue's data (blank lines are skipped)."""
+    venues: dict[str, VenueData] = {}
+    for number, text in enumerate(lines, start=1):
+        if not text.strip():
+            continue
+        line = _decode(text, number)
+        if not _is_venue_id(line.venue):
+            raise BadFile(f"line {number}: {line.venue!r} is not a venue id")
+        venues.setdefault(line.venue, VenueData(line.venue)).add(line)
+    return venues
+
+
+def _decode(text: str, number: int) -> _Line:
+    try:
+        head = msgspec.json.decode(text, type=_Head)
+    except msgspec.DecodeError as error:
+        raise BadFile(f"line {number}: not a holdsvc export line ({error})") from None
+    cls = LINE_TYPES.get(head.type)
+    if cls is None:
+        raise BadFile(f"line {number}: unknown type {head.type!r} (written by a newer holdsvc?)")
+    if head.version != FORMAT_VERSION:
+        raise BadFile(
+            f"line {number}: format version {head.version}; this holdsvc reads {FORMAT_VERSION}"
+        )
+    try:
+        return msgspec.json.decode(text, type=cls)
+    except msgspec.DecodeError as error:
+        raise BadFile(f"line {number}: bad {head.type} line: {error}") from None
+
+
+def _is_venue_id(text: str) -> bool:
+    return len(text) == VENUE_ID_LENGTH and all(ch in UNAMBIGUOUS for ch in text)
+
+
+def check_venues(venues: dict[str, VenueData]) -> dict[str, VenueData]:
+    """The records of each venue agree with each other; BadFile naming the first that does not."""
+    for data in venues.values():
+        _check_venue(data)
+    return venues
+
+
+def _check_venue(data: VenueData) -> None:
+    vid = data.venue_id
+    if data.venue is None:
+        raise BadFile(f"venue {vid}: its 'venue' line is missing")
+    if data.kind not in VENUE_KINDS:
+        raise BadFile(f"venue {vid}: kind {data.kind!r} is not one of {', '.join(VENUE_KINDS)}")
+    if not data.venue.fields.get("created", "0").isdigit():
+        raise BadFile(f"venue {vid}: 'created' is not a time in ms")
+    for unit in data.units.values():
+        if not unit.id or "," in unit.id or unit.capacity < 1:
+            raise BadFile(
+                f"venue {vid}: unit {unit.id!r} needs an id without ',' and capacity >= 1"
+            )
+    for ref, reservation in data.reservations.items():
+        _check_reservation(vid, ref, reservation.fields)
+    for slot in data.slots.values():
+        _check_slot(data, slot)
+
+
+def _check_reservation(vid: str, ref: str, fields: dict[str, str]) -> None:
+    if venue_of_reference(ref) != vid or ref != ref.upper():
+        raise BadFile(f"venue {vid}: {ref!r} is not a reference of this venue")
+    missing = [name for name in RESERVATION_FIELDS if not fields.get(name)]
+    if missing or fields["reference"] != ref:
+        raise BadFile(f"venue {vid}: reservation {ref} lacks {', '.join(missing) or 'reference'}")
+    if not fields.get("starts", "").lstrip("-").isdigit():
+        raise BadFile(f"venue {vid}: reservation {ref} has no start time")
+
+
+def _check_slot(data: VenueData, slot: SlotLine) -> None:
+    vid = data.venue_id
+    try:
+        timegrid.parse_slot_id(slot.id)
+    except ValueError as error:
+        raise BadFile(f"venue {vid}: slot {error}") from None
+    for unit, ref in slot.reserved.items():
+        if unit not in data.units:
+            raise BadFile(f"venue {vid}: slot {slot.id} reserves unknown unit {unit}")
+        if ref not in data.reservations:
+            raise BadFile(f"venue {vid}: slot {slot.id} names reservation {ref}, not in the file")
+
+
+# -- one slot, read consistently ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SlotSnapshot:
+    """One slot read in one MULTI: its cells, the references starting in it (by-start
+    index) and the records of those and of every reference its cells name."""
+
+    slot: str
+    starts: int | None  # None: the slot is not in the grid (any more)
+    cells: dict[str, str]
+    starting: tuple[str, ...]
+    reservations: dict[str, dict[str, str]]
+
+    @property
+    def reserved(self) -> dict[str, str]:
+        """unit -> reference, for every cell a reservation claims."""
+        return {unit: state[2:] for unit, state in self.cells.items() if state.startswith("r|")}
+
+    def holds(self, now_ms: int) -> tuple[list[str], list[str]]:
+        """(units under a live hold, ids of lapsed holds still on a cell)."""
+        live: list[str] = []
+        lapsed: set[str] = set()
+        for unit, state in self.cells.items():
+            if state.startswith("h|"):
+                _, hold_id, expires = state.split("|", 2)
+                if int(expires) > now_ms:
+                    live.append(unit)
+                else:
+                    lapsed.add(hold_id)
+        return live, sorted(lapsed)
+
+    def lines(self, venue_id: str) -> list[Line]:
+        """The slot's line, then one per reservation (sorted by reference)."""
+        assert self.starts is not None
+        lines: list[Line] = [
+            SlotLine(FORMAT_VERSION, venue_id, self.slot, self.starts, self.reserved)
+        ]
+        for ref, fields in sorted(self.reservations.items()):
+            lines.append(ReservationLine(FORMAT_VERSION, venue_id, ref, fields))
+        return lines
+
+
+def _chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class Transfer:
+    """Export, import and archive venues straight from and into Redis."""
+
+    def __init__(self, redis: AnyRedis, keys: Keys, scripts: Scripts, sweeper: Sweeper) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._scripts = scripts
+        self._sweeper = sweeper
+
+    @classmethod
+    def build(cls, redis: AnyRedis, settings: Settings) -> Transfer:
+        """Around one Redis client, with the settings' key prefix and feed length."""
+        keys = Keys(settings.key_prefix)
+        scripts = Scripts(
+            redis,
+            feed_maxlen=settings.feed_maxlen,
+            tombstone_seconds=settings.hold_tombstone_seconds,
+        )
+        sweeper = Sweeper(redis, keys, scripts, Metrics(), batch=settings.sweep_batch)
+        return cls(redis, keys, scripts, sweeper)
+
+    # -- venues --------------------------------------------------------------------------------
+
+    async def venue_ids(self, named: Sequence[str]) -> list[str]:
+        """The venues named (NoSuchVenue for one that does not exist), or else every venue:
+        the listed ones, then any a crash left off the list."""
+        if named:
+            for venue_id in named:
+                if not await self._redis.exists(self._keys.of(venue_id).venue):
+                    raise NoSuchVenue(f"no venue {venue_id}")
+            return list(named)
+        found: list[str] = []
+        for kind in VENUE_KINDS:
+            found += await self._redis.zrange(self._keys.venues(kind), 0, -1)
+        found += sorted(await Auditor(self._redis, self._keys).unlisted_venues())
+        return found
+
+    async def _venue_head(self, venue_id: str, out: LineWriter) -> None:
+        """Write the venue's line and its units' lines (in creation order)."""
+        keys = self._keys.of(venue_id)
+        fields: dict[str, str] = await self._redis.hgetall(keys.venue)
+        if not fields:
+            raise NoSuchVenue(f"no venue {venue_id}")
+        listed = await self._redis.zscore(self._keys.venues(fields.get("kind", "")), venue_id)
+        out.write(
+            VenueLine(FORMAT_VERSION, venue_id, fields, None if listed is None else int(listed))
+        )
+        for unit in await self._units(venue_id, keys):
+            out.write(unit)
+
+    async def _units(self, venue_id: str, keys: VenueKeys) -> list[UnitLine]:
+        # One MULTI: tables are added in one transaction, so none is read half-written.
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.hgetall(keys.units)
+        pipe.hgetall(keys.unit_labels)
+        pipe.zrange(keys.units_by_fit, 0, -1, withscores=True)
+        capacities, labels, fit = await pipe.execute()
+        ranks = {unit: int(score) for unit, score in fit}
+        ordered = sorted(capacities, key=lambda unit: (ranks.get(unit, 0) % FIT_SCALE, unit))
+        return [
+            UnitLine(
+                FORMAT_VERSION,
+                venue_id,
+                unit,
+                int(capacities[unit]),
+                labels.get(unit),
+                ranks.get(unit),
+            )
+            for unit in ordered
+        ]
+
+    async def _by_start(self, keys: VenueKeys, high: int | str = "+inf") -> dict[str, int]:
+        """reference -> start ms, from the by-start index (up to ``high``)."""
+        rows = await self._redis.zrangebyscore(
+            keys.reservations_by_start, "-inf", high, withscores=True
+        )
+        return {ref: int(score) for ref, score in rows}
+
+    async def _read_slot(
+        self, keys: VenueKeys, slot: str, starts: int, guess: Iterable[str]
+    ) -> SlotSnapshot:
+        """One slot in one MULTI; read again (with their records) while a reference appears
+        that the MULTI did not include."""
+        refs = set(guess)
+        for _ in range(SNAPSHOT_TRIES):
+            ordered = sorted(refs)
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.zscore(keys.slots, slot)
+            pipe.hgetall(keys.cells(slot))
+            pipe.zrangebyscore(keys.reservations_by_start, starts, starts)
+            for ref in ordered:
+                pipe.hgetall(keys.reservation(ref))
+            score, cells, starting, *rows = await pipe.execute()
+            named = set(starting) | {s[2:] for s in cells.values() if s.startswith("r|")}
+            if named <= refs:
+                records = {
+                    ref: row for ref, row in zip(ordered, rows, strict=True) if ref in named and row
+                }
+                starts_at = None if score is None else int(score)
+                return SlotSnapshot(slot, starts_at, cells, tuple(sorted(starting)), records)
+            # A reservation appeared since the first read: include its record, read again.
+            refs |= named
+        raise TransferError(f"slot {slot} kept changing while it was read; try again")
+
+    # -- export --------------------------------------------------------------------------------
+
+    async def export(self, venue_ids: Sequence[str], out: IO[str]) -> dict[str, int]:
+        """Write the venues (every one when none is named) as JSON lines; lines by type."""
+        writer = LineWriter(out)
+        for venue_id in await self.venue_ids(venue_ids):
+            await self.export_venue(venue_id, writer)
+        writer.sync()
+        return dict(writer.counts)
+
+    async def export_venue(self, venue_id: str, out: LineWriter) -> None:
+        """One venue: its line, its units, then each slot with its reservations."""
+        await self._venue_head(venue_id, out)
+        keys = self._keys.of(venue_id)
+        grid = await self._grid(keys)
+        guesses: defaultdict[int, set[str]] = defaultdict(set)
+        for ref, start in (await self._by_start(keys)).items():
+            guesses[start].add(ref)
+        placed: dict[str, dict[str, str]] = {}
+        for slot, starts in sorted(grid.items(), key=lambda item: (item[1], item[0])):
+            await self._export_slot(keys, venue_id, slot, starts, guesses[starts], out, placed)
+        await self._settle(keys, venue_id, out, placed)
+
+    async def _grid(self, keys: VenueKeys) -> dict[str, int]:
+        rows = await self._redis.zrange(keys.slots, 0, -1, withscores=True)
+        return {slot: int(start) for slot, start in rows}
+
+    async def _export_slot(
+        self,
+        keys: VenueKeys,
+        venue_id: str,
+        slot: str,
+        starts: int,
+        guess: Iterable[str],
+        out: LineWriter,
+        placed: dict[str, dict[str, str]],
+    ) -> None:
+        snapshot = await self._read_slot(keys, slot, starts, guess)
+        if snapshot.starts is None:
+            placed[slot] = {}  # removed from the grid since the export began
+            return
+        for line in snapshot.lines(venue_id):
+            out.write(line)
+        placed[slot] = {ref: row.get("starts", "") for ref, row in snapshot.reservations.items()}
+
+    async def _settle(
+        self,
+        keys: VenueKeys,
+        venue_id: str,
+        out: LineWriter,
+        placed: dict[str, dict[str, str]],
+    ) -> None:
+        """Catch up with reservations that moved between slots while the export ran: each
+        slot is consistent in itself, but one moved from a slot not yet read to one already
+        read is in neither, and one moved the other way is in both. Export the slots
+        concerned again (a later line replaces an earlier one), and reservations of no grid
+        slot on their own."""
+        orphans_done: set[str] = set()
+        for _ in range(SETTLE_ROUNDS):
+            grid = await self._grid(keys)
+            slot_at = {start: slot for slot, start in grid.items()}
+            where: defaultdict[str, dict[str, str]] = defaultdict(dict)
+            for slot, refs in placed.items():
+                for ref, starts in refs.items():
+                    where[ref][slot] = starts
+            redo: set[str] = set()
+            orphans: list[str] = []
+            for ref, start in (await self._by_start(keys)).items():
+                home = slot_at.get(start)
+                moved = {slot for slot, starts in where[ref].items() if starts != str(start)}
+                redo |= moved
+                if home is not None and (moved or not where[ref]):
+                    redo.add(home)
+                elif home is None and not where[ref] and ref not in orphans_done:
+                    orphans.append(ref)
+            for ref in orphans:
+                row: dict[str, str] = await self._redis.hgetall(keys.reservation(ref))
+                if row:
+                    out.write(ReservationLine(FORMAT_VERSION, venue_id, ref, row))
+                orphans_done.add(ref)
+            if not redo:
+                return
+            for slot in sorted(redo):
+                if slot in grid:
+                    await self._export_slot(keys, venue_id, slot, grid[slot], (), out, placed)
+                else:
+                    placed.pop(slot, None)  # left the grid: its reservations are orphans now
+
+    # -- import --------------------------------------------------------------------------------
+
+    async def import_venues(self, venues: dict[str, VenueData]) -> ImportReport:
+        """Write venues read by `read_venues` into a Redis that has none of them.
+
+        Every venue is checked first: if any of them has a key here, nothing is written.
+        Each venue is then written in one MULTI, WATCHing every key it writes, and listed.
+
+        Raises:
+            VenuesExist: venues of the file have keys here already.
+        """
+        taken = [vid for vid, data in venues.items() if await self._taken(data)]
+        if taken:
+            raise VenuesExist(sorted(taken))
+        report = ImportReport()
+        for vid, data in venues.items():
+            try:
+                await self._write_venue(data)
+            except VenuesExist:
+                raise VenuesExist([vid], imported=list(report.venues)) from None
+            report.venues[vid] = data.counts()
+        return report
+
+    def _import_keys(self, data: VenueData) -> list[str]:
+        """Every key the venue's import writes, and its keys that only live use creates."""
+        keys = self._keys.of(data.venue_id)
+        phones = {r.fields["phone"] for r in data.reservations.values()}
+        return [
+            keys.venue,
+            keys.units,
+            keys.unit_labels,
+            keys.units_by_fit,
+            keys.slots,
+            keys.holds,
+            keys.reservations_by_start,
+            keys.feed,
+            *(keys.cells(slot) for slot in data.slots),
+            *(keys.held(slot) for slot in data.slots),
+            *(keys.reservation(ref) for ref in data.reservations),
+            *(keys.reservations_by_phone(phone) for phone in sorted(phones)),
+        ]
+
+    async def _taken(self, data: VenueData, pipe: Any = None) -> bool:
+        """Whether any of the venue's keys exists (on a watching pipeline: while watched)."""
+        client = pipe if pipe is not None else self._redis
+        for chunk in _chunks(self._import_keys(data)):
+            # (execute_command: a watching cluster pipeline queues pipe.exists() instead.)
+            if int(await client.execute_command("EXISTS", *chunk)):
+                return True
+        return False
+
+    async def _write_venue(self, data: VenueData) -> None:
+        for _ in range(SNAPSHOT_TRIES):
+            async with self._redis.pipeline(transaction=True) as pipe:
+                try:
+                    # WATCH then EXISTS: a key created by anyone before EXEC aborts the write.
+                    for chunk in _chunks(self._import_keys(data)):
+                        await pipe.watch(*chunk)
+                    if await self._taken(data, pipe):
+                        raise VenuesExist([data.venue_id])
+                    pipe.multi()
+                    self._queue_writes(pipe, data)
+                    await pipe.execute()
+                except WatchError:
+                    continue
+            # The list of venues is another cluster slot: written after the venue itself, so
+            # a crash in between leaves an unlisted venue (the audit's --repair lists it).
+            assert data.venue is not None
+            score = data.venue.listed
+            if score is None:
+                score = int(data.venue.fields.get("created", "0"))
+            await self._redis.zadd(self._keys.venues(data.kind), {data.venue_id: score})
+            return
+        raise TransferError(f"venue {data.venue_id}: its keys kept changing during the import")
+
+    def _queue_writes(self, pipe: Any, data: VenueData) -> None:
+        """Queue the venue's writes on a MULTI pipeline."""
+        assert data.venue is not None
+        keys = self._keys.of(data.venue_id)
+        pipe.hset(keys.venue, mapping=data.venue.fields)
+        units = list(data.units.values())
+        if units:
+            pipe.hset(keys.units, mapping={u.id: u.capacity for u in units})
+        labels = {u.id: u.label for u in units if u.label is not None}
+        if labels:
+            pipe.hset(keys.unit_labels, mapping=labels)
+        for ranked in _chunks([u for u in units if u.fit is not None]):
+            pipe.zadd(keys.units_by_fit, {u.id: u.fit for u in ranked})
+        for slots in _chunks(list(data.slots.values())):
+            pipe.zadd(keys.slots, {slot.id: slot.starts for slot in slots})
+        for slot in data.slots.values():
+            if slot.reserved:
+                cells = {unit: f"r|{ref}" for unit, ref in slot.reserved.items()}
+                pipe.hset(keys.cells(slot.id), mapping=cells)
+        by_phone: defaultdict[str, list[str]] = defaultdict(list)
+        for ref, reservation in data.reservations.items():
+            pipe.hset(keys.reservation(ref), mapping=reservation.fields)
+            by_phone[reservation.fields["phone"]].append(ref)
+        for starting in _chunks(list(data.reservations.values())):
+            pipe.zadd(keys.reservations_by_start, {r.id: int(r.fields["starts"]) for r in starting})
+        for phone, refs in by_phone.items():
+            pipe.sadd(keys.reservations_by_phone(phone), *refs)
+
+    # -- archive -------------------------------------------------------------------------------
+
+    async def archive(
+        self, before: date, venue_ids: Sequence[str], out: IO[str]
+    ) -> list[ArchiveReport]:
+        """Remove the slots that ended before ``before`` (local midnight of each venue),
+        writing each with its reservations to ``out`` first, in the export format."""
+        writer = LineWriter(out)
+        return [
+            await self.archive_venue(venue_id, before, writer)
+            for venue_id in await self.venue_ids(venue_ids)
+        ]
+
+    async def archive_venue(self, venue_id: str, before: date, out: LineWriter) -> ArchiveReport:
+        """One venue: its ended slots, oldest first, in batches (one sync per batch)."""
+        report = ArchiveReport(venue_id)
+        keys = self._keys.of(venue_id)
+        fields: dict[str, str] = await self._redis.hgetall(keys.venue)
+        if not fields:
+            raise NoSuchVenue(f"no venue {venue_id}")
+        cutoff, _ = timegrid.local_day_bounds_ms(before, before, timegrid.venue_zone(fields))
+        length_ms = int(fields.get("slot_minutes", "0")) * 60_000
+        # Ended by the cutoff and by now: a cutoff in the future never takes a coming slot.
+        latest_start = min(cutoff, await redis_now_ms(self._redis)) - length_ms
+        ended = await self._redis.zrangebyscore(keys.slots, "-inf", latest_start, withscores=True)
+        if not ended:
+            return report
+        await self._venue_head(venue_id, out)
+        guesses: defaultdict[int, set[str]] = defaultdict(set)
+        for ref, start in (await self._by_start(keys, latest_start)).items():
+            guesses[start].add(ref)
+        for batch in _chunks([(slot, int(start)) for slot, start in ended], ARCHIVE_BATCH):
+            await self._archive_batch(keys, venue_id, cutoff, dict(batch), guesses, out, report)
+        out.sync()
+        return report
+
+    async def _archive_batch(
+        self,
+        keys: VenueKeys,
+        venue_id: str,
+        cutoff: int,
+        pending: dict[str, int],
+        guesses: dict[int, set[str]],
+        out: LineWriter,
+        report: ArchiveReport,
+    ) -> None:
+        written: dict[str, list[Line]] = {}
+        for _ in range(ARCHIVE_TRIES):
+            ready = []
+            for slot, starts in pending.items():
+                snapshot = await self._swept_snapshot(keys, venue_id, slot, starts, guesses)
+                if snapshot is None:
+                    report.kept[slot] = "a live hold is on it"
+                elif snapshot.starts is not None:
+                    lines = snapshot.lines(venue_id)
+                    if written.get(slot) != lines:
+                        for line in lines:
+                            out.write(line)
+                        written[slot] = lines
+                    ready.append(snapshot)
+            # The archive holds every slot of the batch before any of them is removed.
+            out.sync()
+            pending = {}
+            for snapshot in ready:
+                if not await self._archive_slot(keys, venue_id, cutoff, snapshot, report):
+                    assert snapshot.starts is not None
+                    pending[snapshot.slot] = snapshot.starts
+            if not pending:
+                return
+        for slot in pending:
+            report.kept[slot] = "it kept changing while archived"
+
+    async def _swept_snapshot(
+        self,
+        keys: VenueKeys,
+        venue_id: str,
+        slot: str,
+        starts: int,
+        guesses: dict[int, set[str]],
+    ) -> SlotSnapshot | None:
+        """The slot with no lapsed hold left on it (expired first: each its own 'expired'
+        entry), or None while a live hold is on it."""
+        for _ in range(SNAPSHOT_TRIES):
+            snapshot = await self._read_slot(keys, slot, starts, guesses.get(starts, ()))
+            live, lapsed = snapshot.holds(await redis_now_ms(self._redis))
+            if live:
+                return None
+            if not lapsed:
+                return snapshot
+            await self._sweeper.expire_holds(venue_id, lapsed)
+        raise TransferError(f"slot {slot}: lapsed holds kept coming back")
+
+    async def _archive_slot(
+        self,
+        keys: VenueKeys,
+        venue_id: str,
+        cutoff: int,
+        snapshot: SlotSnapshot,
+        report: ArchiveReport,
+    ) -> bool:
+        """Run archive.lua on a written snapshot; False when it must be read and written
+        again (it changed, or lapsed holds were swept)."""
+        try:
+            archived = await self._scripts.archive(
+                keys,
+                slot=snapshot.slot,
+                cutoff_ms=cutoff,
+                cells=snapshot.cells,
+                reservations=[
+                    ArchivedReservation(ref, snapshot.reservations.get(ref, {}))
+                    for ref in snapshot.starting
+                ],
+            )
+        except Stale:
+            return False
+        except NeedsSweep as lapsed:
+            await self._sweeper.expire_holds(venue_id, lapsed.hold_ids)
+            return False
+        except UnitUnavailable:
+            report.kept[snapshot.slot] = "a live hold is on it"
+            return True
+        except NotFound:
+            return True  # archived (or removed) by someone else meanwhile
+        if archived.removed:
+            report.slots += 1
+            report.reservations += archived.reservations
+        else:
+            report.kept[snapshot.slot] = "it has not ended"
+        return True
