@@ -7,6 +7,7 @@ of another venue, a revoked token and no token calls it; the answer must be what
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import re
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
+from holdsvc.cli import main
 from tests.cluster import both_backends
 from tests.helpers import (
     ADMIN,
@@ -200,7 +202,10 @@ async def test_every_row_answers_each_actor_as_the_table_says(world: World, redi
         body = BODIES.get((method, path))
         if who.startswith("host (`bookings_open` alone)"):
             # Two calls in one row: what a host may PATCH, and what only a manager may.
-            cases = [({"bookings_open": True}, "host"), ({"name": "Renamed"}, "manager")]
+            cases: list[tuple[dict[str, Any] | None, str]] = [
+                ({"bookings_open": True}, "host"),
+                ({"name": "Renamed"}, "manager"),
+            ]
         else:
             cases = [(body, who)]
         for payload, rule in cases:
@@ -209,8 +214,10 @@ async def test_every_row_answers_each_actor_as_the_table_says(world: World, redi
                 want = expected(rule, actor)
                 url, sent = await world.prepare(method, path, payload)
                 before = await snapshot_keys(redis) if want != 2 else None
+                # The feed as one JSON page (its event stream would not end).
+                accept = {"Accept": "application/json"} if url.endswith("/changes") else {}
                 answer = await world.client.request(
-                    method, url, json=sent, headers=headers_of[actor]
+                    method, url, json=sent, headers={**headers_of[actor], **accept}
                 )
                 label = f"{method} {path} {payload} as {actor}"
                 if want == 2:
@@ -258,7 +265,10 @@ async def test_tokens_are_listed_without_secrets_and_revoked_at_once(
     assert (
         await client.get(f"/v1/restaurants/{rid}/reservations", headers=host)
     ).status_code == 200
-    host_id = next(t["id"] for t in tokens if t["role"] == "host" and t["last_used_at"])
+    again = (await client.get(f"/v1/restaurants/{rid}/staff-tokens", headers=manager)).json()
+    host_id = next(
+        t["id"] for t in again["staff_tokens"] if t["role"] == "host" and t["last_used_at"]
+    )
     gone = await client.delete(f"/v1/restaurants/{rid}/staff-tokens/{host_id}", headers=manager)
     assert gone.status_code == 204
     assert_problem(
@@ -282,3 +292,64 @@ async def test_staff_token_bodies_are_validated(world: World) -> None:
         assert_problem(
             await world.client.post(base, json=body, headers=ADMIN), 400, "validation_error"
         )
+
+
+async def test_feed_entries_say_who_acted(world: World) -> None:
+    client, rid = world.client, world.restaurant.id
+    made = await client.post(
+        f"/v1/restaurants/{rid}/staff-tokens",
+        json={"name": "Phone desk", "role": "host"},
+        headers=ADMIN,
+    )
+    desk = {"Authorization": f"Bearer {made.json()['token']}"}
+    booked = await client.post(
+        f"/v1/restaurants/{rid}/reservations",
+        json={"slot": next(world.hours), "party_size": 2, **GUEST},
+        headers=desk,
+    )
+    assert booked.status_code == 201, booked.text
+    reference = booked.json()["reference"]
+    await client.patch(f"/v1/reservations/{reference}", json={"notes": "x"}, headers=ADMIN)
+    guest_ref, guest_token = await world.fresh_reservation()
+    await client.delete(f"/v1/reservations/{guest_ref}", headers={"Manage-Token": guest_token})
+    page = await client.get(
+        f"/v1/restaurants/{rid}/changes?since=0&limit=1000",
+        headers={**desk, "Accept": "application/json"},
+    )
+    changes = page.json()["changes"]
+    assert all("actor" in change for change in changes)
+    by_ref = {(c["reference"], c["event"]): c["actor"] for c in changes}
+    assert by_ref[(reference, "confirmed")] == made.json()["id"]
+    assert by_ref[(reference, "changed")] == "admin"
+    assert by_ref[(guest_ref, "confirmed")] is None
+    assert by_ref[(guest_ref, "cancelled")] is None
+    assert all(c["actor"] is None for c in changes if c["event"] == "held")
+
+
+async def test_the_command_line_creates_lists_and_revokes_tokens(
+    world: World,
+    redis_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    client, rid = world.client, world.restaurant.id
+    monkeypatch.setenv("HOLDSVC_REDIS_URL", redis_url)
+    assert (
+        await asyncio.to_thread(
+            main, ["staff-token", "create", rid, "Night desk", "--role", "manager"]
+        )
+        == 0
+    )
+    out = capsys.readouterr()
+    token = out.out.strip()
+    token_id = out.err.split("\t")[0]
+    bearer = {"Authorization": f"Bearer {token}"}
+    listed = await client.get(f"/v1/restaurants/{rid}/staff-tokens", headers=bearer)
+    assert listed.status_code == 200
+    assert await asyncio.to_thread(main, ["staff-token", "list", rid]) == 0
+    assert "Night desk" in capsys.readouterr().out
+    assert await asyncio.to_thread(main, ["staff-token", "revoke", rid, token_id]) == 0
+    assert_problem(
+        await client.get(f"/v1/restaurants/{rid}/staff-tokens", headers=bearer), 401, "unauthorized"
+    )
+    assert await asyncio.to_thread(main, ["staff-token", "revoke", rid, token_id]) == 1

@@ -305,6 +305,8 @@ class Change(msgspec.Struct, kw_only=True):
     hold_id: str | None
     reference: str | None
     cells: list[Cell]
+    # Who made it: None for guests and expiries, "admin", or the staff token's id.
+    actor: str | None = None
 
 
 class ChangePage(msgspec.Struct, kw_only=True, omit_defaults=True):

@@ -47,6 +47,7 @@ class Actor:
     venue_id: str | None = None
     token_id: str | None = None
     role: Role | None = None
+    name: str | None = None
 
     @property
     def feed_name(self) -> str:
@@ -152,7 +153,11 @@ class StaffTokens:
             return None
         record = json.loads(text)
         return Actor(
-            admin=False, venue_id=venue_id, token_id=record["id"], role=Role(record["role"])
+            admin=False,
+            venue_id=venue_id,
+            token_id=record["id"],
+            role=Role(record["role"]),
+            name=record["name"],
         )
 
     async def used(self, actor: Actor) -> None:

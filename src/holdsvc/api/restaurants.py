@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from litestar import Controller, get, patch, post
+from litestar import Controller, Request, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, Parameter, QueryParameter
 
@@ -29,7 +29,7 @@ from holdsvc.models import (
     TablesInput,
 )
 from holdsvc.services import Services
-from holdsvc.staff import Role
+from holdsvc.staff import Actor, Role
 
 
 class RestaurantController(Controller):
@@ -156,9 +156,11 @@ class RestaurantController(Controller):
     tags=["restaurants"],
 )
 async def book_as_staff(
+    request: Request[Any, Any, Any],
     venue_id: NamedDependency[str],
     data: JSONBody[StaffBookingInput],
     services: NamedDependency[Services],
 ) -> Reservation:
     """A staff booking (phone, walk-in): no hold, no pause/window/past checks, no expiry."""
-    return await services.reservations.book(venue_id, data)
+    actor: Actor = request.state.actor  # set by the staff guard
+    return await services.reservations.book(venue_id, data, actor=actor.feed_name)

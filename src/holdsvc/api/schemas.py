@@ -113,3 +113,12 @@ class StaffTokenList(msgspec.Struct):
     """``{"staff_tokens": [...]}``."""
 
     staff_tokens: list[StaffTokenView]
+
+
+class Me(msgspec.Struct, kw_only=True):
+    """``GET /v1/me``: who the bearer token is."""
+
+    role: str  # admin, manager or host
+    actor: str  # what the feed names: "admin" or the staff token's id
+    venue_id: str | None = None
+    name: str | None = None

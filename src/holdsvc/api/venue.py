@@ -124,7 +124,13 @@ def venue_router(face: Face, *only_this_face: BaseRouteHandler) -> Router:
         )
         return ReservationList(found)
 
-    @get("/changes", operation_id=face.op("changes"), responses=FEED_RESPONSES, tags=["feed"])
+    @get(
+        "/changes",
+        guards=host,
+        operation_id=face.op("changes"),
+        responses=FEED_RESPONSES,
+        tags=["feed"],
+    )
     async def venue_changes(
         request: Request[Any, Any, Any],
         venue_id: NamedDependency[str],
