@@ -21,6 +21,7 @@ Input:
   ARGV[7]  fields              JSON object: name, phone, email, notes, business_notes, tags
   ARGV[8]  venue id
   ARGV[9]  feed maxlen
+  ARGV[10] actor               'admin' or the staff token's id (written to the feed)
 Output: {code, now ms, ...}
   0  OK                      reference
   10 VENUE_NOT_FOUND
@@ -79,5 +80,6 @@ write_reservation(KEYS[6], KEYS[7], KEYS[8], {
   business_notes = fields.business_notes, tags = fields.tags,
   created = string.format('%d', now), starts = string.format('%d', starts), ends = ends,
   hold = '', user = '', source = 'staff', digest = manage_digest}, starts)
-feed_append(KEYS[9], feed_maxlen, 'confirmed', now, nil, nil, reference, cells_json(slot, chosen))
+feed_append(KEYS[9], feed_maxlen, 'confirmed', now, nil, nil, reference, cells_json(slot, chosen),
+  ARGV[10])
 return {0, now, reference}

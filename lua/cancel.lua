@@ -10,7 +10,8 @@ Input:
   ARGV[1]  reference
   ARGV[2]  expected slot       what the caller read
   ARGV[3]  manage digest       sha256 hex of the presented Manage-Token; '' = none
-  ARGV[4]  as staff            '1': an admin (any status; no token needed), '0': a guest
+  ARGV[4]  actor               staff: 'admin' or the staff token's id (any status; no token
+                               needed; written to the feed); '' = a guest
   ARGV[5]  feed maxlen
 Output: {code, now ms}
   0  OK                      cancelled now ('cancelled' entry)
@@ -29,7 +30,8 @@ Output: {code, now ms}
 local reference = ARGV[1]
 local expected_slot = ARGV[2]
 local presented_digest = ARGV[3]
-local as_staff = ARGV[4] == '1'
+local actor = ARGV[4]
+local as_staff = actor ~= ''
 local feed_maxlen = tonumber(ARGV[5])
 local now = now_ms()
 
@@ -53,5 +55,5 @@ for _, unit in ipairs(units) do
 end
 redis.call('HSET', KEYS[1], 'status', 'cancelled', 'cancelled_at', string.format('%d', now))
 feed_append(KEYS[3], feed_maxlen, 'cancelled', now, res[4], res[5], reference,
-  cells_json(res[3], units))
+  cells_json(res[3], units), actor)
 return {0, now}

@@ -28,8 +28,9 @@ Input:
   ARGV[6]  target slot
   ARGV[7]  target unit         '' = best fit
   ARGV[8]  party size          '' = unchanged
-  ARGV[9]  as staff            '1': staff (skips pause/past/window; may change no_show,
-                               completed; no token needed), '0': the guest
+  ARGV[9]  actor               staff: 'admin' or the staff token's id (skips pause/past/
+                               window; may change no_show, completed; written to the feed);
+                               '' = the guest
   ARGV[10] manage digest       sha256 hex of the presented Manage-Token; '' = none
   ARGV[11] feed maxlen
 Output: {code, now ms, ...}
@@ -65,7 +66,8 @@ local move = ARGV[5] == '1'
 local target_slot = ARGV[6]
 local target_unit = ARGV[7]
 local new_party = ARGV[8]
-local as_staff = ARGV[9] == '1'
+local actor = ARGV[9]
+local as_staff = actor ~= ''
 local presented_digest = ARGV[10]
 local feed_maxlen = tonumber(ARGV[11])
 local now = now_ms()
@@ -137,5 +139,5 @@ if phone_moves then
   redis.call('SADD', KEYS[9], reference)
 end
 feed_append(KEYS[11], feed_maxlen, 'changed', now, res[6], res[7], reference,
-  cjson.encode(cells))
+  cjson.encode(cells), actor)
 return {0, now}

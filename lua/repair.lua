@@ -11,7 +11,7 @@ Input:
   ARGV[1]  slot id
   ARGV[2]  unit id
   ARGV[3]  reference           the reservation the audit saw in the cell
-  ARGV[4]  feed maxlen
+  ARGV[4]  feed maxlen         (the feed's actor is 'admin': only operators repair)
 Output: {code, now ms}
   0  OK                      freed ('changed' entry of that reference, the freed cell)
   1  REPLAYED                not stuck (any more): unchanged
@@ -39,5 +39,5 @@ end
 
 redis.call('HDEL', KEYS[1], unit)
 feed_append(KEYS[3], feed_maxlen, 'changed', now, res[4], res[5], reference,
-  cells_json(slot, {unit}))
+  cells_json(slot, {unit}), 'admin')
 return {0, now}

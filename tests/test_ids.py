@@ -178,6 +178,7 @@ async def test_a_unit_named_twice_is_refused_by_the_scripts(services: Services) 
             units=["T2", "T1", "T2"],
             count=3,
             fields={"name": "N", "phone": "+12125550100"},
+            actor="admin",
         )
     assert await snapshot(services, rid) == before
 

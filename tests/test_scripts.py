@@ -384,7 +384,7 @@ async def test_cancel_codes(services: Services) -> None:
         "reference": ref,
         "slot": hold.slot,
         "manage_digest": "m",
-        "as_staff": False,
+        "actor": None,
     }
     before = await snapshot(services, venue)
     with pytest.raises(errors.NotFound):
@@ -415,13 +415,13 @@ async def test_cancel_of_a_staff_marked_reservation_is_for_staff_only(
         "reference": ref,
         "slot": hold.slot,
         "manage_digest": "m",
-        "as_staff": False,
+        "actor": None,
     }
     before = await snapshot(services, venue)
     with pytest.raises(errors.Forbidden):
         await services.scripts.cancel(vk(venue), **guest)
     assert await snapshot(services, venue) == before
-    staff = {**guest, "manage_digest": "", "as_staff": True}
+    staff = {**guest, "manage_digest": "", "actor": "admin"}
     assert (await services.scripts.cancel(vk(venue), **staff)).changed
     assert await services.redis.hlen(vk(venue).cells(hold.slot)) == 0
 
@@ -437,7 +437,7 @@ async def raw_change(services: Services, venue: str, ref: str, **overrides: Any)
         "target_slot": None,
         "target_unit": None,
         "party_size": None,
-        "as_staff": False,
+        "actor": None,
         "manage_digest": "m",
         **overrides,
     }
@@ -485,7 +485,7 @@ async def test_change_checks_the_token_and_status_it_reads(services: Services) -
         await raw_change(services, venue, ref, target_unit="T2")
     await services.redis.hset(vk(venue).reservation(ref), "status", "confirmed")
     assert await snapshot(services, venue) == before
-    staff = {"as_staff": True, "manage_digest": ""}
+    staff = {"actor": "admin", "manage_digest": ""}
     assert (await raw_change(services, venue, ref, fields={"status": "no_show"}, **staff)).changed
     assert (await raw_change(services, venue, ref, target_unit="T2", **staff)).changed
     assert await services.redis.hgetall(vk(venue).cells(hold.slot)) == {"T2": f"r|{ref}"}

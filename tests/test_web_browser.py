@@ -512,6 +512,81 @@ async def test_admin_creates_a_restaurant_its_tables_slots_and_an_event(
     await expect(page.locator("#venues")).to_contain_text(show)
 
 
+async def staff_token_of(
+    http: httpx.AsyncClient, server: ServerProcess, rid: str, role: str
+) -> str:
+    """A new staff token of the restaurant, made with the admin token."""
+    made = await http.post(
+        f"/v1/restaurants/{rid}/staff-tokens",
+        json={"name": f"{role.title()} desk", "role": role},
+        headers={"Authorization": f"Bearer {server.admin_token}"},
+    )
+    assert made.status_code == 201, made.text
+    return str(made.json()["token"])
+
+
+async def test_a_host_books_by_phone_and_a_manager_action_is_refused(
+    page: Page, http: httpx.AsyncClient, server: ServerProcess
+) -> None:
+    rid = await new_restaurant(http, capacities=(2, 4))
+    host = await staff_token_of(http, server, rid, "host")
+    await page.goto(f"/staff/{rid}")
+    await page.get_by_label("Staff or admin token").fill(host)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.locator("#app")).to_be_visible()
+    await expect(page.locator("#role-badge")).to_have_text("Signed in as Host · Host desk")
+    # What only a manager may do is not offered to a host.
+    await expect(page.locator("#staff-tokens")).to_be_hidden()
+    await page.get_by_label("Day shown").fill(day(1))
+    await page.locator(f'[data-key="{slot(18)}|T2"]').click()
+    await page.locator("#b-name").fill("Katherine Johnson")
+    await page.locator("#b-phone").fill("+1 212 555 0133")
+    await page.get_by_role("button", name="Book", exact=True).click()
+    await expect(page.locator("#messages")).to_contain_text("Booked")
+    await expect(page.locator(f'[data-key="{slot(18)}|T2"]')).to_contain_text("Katherine")
+    # A manager's page, tried with the host's token: refused, and nothing is shown.
+    await page.goto("/admin")
+    await page.get_by_label("Admin token").fill(host)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.locator("#messages")).to_contain_text("does not allow this page")
+    await expect(page.locator("#app")).to_be_hidden()
+    tables = await http.post(
+        f"/v1/restaurants/{rid}/tables",
+        json={"tables": [{"capacity": 2}]},
+        headers={"Authorization": f"Bearer {host}"},
+    )
+    assert tables.status_code == 403
+
+
+async def test_a_manager_creates_a_staff_token_shown_once(
+    page: Page, http: httpx.AsyncClient, server: ServerProcess
+) -> None:
+    rid = await new_restaurant(http)
+    manager = await staff_token_of(http, server, rid, "manager")
+    await page.goto(f"/staff/{rid}")
+    await page.get_by_label("Staff or admin token").fill(manager)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.locator("#role-badge")).to_contain_text("Manager")
+    panel = page.locator("#staff-tokens")
+    await expect(panel).to_be_visible()
+    await panel.get_by_label("Token name").fill("Terrace")
+    await panel.get_by_label("Role").select_option("host")
+    await panel.get_by_role("button", name="Create staff token").click()
+    token = (await panel.locator(".st-token").inner_text()).strip()
+    assert token.startswith("hst.")
+    assert (
+        await http.get(
+            f"/v1/restaurants/{rid}/reservations", headers={"Authorization": f"Bearer {token}"}
+        )
+    ).status_code == 200
+    await panel.get_by_role("button", name="Revoke Terrace").click()
+    await expect(page.locator("#messages")).to_contain_text("can no longer sign in")
+    gone = await http.get(
+        f"/v1/restaurants/{rid}/reservations", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert gone.status_code == 401
+
+
 async def test_the_admin_token_is_checked_and_never_in_a_url(
     page: Page, server: ServerProcess
 ) -> None:

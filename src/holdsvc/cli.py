@@ -29,8 +29,9 @@ from holdsvc.loadtest import LoadConfig, LoadTest, is_loopback, print_report
 from holdsvc.redis_server import EmbeddedRedis, EmbeddedRedisError
 from holdsvc.scripts import Scripts
 from holdsvc.settings import Settings
+from holdsvc.staff import Role, StaffTokens
 from holdsvc.transfer import BadFile, Transfer, TransferError, read_venues
-from holdsvc.venues import VenueKind
+from holdsvc.venues import VenueKind, Venues
 
 __all__ = ["main"]
 
@@ -118,6 +119,21 @@ def _parser() -> argparse.ArgumentParser:
         "by a reservation that does not own them (each checked again as it is freed)",
     )
     audit.set_defaults(run=audit_command)
+
+    staff = commands.add_parser(
+        "staff-token", help="create, list or revoke a venue's staff tokens (HOLDSVC_REDIS_URL)"
+    )
+    staff_commands = staff.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = staff_commands.add_parser("create", help="a new token; printed once")
+    create.add_argument("venue", help="venue id")
+    create.add_argument("name", help="who or what holds it, 1..80 characters")
+    create.add_argument("--role", choices=[role.value for role in Role], default=Role.HOST.value)
+    listing = staff_commands.add_parser("list", help="a venue's tokens (never the tokens)")
+    listing.add_argument("venue", help="venue id")
+    revoke = staff_commands.add_parser("revoke", help="revoke a token by its id")
+    revoke.add_argument("venue", help="venue id")
+    revoke.add_argument("token_id", help="the token's id (from list)")
+    staff.set_defaults(run=staff_token_command)
     _add_transfer_commands(commands)
     return parser
 
@@ -372,6 +388,40 @@ def audit_command(args: argparse.Namespace) -> int:
         for violation in report.violations:
             print(f"  - {violation.check}: {violation.detail}  {msgspec.to_builtins(violation)}")
     return 0 if all(r.ok for r in reports) else 1
+
+
+def staff_token_command(args: argparse.Namespace) -> int:
+    """Create, list or revoke staff tokens straight in Redis, for operators without the page."""
+    settings = Settings()
+    if not settings.redis_url:
+        raise CliError("set HOLDSVC_REDIS_URL to the server's Redis")
+    if args.action == "create" and not 1 <= len(args.name) <= 80:
+        raise CliError("a token's name is 1..80 characters")
+    return asyncio.run(_staff_token(settings, args))
+
+
+async def _staff_token(settings: Settings, args: argparse.Namespace) -> int:
+    redis = connect_redis(settings)
+    try:
+        keys = Keys(settings.key_prefix)
+        tokens = StaffTokens(redis, keys, Venues(redis, keys, settings))
+        try:
+            if args.action == "create":
+                token, secret = await tokens.create(args.venue, args.name, Role(args.role))
+                print(f"{token.id}\t{token.role}\t{token.name}", file=sys.stderr)
+                print(secret)  # the only time it is shown
+            elif args.action == "list":
+                for token in await tokens.list(args.venue):
+                    used = token.last_used_ms if token.last_used_ms is not None else "never"
+                    print(f"{token.id}\t{token.role}\t{token.name}\tlast used {used}")
+            else:
+                await tokens.revoke(args.venue, args.token_id)
+                print(f"revoked {args.token_id}", file=sys.stderr)
+        except NotFound as exc:
+            raise CliError(str(exc)) from exc
+        return 0
+    finally:
+        await redis.aclose()
 
 
 async def _audit(

@@ -177,4 +177,5 @@ def change_view(profile: VenueProfile, entry_id: str, fields: dict[str, str]) ->
         hold_id=fields.get("hold") or None,
         reference=fields.get("ref") or None,
         cells=[Cell(slot=c["slot"], unit=c["unit"]) for c in json.loads(fields["cells"])],
+        actor=fields.get("actor") or None,
     )

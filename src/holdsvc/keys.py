@@ -136,6 +136,21 @@ class VenueKeys:
         """Stream: the venue's change log."""
         return f"{self.base}feed"
 
+    @property
+    def staff_tokens(self) -> str:
+        """Hash: staff token digest -> the token's record (JSON: id, name, role, created)."""
+        return f"{self.base}staff"
+
+    @property
+    def staff_ids(self) -> str:
+        """Hash: staff token id -> its digest (list and revoke by id)."""
+        return f"{self.base}staff:ids"
+
+    @property
+    def staff_used(self) -> str:
+        """Hash: staff token id -> when it was last accepted (epoch ms)."""
+        return f"{self.base}staff:used"
+
     # -- what a SCAN of the venue's keys may count ----------------------------------------
 
     @property

@@ -359,6 +359,8 @@ class Change(msgspec.Struct, kw_only=True):
     hold_id: str | None
     reference: str | None
     cells: list[Cell]
+    # Who made it: None for guests and expiries, "admin", or the staff token's id.
+    actor: str | None = None
 
 
 class ChangePage(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -367,3 +369,30 @@ class ChangePage(msgspec.Struct, kw_only=True, omit_defaults=True):
     changes: list[Change]
     last_id: str | None
     reset: bool = False
+
+
+class StaffTokenInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Body of POST …/staff-tokens."""
+
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=80)]
+    role: Literal["host", "manager"]
+
+
+class StaffTokenView(msgspec.Struct, kw_only=True):
+    """A staff token as listed: never the token itself."""
+
+    id: str
+    name: str
+    role: str
+    created_at: str
+    last_used_at: str | None
+
+
+class StaffTokenCreated(msgspec.Struct, kw_only=True):
+    """A new staff token: ``token`` appears only in this answer."""
+
+    id: str
+    name: str
+    role: str
+    token: str
+    created_at: str

@@ -87,9 +87,15 @@ class Reservations:
         return reservation_view(profile, fields, admin=admin)
 
     async def cancel(
-        self, reference: str, *, admin: bool, manage_token: str | None = None
+        self,
+        reference: str,
+        *,
+        admin: bool,
+        manage_token: str | None = None,
+        actor: str | None = None,
     ) -> Reservation:
-        """Cancel; its cells are free at once. Cancelling again changes nothing.
+        """Cancel; its cells are free at once. Cancelling again changes nothing. ``admin``:
+        staff act (``actor`` names who for the feed: ``admin`` unless a staff token's id).
 
         Who may cancel (its manage token, or an admin) and in which status (a guest only a
         confirmed one) is decided by cancel.lua on what it reads, not on this read.
@@ -102,7 +108,7 @@ class Reservations:
                 reference=stored["reference"],
                 slot=stored["slot"],
                 manage_digest=presented,
-                as_staff=admin,
+                actor=feed_actor(admin, actor),
             ),
         )
         if cancelled.replication.short:
@@ -130,8 +136,11 @@ class Reservations:
             except Stale:
                 continue
 
-    async def book(self, venue_id: str, data: StaffBookingInput) -> Reservation:
-        """A staff booking: the cell is claimed at once, no hold, no pause/window checks."""
+    async def book(
+        self, venue_id: str, data: StaffBookingInput, *, actor: str = "admin"
+    ) -> Reservation:
+        """A staff booking by ``actor`` (``admin`` or a staff token's id): the cell is claimed
+        at once, no hold, no pause/window checks."""
         profile = await self._venues.profile(venue_id, VenueKind.RESTAURANT)
         check_slot_id(data.slot)
         fields = {
@@ -157,6 +166,7 @@ class Reservations:
                     units=[data.table_id] if data.table_id else [],
                     count=1,
                     fields=fields,
+                    actor=actor,
                 )
 
             try:
@@ -184,7 +194,13 @@ class Reservations:
             raise Forbidden(f"Only staff may set {', '.join(sorted(fields & set(STAFF_FIELDS)))}")
 
     async def change(
-        self, reference: str, patch: ReservationPatch, *, admin: bool, manage_token: str | None
+        self,
+        reference: str,
+        patch: ReservationPatch,
+        *,
+        admin: bool,
+        manage_token: str | None,
+        actor: str | None = None,
     ) -> Reservation:
         """Change contact fields, party size or staff fields, or move it, in one step."""
         given = {name for name in patch.__struct_fields__ if getattr(patch, name) is not OMIT}
@@ -210,7 +226,7 @@ class Reservations:
                 target_slot=target_slot,
                 target_unit=target_unit,
                 party_size=party_size,
-                as_staff=admin,
+                actor=feed_actor(admin, actor),
                 manage_digest=presented,
             )
             return await after_sweeping(self._sweeper, profile.id, claim)
@@ -308,6 +324,12 @@ class Reservations:
 
 def _ms_text(profile: VenueProfile, value: str | None) -> str | None:
     return timegrid.rfc3339(int(value), profile.tz) if value else None
+
+
+def feed_actor(staff: bool, actor: str | None) -> str | None:
+    """Who the feed names for a change: the staff actor (``admin`` when not named), or None
+    for the guest."""
+    return (actor or "admin") if staff else None
 
 
 def reservation_view(profile: VenueProfile, fields: dict[str, str], *, admin: bool) -> Reservation:

@@ -401,12 +401,13 @@ class Scripts:
         reference: str,
         slot: str,
         manage_digest: str,
-        as_staff: bool,
+        actor: str | None,
     ) -> Changed:
         """Cancel a reservation and free its cells; idempotent.
 
         ``slot`` is where the caller read it; ``manage_digest`` the digest of the presented
-        manage token ('' when none), needed unless ``as_staff``.
+        manage token ('' when none), needed unless staff act (``actor``: ``admin`` or a staff
+        token's id, written to the feed; None for the guest).
 
         Raises:
             Stale: it moved since ``slot`` was read; read it again and call again.
@@ -414,7 +415,7 @@ class Scripts:
         reply, replication = await self._call_durable(
             "cancel",
             [keys.reservation(reference), keys.cells(slot), keys.feed],
-            [reference, slot, manage_digest, "1" if as_staff else "0", self._feed_maxlen],
+            [reference, slot, manage_digest, actor or "", self._feed_maxlen],
         )
         return Changed(
             changed=int(reply[0]) == Status.OK, now_ms=int(reply[1]), replication=replication
@@ -492,8 +493,10 @@ class Scripts:
         units: list[str],
         count: int,
         fields: dict[str, str],
+        actor: str,
     ) -> Booked:
-        """A staff booking: claim cells as a confirmed reservation with no hold."""
+        """A staff booking by ``actor`` (``admin`` or a staff token's id): claim cells as a
+        confirmed reservation with no hold."""
         reply, replication = await self._call_durable(
             "book",
             [
@@ -517,6 +520,7 @@ class Scripts:
                 json.dumps(fields),
                 venue_id,
                 self._feed_maxlen,
+                actor,
             ],
         )
         return Booked(reference=_text(reply[2]), replication=replication)
@@ -532,14 +536,14 @@ class Scripts:
         target_slot: str | None,
         target_unit: str | None,
         party_size: int | None,
-        as_staff: bool,
+        actor: str | None,
         manage_digest: str,
     ) -> Changed:
         """Change fields and/or move a reservation, in one step.
 
         ``current_slot`` and ``current_phone`` are what the caller read (some keys are built
         from them); ``manage_digest`` the digest of the presented manage token ('' when none),
-        needed unless ``as_staff``.
+        needed unless staff act (``actor``: ``admin`` or a staff token's id; None: the guest).
 
         Raises:
             Stale: the slot or phone this change needs moved since they were read; read them
@@ -571,7 +575,7 @@ class Scripts:
                 move_to,
                 target_unit or "",
                 "" if party_size is None else party_size,
-                "1" if as_staff else "0",
+                actor or "",
                 manage_digest,
                 self._feed_maxlen,
             ],

@@ -15,6 +15,7 @@ from holdsvc.restaurants import Restaurants
 from holdsvc.rolling_grid import RollingGrid
 from holdsvc.scripts import AnyRedis, Scripts
 from holdsvc.settings import Settings
+from holdsvc.staff import StaffTokens
 from holdsvc.sweeper import Sweeper
 from holdsvc.venues import Venues
 
@@ -38,6 +39,7 @@ class Services:
         feed: Feed,
         auditor: Auditor,
         metrics: Metrics,
+        staff: StaffTokens,
         *,
         grid: Grid,
         rolling_grid: RollingGrid,
@@ -55,6 +57,7 @@ class Services:
         self.metrics = metrics
         self.grid = grid
         self.rolling_grid = rolling_grid
+        self.staff = staff
 
     @classmethod
     def build(
@@ -105,6 +108,7 @@ class Services:
             feed,
             auditor,
             metrics,
+            staff=StaffTokens(redis, keys, venues),
             grid=grid,
             rolling_grid=rolling_grid,
         )

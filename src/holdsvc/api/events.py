@@ -8,7 +8,7 @@ from litestar import Controller, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, Parameter
 
-from holdsvc.api.auth import admin_guard
+from holdsvc.api.auth import admin_guard, staff_guard
 from holdsvc.api.dto import StrictBody
 from holdsvc.api.schemas import EventList, SeatList, problems
 from holdsvc.models import (
@@ -17,6 +17,7 @@ from holdsvc.models import (
     EventPatch,
 )
 from holdsvc.services import Services
+from holdsvc.staff import Role
 
 
 class EventController(Controller):
@@ -31,7 +32,7 @@ class EventController(Controller):
         dto=StrictBody[EventInput],
         return_dto=None,
         operation_id="createEvent",
-        responses=problems(400, 401),
+        responses=problems(400, 401, 403),
     )
     async def create(
         self, data: JSONBody[EventInput], services: NamedDependency[Services]
@@ -51,11 +52,11 @@ class EventController(Controller):
 
     @patch(
         "/{eid:str}",
-        guards=[admin_guard],
+        guards=[staff_guard(Role.HOST)],
         dto=StrictBody[EventPatch],
         return_dto=None,
         operation_id="updateEvent",
-        responses=problems(400, 401, 404),
+        responses=problems(400, 401, 403, 404),
     )
     async def update(
         self, eid: FromPath[str], data: JSONBody[EventPatch], services: NamedDependency[Services]

@@ -69,6 +69,9 @@ RESTAURANTS = Face(
         "reservations": "listRestaurantReservations",
         "changes": "restaurantChanges",
         "audit": "auditRestaurant",
+        "create_staff_token": "createRestaurantStaffToken",
+        "list_staff_tokens": "listRestaurantStaffTokens",
+        "revoke_staff_token": "revokeRestaurantStaffToken",
     },
 )
 EVENTS = Face(
@@ -85,6 +88,9 @@ EVENTS = Face(
         "reservations": "listEventReservations",
         "changes": "eventChanges",
         "audit": "auditEvent",
+        "create_staff_token": "createEventStaffToken",
+        "list_staff_tokens": "listEventStaffTokens",
+        "revoke_staff_token": "revokeEventStaffToken",
     },
 )
 FACES = (RESTAURANTS, EVENTS)

@@ -28,7 +28,7 @@ Since = Annotated[
 ]
 Limit = Annotated[int, QueryParameter(name="limit", ge=1, le=1000)]
 FEED_RESPONSES = {
-    **problems(400, 401, 404),
+    **problems(400, 401, 403, 404),
     200: ResponseSpec(
         data_container=ChangePage,
         description="text/event-stream of changes (event = held, refreshed, released, expired, "

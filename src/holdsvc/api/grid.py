@@ -12,11 +12,12 @@ from litestar import Controller, delete, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
-from holdsvc.api.auth import admin_guard
+from holdsvc.api.auth import staff_guard
 from holdsvc.api.dto import StrictBody
 from holdsvc.api.schemas import problems
 from holdsvc.models import Closure, ClosureInput, SlotRemoval
 from holdsvc.services import Services
+from holdsvc.staff import Role
 
 
 class ClosureList(msgspec.Struct):
@@ -33,11 +34,11 @@ class ClosureController(Controller):
 
     @post(
         "/{rid:str}/closures",
-        guards=[admin_guard],
+        guards=[staff_guard(Role.MANAGER)],
         dto=StrictBody[ClosureInput],
         return_dto=None,
         operation_id="closeDates",
-        responses=problems(400, 401, 404),
+        responses=problems(400, 401, 403, 404),
     )
     async def close(
         self, rid: FromPath[str], data: JSONBody[ClosureInput], services: NamedDependency[Services]
@@ -55,9 +56,9 @@ class ClosureController(Controller):
 
     @delete(
         "/{rid:str}/closures/{day:str}",
-        guards=[admin_guard],
+        guards=[staff_guard(Role.MANAGER)],
         operation_id="reopenDates",
-        responses=problems(400, 401, 404),
+        responses=problems(400, 401, 403, 404),
     )
     async def reopen(
         self, rid: FromPath[str], day: FromPath[str], services: NamedDependency[Services]

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from litestar import Controller, Response, get
+from typing import Any
+
+from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 
+from holdsvc.api.auth import actor_of
 from holdsvc.api.problems import problem
-from holdsvc.api.schemas import problems
+from holdsvc.api.schemas import Me, problems
+from holdsvc.errors import Unauthorized
 from holdsvc.services import Services
 
 
@@ -33,3 +37,19 @@ class OpsController(Controller):
     async def metrics(self, services: NamedDependency[Services]) -> bytes:
         """Prometheus text exposition."""
         return services.metrics.render()
+
+    @get("/v1/me", operation_id="whoAmI", responses=problems(401, 403), tags=["staff"])
+    async def me(self, request: Request[Any, Any, Any]) -> Me:
+        """Who a bearer token is: an admin, or a staff token with its venue and role (the
+        staff page says so, and hides what a host may not do)."""
+        actor = await actor_of(request)
+        if actor is None:
+            raise Unauthorized("A staff or admin token is required")
+        if actor.admin:
+            return Me(role="admin", actor="admin")
+        return Me(
+            role=str(actor.role),
+            actor=actor.feed_name,
+            venue_id=actor.venue_id,
+            name=actor.name,
+        )

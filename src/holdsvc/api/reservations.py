@@ -12,15 +12,29 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.params import FromPath, HeaderParameter, JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK
 
-from holdsvc.api.auth import admin_guard, caller_is_admin
+from holdsvc.api.auth import admin_guard, reservation_actor
 from holdsvc.api.dto import StrictBody
 from holdsvc.api.schemas import ReservationList, problems
+from holdsvc.identifiers import venue_of_reference
 from holdsvc.models import Reservation, ReservationPatch
 from holdsvc.services import Services
+from holdsvc.staff import Actor
 
 ManageToken = Annotated[
     str | None, HeaderParameter(name="Manage-Token", description="The reservation's secret")
 ]
+
+
+async def staff_actor(connection: ASGIConnection[Any, Any, Any, Any]) -> Actor | None:
+    """The admin or staff (host or manager) of the reservation's venue who asks; None for a
+    guest (whose manage token the service checks)."""
+    venue_id = venue_of_reference(str(connection.path_params["reference"]))
+    return await reservation_actor(connection, venue_id)
+
+
+def feed_name(actor: Actor | None) -> str | None:
+    """Who the feed names for a change by ``actor``."""
+    return actor.feed_name if actor is not None else None
 
 
 async def change_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
@@ -33,14 +47,15 @@ async def change_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRo
         decoded = None  # the body's own validation answers 400 after this
     await services.reservations.authorize_change(
         str(connection.path_params["reference"]),
-        admin=caller_is_admin(connection),
+        admin=await staff_actor(connection) is not None,
         manage_token=connection.headers.get("manage-token"),
         fields=set(decoded) if isinstance(decoded, dict) else set(),
     )
 
 
 class ReservationController(Controller):
-    """A guest manages a reservation with its manage token; staff with an admin token."""
+    """A guest manages a reservation with its manage token; staff of its venue with a staff
+    token, or an admin."""
 
     path = "/v1/reservations"
     tags = ["reservations"]
@@ -54,7 +69,7 @@ class ReservationController(Controller):
         manage_token: ManageToken = None,
     ) -> Reservation:
         """A reservation."""
-        admin = caller_is_admin(request)
+        admin = await staff_actor(request) is not None
         return await services.reservations.get(reference, admin=admin, manage_token=manage_token)
 
     @delete(
@@ -71,8 +86,10 @@ class ReservationController(Controller):
         manage_token: ManageToken = None,
     ) -> Reservation:
         """Cancel; the table is free at once. Cancelling again answers the same, unchanged."""
-        admin = caller_is_admin(request)
-        return await services.reservations.cancel(reference, admin=admin, manage_token=manage_token)
+        actor = await staff_actor(request)
+        return await services.reservations.cancel(
+            reference, admin=actor is not None, manage_token=manage_token, actor=feed_name(actor)
+        )
 
     @patch(
         "/{reference:str}",
@@ -91,16 +108,20 @@ class ReservationController(Controller):
         manage_token: ManageToken = None,
     ) -> Reservation:
         """Change contact fields or party size, move it, or (staff) set notes, tags, status."""
-        admin = caller_is_admin(request)
+        actor = await staff_actor(request)
         return await services.reservations.change(
-            reference, data, admin=admin, manage_token=manage_token
+            reference,
+            data,
+            admin=actor is not None,
+            manage_token=manage_token,
+            actor=feed_name(actor),
         )
 
     @get(
         "/",
         guards=[admin_guard],
         operation_id="listReservationsByPhone",
-        responses=problems(400, 401),
+        responses=problems(400, 401, 403),
     )
     async def by_phone(
         self,

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from litestar import Controller, delete, get, patch, post
+from litestar import Controller, Request, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, Parameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK
 
-from holdsvc.api.auth import admin_guard
+from holdsvc.api.auth import admin_guard, staff_guard
 from holdsvc.api.dto import StrictBody
 from holdsvc.api.schemas import (
     AvailableSlotList,
@@ -31,6 +31,7 @@ from holdsvc.models import (
     TablesInput,
 )
 from holdsvc.services import Services
+from holdsvc.staff import Actor, Role
 
 
 class RestaurantController(Controller):
@@ -45,7 +46,7 @@ class RestaurantController(Controller):
         dto=StrictBody[RestaurantInput],
         return_dto=None,
         operation_id="createRestaurant",
-        responses=problems(400, 401),
+        responses=problems(400, 401, 403),
     )
     async def create(
         self, data: JSONBody[RestaurantInput], services: NamedDependency[Services]
@@ -65,11 +66,11 @@ class RestaurantController(Controller):
 
     @patch(
         "/{rid:str}",
-        guards=[admin_guard],
+        guards=[staff_guard(Role.HOST)],
         dto=StrictBody[RestaurantPatch],
         return_dto=None,
         operation_id="updateRestaurant",
-        responses=problems(400, 401, 404),
+        responses=problems(400, 401, 403, 404),
     )
     async def update(
         self,
@@ -82,11 +83,11 @@ class RestaurantController(Controller):
 
     @post(
         "/{rid:str}/tables",
-        guards=[admin_guard],
+        guards=[staff_guard(Role.MANAGER)],
         dto=StrictBody[TablesInput],
         return_dto=None,
         operation_id="addTables",
-        responses=problems(400, 401, 404),
+        responses=problems(400, 401, 403, 404),
     )
     async def add_tables(
         self, rid: FromPath[str], data: JSONBody[TablesInput], services: NamedDependency[Services]
@@ -101,11 +102,11 @@ class RestaurantController(Controller):
 
     @post(
         "/{rid:str}/slots",
-        guards=[admin_guard],
+        guards=[staff_guard(Role.MANAGER)],
         dto=StrictBody[SlotsInput],
         return_dto=None,
         operation_id="addSlots",
-        responses=problems(400, 401, 404),
+        responses=problems(400, 401, 403, 404),
     )
     async def add_slots(
         self, rid: FromPath[str], data: JSONBody[SlotsInput], services: NamedDependency[Services]
@@ -141,10 +142,10 @@ class RestaurantController(Controller):
 
     @delete(
         "/{rid:str}/slots",
-        guards=[admin_guard],
+        guards=[staff_guard(Role.MANAGER)],
         status_code=HTTP_200_OK,
         operation_id="removeSlots",
-        responses=problems(400, 401, 404),
+        responses=problems(400, 401, 403, 404),
     )
     async def remove_slots(
         self,
@@ -167,16 +168,19 @@ class RestaurantController(Controller):
 
 @post(
     "/reservations",
+    guards=[staff_guard(Role.HOST)],
     dto=StrictBody[StaffBookingInput],
     return_dto=None,
     operation_id="bookAsStaff",
-    responses=problems(400, 401, 404, 409),
+    responses=problems(400, 401, 403, 404, 409),
     tags=["restaurants"],
 )
 async def book_as_staff(
+    request: Request[Any, Any, Any],
     venue_id: NamedDependency[str],
     data: JSONBody[StaffBookingInput],
     services: NamedDependency[Services],
 ) -> Reservation:
     """A staff booking (phone, walk-in): no hold, no pause/window/past checks, no expiry."""
-    return await services.reservations.book(venue_id, data)
+    actor: Actor = request.state.actor  # set by the staff guard
+    return await services.reservations.book(venue_id, data, actor=actor.feed_name)

@@ -13,6 +13,7 @@ from holdsvc.models import (
     Restaurant,
     SeatStatus,
     SlotView,
+    StaffTokenView,
     Table,
 )
 
@@ -106,3 +107,18 @@ class SeatList(msgspec.Struct):
     """``{"seats": [...]}``."""
 
     seats: list[SeatStatus]
+
+
+class StaffTokenList(msgspec.Struct):
+    """``{"staff_tokens": [...]}``."""
+
+    staff_tokens: list[StaffTokenView]
+
+
+class Me(msgspec.Struct, kw_only=True):
+    """``GET /v1/me``: who the bearer token is."""
+
+    role: str  # admin, manager or host
+    actor: str  # what the feed names: "admin" or the staff token's id
+    venue_id: str | None = None
+    name: str | None = None

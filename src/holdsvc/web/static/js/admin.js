@@ -7,6 +7,7 @@ import { describe, say } from "./messages.js";
 import { addDays, dayLabel, clock, el, todayIn } from "./fmt.js";
 import { forgetToken, login, storedToken } from "./auth.js";
 import { scheduleEditor } from "./schedule.js";
+import { mountStaffTokens } from "./stafftokens.js";
 
 const $ = (id) => document.getElementById(id);
 const localZone = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
@@ -112,7 +113,26 @@ async function loadVenues(select) {
       el("a", { class: "card-title", href: `/e/${x.id}`, text: x.name }),
       el("span", { class: "muted", text: `${dayLabel(x.starts_at)} ${clock(x.starts_at)} · ${x.available_seats} of ${x.total_seats} free` }))));
   $("venues").replaceChildren(restaurants.length || e.data.events.length ? list : el("p", { class: "muted", text: "No venues yet." }));
+  const venues = [
+    ...restaurants.map((x) => ({ base: `/v1/restaurants/${encodeURIComponent(x.id)}`, label: `${x.name} (${x.id})` })),
+    ...e.data.events.map((x) => ({ base: `/v1/events/${encodeURIComponent(x.id)}`, label: `${x.name} (${x.id}, event)` })),
+  ];
+  const stPicker = $("st-venue");
+  const stKeep = stPicker.value;
+  stPicker.replaceChildren(...venues.map((v) => el("option", { value: v.base, text: v.label })));
+  if (stKeep && venues.some((v) => v.base === stKeep)) stPicker.value = stKeep;
+  showStaffTokens();
 }
+
+// The staff tokens of the venue picked in section 4.
+async function showStaffTokens() {
+  const base = $("st-venue").value;
+  const panel = $("staff-tokens");
+  panel.hidden = !base;
+  if (!base) return;
+  await mountStaffTokens({ root: panel, base, headers, say, describe }).load();
+}
+$("st-venue").addEventListener("change", () => showStaffTokens());
 
 async function showTables() {
   const rid = $("t-restaurant").value;

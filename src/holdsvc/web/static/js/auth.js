@@ -34,6 +34,15 @@ export function login({ check, start, say, describe }) {
     input.focus();
   }
 
+  // Why a token is refused, in words (401: not a token; 403: a token that may not do this).
+  function refusal(problem) {
+    if (problem.code === "unauthorized") return "That token was not accepted. Please check it and try again.";
+    if (problem.code === "forbidden") {
+      return "That token is valid, but it does not allow this page (a staff token works only for its own venue, within its role).";
+    }
+    return describe(problem);
+  }
+
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const token = input.value.trim();
@@ -48,10 +57,7 @@ export function login({ check, start, say, describe }) {
     button.disabled = false;
     if (!result.ok) {
       input.setAttribute("aria-invalid", "true");
-      say(
-        result.problem.code === "unauthorized" ? "That token was not accepted. Please check it and try again." : describe(result.problem),
-        "error",
-      );
+      say(refusal(result.problem), "error");
       input.focus();
       return;
     }
@@ -67,7 +73,17 @@ export function login({ check, start, say, describe }) {
   if (token) {
     section.hidden = true;
     app.hidden = false;
-    start(token);
+    // The tab's token may be one this page does not take (a staff token on the admin page,
+    // or one revoked since): ask first. Offline, start anyway (the staff page reads its cache).
+    check(token).then((result) => {
+      if (result.ok || ![401, 403].includes(result.status)) {
+        start(token);
+        return;
+      }
+      forgetToken();
+      show();
+      say(refusal(result.problem), "error");
+    });
   } else {
     show();
   }

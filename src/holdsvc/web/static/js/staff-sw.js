@@ -11,6 +11,7 @@ const ASSETS = [
   "/static/js/auth.js",
   "/static/js/fmt.js",
   "/static/js/gridkeys.js",
+  "/static/js/stafftokens.js",
   "/static/js/messages.js",
   "/js/codes.js",
   "/static/js/sse.js",

@@ -9,6 +9,7 @@ import { forgetToken, login } from "./auth.js";
 import * as store from "./store.js";
 import { readEvents } from "./sse.js";
 import { gridKeys } from "./gridkeys.js";
+import { mountStaffTokens } from "./stafftokens.js";
 
 const CACHE = "holdsvc-staff-v1";
 const HEARTBEAT_TIMEOUT_MS = 40000;
@@ -799,6 +800,22 @@ window.addEventListener("offline", () => {
 });
 window.addEventListener("online", () => live.wake());
 
+const ROLE_NAMES = { admin: "Admin", manager: "Manager", host: "Host" };
+
+// Says who is signed in, and shows what only a manager (or an admin) may do to them alone.
+async function showRole() {
+  const me = await api("/v1/me", { headers: headers() });
+  if (!me.ok) return;
+  const role = me.data.role;
+  const who = me.data.name ? ` · ${me.data.name}` : "";
+  $("role-badge").textContent = `Signed in as ${ROLE_NAMES[role] || role}${who}`;
+  const panel = $("staff-tokens");
+  panel.hidden = role === "host";
+  if (!panel.hidden) {
+    await mountStaffTokens({ root: panel, base: V, headers, say, describe }).load();
+  }
+}
+
 async function start(token) {
   const today = todayIn(zone);
   state.range = { from: today, to: addDays(today, 6) };
@@ -815,6 +832,7 @@ async function start(token) {
     state.lastId = null;
   }
   state.token = token;
+  showRole();
   $("list-from").value = state.range.from;
   $("list-to").value = state.range.to;
   $("b-day").value = state.gridDay;
