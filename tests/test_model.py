@@ -45,7 +45,9 @@ from tests.helpers import tomorrow
 
 HOLD_S, MAX_S, CAP = 100, 150, 2
 TABLES = ("T1", "T2", "T3")
-SLOTS = (f"{tomorrow()}T18:00", f"{tomorrow()}T19:00")
+# Taken once, when the module is read: a run that crosses midnight keeps the same day.
+DAY = tomorrow()
+SLOTS = (f"{DAY}T18:00", f"{DAY}T19:00")
 USERS = ("ann", "bob", "cat")
 
 
@@ -125,7 +127,7 @@ class ScriptsVersusModel(RuleBasedStateMachine):
         self.run(
             self.services.restaurants.add_tables(self.rid, [TableInput(capacity=2) for _ in TABLES])
         )
-        self.run(self.services.restaurants.add_slots(self.rid, tomorrow(), tomorrow()))
+        self.run(self.services.restaurants.add_slots(self.rid, DAY, DAY))
         self.refs: dict[str, tuple[str, str]] = {}
 
     def run(self, awaitable: Any) -> Any:

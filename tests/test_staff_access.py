@@ -119,6 +119,13 @@ class World:
             if method == "DELETE":
                 reference, _ = await self.fresh_reservation()
             url = url.replace("{reference}", reference)
+        if url.endswith("/closures/{from}"):
+            day = "2031-04-01"
+            base = url.rsplit("/", 1)[0]
+            await client.post(base, json={"from": day, "to": day}, headers=ADMIN)
+            url = f"{base}/{day}"
+        if url.endswith("/slots?from=&to="):
+            url = url.replace("from=&to=", "from=2031-02-01&to=2031-02-01")
         if url == "/v1/reservations?phone=":
             url = "/v1/reservations?phone=%2B12125550100"
         if url.endswith("/reservations") and method == "POST":
@@ -136,6 +143,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v1/restaurants/{rid}/tables"): {"tables": [{"capacity": 2}]},
     ("POST", "/v1/restaurants/{rid}/slots"): {"from": "2031-01-01", "to": "2031-01-01"},
     ("POST", "/v1/restaurants/{rid}/staff-tokens"): {"name": "Front", "role": "host"},
+    ("POST", "/v1/restaurants/{rid}/closures"): {"from": "2031-03-01", "to": "2031-03-01"},
     ("POST", "/v1/events/{eid}/staff-tokens"): {"name": "Door", "role": "host"},
     ("PATCH", "/v1/reservations/{reference}"): {"notes": "window seat"},
 }

@@ -54,7 +54,9 @@ from tests.helpers import (
 redis_backend = both_backends
 
 V = Keys("hs")
+# Taken once, when the module is read: a run that crosses midnight keeps the same days.
 PAST = day_after(-3)
+RECENT = day_after(-2)
 PAST_SLOT = f"{PAST}T19:00"
 
 
@@ -374,7 +376,7 @@ async def past_and_future(client: Client) -> tuple[str, dict[str, dict[str, Any]
     made = {
         "old": await staff_booking(client, rid, PAST_SLOT),
         "old_cancelled": await staff_booking(client, rid, f"{PAST}T20:00", phone="+1 212 555 0188"),
-        "recent": await staff_booking(client, rid, f"{day_after(-2)}T19:00"),
+        "recent": await staff_booking(client, rid, f"{RECENT}T19:00"),
         "coming": await new_reservation(client, rid, "u1", slot=slot_tomorrow(19)),
     }
     assert (
@@ -403,7 +405,7 @@ async def test_archive_removes_exactly_the_ended_slots_after_writing_them(
 
     monkeypatch.setattr(services.scripts, "archive", only_after_flush)
     writer = LineWriter(out)
-    report = await transfer.archive_venue(rid, date.fromisoformat(day_after(-2)), writer)
+    report = await transfer.archive_venue(rid, date.fromisoformat(RECENT), writer)
 
     assert (report.slots, report.reservations, report.kept) == (12, 2, {})
     lines = lines_of(out.getvalue())
@@ -430,7 +432,7 @@ async def test_archive_removes_exactly_the_ended_slots_after_writing_them(
     # Again: nothing more has ended, nothing is written.
     again = io.StringIO()
     assert (
-        await transfer.archive_venue(rid, date.fromisoformat(day_after(-2)), LineWriter(again))
+        await transfer.archive_venue(rid, date.fromisoformat(RECENT), LineWriter(again))
     ).slots == 0
     assert again.getvalue() == ""
     # The archive is in the export format: it restores those days into an empty Redis.
@@ -467,14 +469,14 @@ async def test_archive_keeps_a_slot_under_a_live_hold_and_sweeps_a_lapsed_one(
     rid = await past_restaurant(services)
     hold_id = await hold_on_an_ended_slot(services, rid)
     out = io.StringIO()
-    report = await transfer.archive_venue(rid, date.fromisoformat(day_after(-2)), LineWriter(out))
+    report = await transfer.archive_venue(rid, date.fromisoformat(RECENT), LineWriter(out))
     assert report.kept == {slot_tomorrow(19): "a live hold is on it"} and report.slots == 12
     assert f'"id":"{slot_tomorrow(19)}"' not in out.getvalue()  # not written: not archived
     assert (await services.auditor.audit(rid)).ok
 
     await lapse(services, rid, hold_id)
     report = await transfer.archive_venue(
-        rid, date.fromisoformat(day_after(-2)), LineWriter(io.StringIO())
+        rid, date.fromisoformat(RECENT), LineWriter(io.StringIO())
     )
     assert report.slots == 1 and report.kept == {}
     entries = await services.redis.xrange(V.of(rid).feed)
@@ -578,7 +580,7 @@ async def test_cli_export_import_archive(
     assert code == 0 and f"imported {rid}" in err
     assert (await services.auditor.audit(rid)).ok
 
-    code, archived, err = await holdsvc("archive", "--before", day_after(-2), rid)
+    code, archived, err = await holdsvc("archive", "--before", RECENT, rid)
     assert code == 0 and f"{rid}: archived 12 slots with 2 reservations" in err
     assert made["old"]["reference"] in archived
     assert (await client.get(res_url(made["old"]["reference"]), headers=ADMIN)).status_code == 404
