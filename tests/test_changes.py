@@ -17,8 +17,10 @@ from tests.helpers import ADMIN, tomorrow
 redis_backend = both_backends
 
 Client = AsyncTestClient[Any]
-SLOT = f"{tomorrow()}T19:00"
-OTHER = f"{tomorrow()}T20:00"
+# Taken once, when the module is read: a run that crosses midnight keeps the same day.
+DAY = tomorrow()
+SLOT = f"{DAY}T19:00"
+OTHER = f"{DAY}T20:00"
 
 
 async def restaurant(client: Client, capacities: list[int], **rules: Any) -> str:
@@ -38,7 +40,7 @@ async def restaurant(client: Client, capacities: list[int], **rules: Any) -> str
         headers=ADMIN,
     )
     await client.post(
-        f"/v1/restaurants/{rid}/slots", json={"from": tomorrow(), "to": tomorrow()}, headers=ADMIN
+        f"/v1/restaurants/{rid}/slots", json={"from": DAY, "to": DAY}, headers=ADMIN
     )
     return rid
 
@@ -113,7 +115,7 @@ async def test_guest_moves_to_another_slot_best_fit(client: Client, redis: Redis
     assert answer.status_code == 200, answer.text
     moved = answer.json()
     assert moved["slot"] == OTHER and moved["table_id"] == "T1"
-    assert moved["starts_at"].startswith(f"{tomorrow()}T20:00")
+    assert moved["starts_at"].startswith(f"{DAY}T20:00")
     assert (await table_states(client, rid, SLOT))["T1"] == "available"
     assert (await table_states(client, rid, OTHER))["T1"] == "reserved"
     change = (await feed(redis, rid))[-1]
@@ -125,7 +127,7 @@ async def test_guest_moves_to_another_slot_best_fit(client: Client, redis: Redis
     listed = (
         await client.get(
             f"/v1/restaurants/{rid}/reservations",
-            params={"from": tomorrow(), "to": tomorrow()},
+            params={"from": DAY, "to": DAY},
             headers=ADMIN,
         )
     ).json()
@@ -349,7 +351,7 @@ async def test_burst_of_moves_keeps_cells_and_records_consistent(
 ) -> None:
     rid = await restaurant(client, [2, 2, 2, 2])
     bookings = [await book(client, rid, user=f"g{i}", table=f"T{i + 1}") for i in range(2)]
-    slots = [f"{tomorrow()}T{h}:00" for h in (12, 13, 14)]
+    slots = [f"{DAY}T{h}:00" for h in (12, 13, 14)]
     await asyncio.gather(
         *(
             client.patch(
