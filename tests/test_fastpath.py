@@ -3,6 +3,8 @@ serves is the handler's own body, not a copy of it."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from litestar import Litestar
@@ -17,7 +19,10 @@ from holdsvc.api.faces import EVENTS, RESTAURANTS
 from holdsvc.api.holds import hold_router
 from holdsvc.api.problems import EXCEPTION_HANDLERS
 from holdsvc.app import create_app
+from holdsvc.connection import connect_redis
 from holdsvc.errors import Forbidden
+from holdsvc.metrics import Metrics
+from holdsvc.services import Services
 from holdsvc.settings import Settings
 from tests.helpers import ADMIN, slot_tomorrow, tomorrow
 
@@ -34,12 +39,25 @@ async def test_guards_declared_on_hold_routes_run_on_the_fast_path(
         if connection.headers.get("x-desk") != "open":
             raise Forbidden("Only the front desk may hold here")
 
+    @asynccontextmanager
+    async def own_services(app: Litestar) -> AsyncIterator[None]:
+        # Built in this app's own event loop: each test client runs its app in a loop of its
+        # own, and a Redis connection opened in one loop cannot be read in another.
+        client = connect_redis(settings)
+        app.state.services = Services.build(client, settings, Metrics())
+        app.state.max_body_bytes = settings.max_body_bytes
+        try:
+            yield
+        finally:
+            await client.aclose()
+
     guarded = Litestar(
         route_handlers=[
             hold_router(face, guards=[front_desk_only]) for face in (RESTAURANTS, EVENTS)
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
+        lifespan=[own_services],
     )
     async with AsyncTestClient(app=create_app(settings)) as admin:
         rid = (
@@ -63,8 +81,6 @@ async def test_guards_declared_on_hold_routes_run_on_the_fast_path(
             json={"from": tomorrow(), "to": tomorrow()},
             headers=ADMIN,
         )
-        guarded.state.services = admin.app.state.services
-        guarded.state.max_body_bytes = settings.max_body_bytes
         body = {"user_id": "u1", "slot": slot_tomorrow(), "party_size": 2}
         async with AsyncTestClient(app=guarded) as client:
             refused = await client.post(f"/v1/restaurants/{rid}/holds", json=body)
