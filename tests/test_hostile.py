@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import time
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -11,10 +15,11 @@ import pytest
 from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
+import holdsvc.web
 from holdsvc.app import create_app
 from holdsvc.settings import Settings
 from tests.conftest import MakeClient
-from tests.helpers import ADMIN, tomorrow
+from tests.helpers import ADMIN, Send, assert_refused_unchanged, tomorrow
 from tests.serverproc import ServerProcess
 
 Client = AsyncTestClient[Any]
@@ -171,3 +176,103 @@ async def test_cors_is_off_unless_configured(make_client: MakeClient) -> None:
         assert answer.headers.get("access-control-allow-origin") == "https://shop.example"
         other = await client.get("/health", headers={"Origin": "https://evil.example"})
         assert other.headers.get("access-control-allow-origin") != "https://evil.example"
+
+
+# -- cross-site requests: JSON bodies only ---------------------------------------------------
+
+NOT_JSON = {
+    # What a plain <form> on any site can send without a CORS preflight.
+    "form-urlencoded": ("application/x-www-form-urlencoded", b"user_id=u&party_size=2"),
+    "form-text-plain": ("text/plain", b'{"user_id": "u", "party_size": 2, "x": "="}'),
+    "multipart": (
+        "multipart/form-data; boundary=b",
+        b'--b\r\nContent-Disposition: form-data; name="a"\r\n\r\n1\r\n--b--\r\n',
+    ),
+    # JSON by another name, or in another charset, is not the JSON we decode either.
+    "json-suffix": ("application/vnd.api+json", b"{}"),
+    "latin-1": ("application/json; charset=latin-1", b"{}"),
+}
+
+
+def _content(content_type: str | None, body: bytes) -> dict[str, Any]:
+    headers = {**ADMIN}
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    return {"content": body, "headers": headers}
+
+
+async def test_a_cross_site_form_cannot_place_a_hold(client: Client, redis: Redis) -> None:
+    """The exact request a hostile page's <form enctype="text/plain"> makes a visitor's browser
+    send: a valid JSON hold, labelled text/plain. It must not hold anything."""
+    rid = await venue(client)
+    slot = f"{tomorrow()}T19:00"
+    hold = json.dumps({"user_id": "victim", "slot": slot, "party_size": 2}).encode()
+    url = f"/v1/restaurants/{rid}/holds"
+    cases: dict[str, Send] = {
+        "text/plain": partial(
+            client.post, url, content=hold, headers={"Content-Type": "text/plain"}
+        ),
+        "no content type": partial(client.post, url, content=hold, headers={"Content-Type": ""}),
+        **{
+            name: partial(client.post, url, **_content(content_type, body))
+            for name, (content_type, body) in NOT_JSON.items()
+        },
+    }
+    await assert_refused_unchanged(redis, cases, 415, "unsupported_media_type")
+    # The same body as JSON (with or without a charset) is a hold.
+    for content_type in ("application/json", "Application/JSON; charset=UTF-8"):
+        placed = await client.post(url, content=hold, headers={"Content-Type": content_type})
+        assert placed.status_code == 201, placed.text
+        await client.delete(
+            f"{url}/{placed.json()['id']}", headers={"Hold-Token": placed.json()["token"]}
+        )
+
+
+def _fill(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", "ABCDEF", path)
+
+
+async def test_every_json_body_route_refuses_other_media_types_and_documents_415(
+    client: Client, redis: Redis
+) -> None:
+    """One rule: each operation with a request body answers 415 for a body that is not JSON
+    (before its guards, so with or without a token) and lists 415 in its responses; no
+    operation without a body lists it."""
+    document = (await client.get("/schema/openapi.json")).json()
+    cases: dict[str, Send] = {}
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            has_body = "requestBody" in operation
+            assert ("415" in operation["responses"]) == has_body, (method, path)
+            if not has_body:
+                continue
+            for name, (content_type, body) in NOT_JSON.items():
+                send = partial(
+                    client.request, method.upper(), _fill(path), **_content(content_type, body)
+                )
+                cases[f"{method} {path} {name}"] = send
+                cases[f"{method} {path} no content type"] = partial(
+                    client.request,
+                    method.upper(),
+                    _fill(path),
+                    content=b"{}",
+                    headers={"Content-Type": ""},
+                )
+    assert len({case.rsplit(" ", 2)[0] for case in cases}) >= 10
+    await assert_refused_unchanged(redis, cases, 415, "unsupported_media_type")
+
+
+def test_the_pages_send_their_bodies_as_json() -> None:
+    """Every body a page sends goes through api.js, which labels it JSON; the other fetch()
+    calls (the staff feed, the service worker relaying the page's own requests) send none,
+    and no page posts a form."""
+    web = Path(holdsvc.web.__file__).parent
+    api = (web / "static" / "js" / "api.js").read_text()
+    labelled = r'init\.body = JSON\.stringify\(body\);\s+init\.headers\["Content-Type"\] = '
+    assert re.search(labelled + '"application/json";', api)
+    for script in (web / "static" / "js").glob("*.js"):
+        for line in script.read_text().splitlines():
+            if "fetch(" in line and script.name != "api.js":
+                assert "body" not in line.split("fetch(", 1)[1], (script.name, line)
+    for template in (web / "templates").rglob("*.html"):
+        assert 'method="post"' not in template.read_text().lower(), template.name

@@ -23,6 +23,7 @@ from holdsvc.api.deps import provide_services
 from holdsvc.api.events import EventController
 from holdsvc.api.faces import EVENTS, FACES, RESTAURANTS
 from holdsvc.api.holds import hold_router
+from holdsvc.api.media import document_json_bodies, json_bodies_only
 from holdsvc.api.ops import OpsController
 from holdsvc.api.problems import EXCEPTION_HANDLERS
 from holdsvc.api.reservations import ReservationController
@@ -144,7 +145,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # One Provide per app, cached: the services never change once the lifespan built them.
         dependencies={"services": Provide(provide_services, sync_to_thread=False, use_cache=True)},
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[metrics_middleware, *rate_limiting(settings)],
+        # A body that is not JSON is refused before the rate limit counts the request.
+        middleware=[metrics_middleware, json_bodies_only, *rate_limiting(settings)],
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(title="holdsvc", version="1.0.0", path="/schema"),
         cors_config=None
@@ -153,6 +155,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         debug=False,
         plugins=[WebPlugin()],  # the pages (src/holdsvc/web)
     )
+    document_json_bodies(app)
     app.state.metrics = metrics
     app.state.admin_digests = settings.admin_token_digests()
     app.state.max_body_bytes = settings.max_body_bytes
