@@ -25,7 +25,7 @@ from holdsvc.api.faces import EVENTS, FACES, RESTAURANTS
 from holdsvc.api.holds import hold_router
 from holdsvc.api.media import document_json_bodies, json_bodies_only
 from holdsvc.api.ops import OpsController
-from holdsvc.api.problems import EXCEPTION_HANDLERS
+from holdsvc.api.problems import EXCEPTION_HANDLERS, answer_error
 from holdsvc.api.reservations import ReservationController
 from holdsvc.api.restaurants import RestaurantController, book_as_staff
 from holdsvc.api.throttle import throttle_holds
@@ -42,7 +42,12 @@ access_log = logging.getLogger("holdsvc.access")
 
 
 def metrics_middleware(app: ASGIApp) -> ASGIApp:
-    """Counts and times every HTTP request by route handler and status."""
+    """Counts and times every HTTP request by route handler and status.
+
+    The status counted is the one the client got: an error that escapes the route's own
+    handling (from app middleware, or the hold fast path, which has none) is answered here,
+    inside the capture, rather than by Litestar's outer handler after the count.
+    """
 
     # The level is fixed once the app is built: no logging lookups per request.
     log_access = access_log.isEnabledFor(logging.INFO)
@@ -52,7 +57,7 @@ def metrics_middleware(app: ASGIApp) -> ASGIApp:
             await app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500
+        status = 0
 
         async def capture(message: Any) -> None:
             nonlocal status
@@ -62,7 +67,13 @@ def metrics_middleware(app: ASGIApp) -> ASGIApp:
 
         try:
             await app(scope, receive, capture)
+        except Exception as error:
+            if status:
+                raise  # the answer had started: nothing else can be sent
+            await answer_error(scope, receive, capture, error)
         finally:
+            # Nothing was sent (the task was cancelled, or answering failed): a 500 at best.
+            status = status or 500
             # The route template ("/v1/restaurants/{rid}/holds"): bounded, and cheap to read.
             route = scope.get("path_template") or "unmatched"
             method = str(scope.get("method", ""))

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.types import Receive, Scope, Send
 from redis.exceptions import (
     ClusterDownError,
     ClusterError,
@@ -159,3 +161,20 @@ EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
     CrossSlotTransactionError: on_unexpected,  # a bug, not an outage
     Exception: on_unexpected,
 }
+
+
+def handler_for(error: Exception) -> Callable[[Request[Any, Any, Any], Any], Response[Any]]:
+    """The handler of EXCEPTION_HANDLERS for an error: its nearest class in the table."""
+    for cls in type(error).__mro__:
+        handler = EXCEPTION_HANDLERS.get(cls)
+        if handler is not None:
+            return handler  # type: ignore[no-any-return]
+    return on_unexpected
+
+
+async def answer_error(scope: Scope, receive: Receive, send: Send, error: Exception) -> None:
+    """Answer an error that escaped a route's own handling (raised by app middleware or the
+    hold fast path) with the same problem Litestar's outer handler would send."""
+    request: Request[Any, Any, Any] = Request(scope, receive, send)
+    response = handler_for(error)(request, error)
+    await response.to_asgi_response(app=None, request=request)(scope, receive, send)
