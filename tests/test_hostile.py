@@ -276,3 +276,165 @@ def test_the_pages_send_their_bodies_as_json() -> None:
                 assert "body" not in line.split("fetch(", 1)[1], (script.name, line)
     for template in (web / "templates").rglob("*.html"):
         assert 'method="post"' not in template.read_text().lower(), template.name
+
+
+# -- bad input is a 4xx that changes nothing, never a 500 ------------------------------------
+
+
+def _event(starts_at: str, **extra: Any) -> dict[str, Any]:
+    return {"name": "Edge", "starts_at": starts_at, "total_seats": 10, **extra}
+
+
+async def test_event_times_no_zone_can_show_are_refused_before_anything_is_stored(
+    client: Client, redis: Redis
+) -> None:
+    cases: dict[str, Send] = {
+        starts_at: partial(
+            client.post, "/v1/events", json=_event(starts_at, **extra), headers=ADMIN
+        )
+        for starts_at, extra in (
+            ("0001-01-01T00:00:00+14:00", {}),
+            ("0001-01-01T23:59:59Z", {}),
+            ("9999-12-31T23:59:59-14:00", {}),
+            ("9999-12-31T00:00:00Z", {}),
+            ("9999-12-31T10:00:00+00:00", {"timezone": "Pacific/Kiritimati"}),
+        )
+    }
+    await assert_refused_unchanged(redis, cases, 400, "validation_error")
+    assert (await client.get("/v1/events")).json() == {"events": []}
+
+
+async def test_the_earliest_and_latest_times_make_usable_events(client: Client) -> None:
+    """At the edges of the range an event is shown, listed and refuses holds as any other."""
+    early = await client.post("/v1/events", json=_event("0001-01-02T00:00:00Z"), headers=ADMIN)
+    late = await client.post("/v1/events", json=_event("9999-12-30T00:00:00-14:00"), headers=ADMIN)
+    assert early.status_code == 201 and late.status_code == 201, (early.text, late.text)
+    assert early.json()["slot"] == "0001-01-02T00:00"
+    assert late.json()["starts_at"] == "9999-12-30T00:00:00.000-14:00"
+    listed = await client.get("/v1/events")
+    assert listed.status_code == 200 and len(listed.json()["events"]) == 2
+    for event in (early.json(), late.json()):
+        assert (await client.get(f"/v1/events/{event['id']}/seats")).status_code == 200
+    hold = await client.post(
+        f"/v1/events/{early.json()['id']}/holds", json={"user_id": "u", "count": 1}
+    )
+    assert hold.status_code == 409 and hold.json()["code"] == "slot_in_past", hold.text
+    hold = await client.post(
+        f"/v1/events/{late.json()['id']}/holds", json={"user_id": "u", "count": 1}
+    )
+    assert hold.status_code == 201 and hold.json()["slot"] == "9999-12-30T00:00", hold.text
+
+
+async def test_slot_grids_in_early_years_have_well_formed_slot_ids(client: Client) -> None:
+    rid = await venue(client)
+    days = {"from": "0005-01-01", "to": "0005-01-01"}
+    assert (
+        await client.post(f"/v1/restaurants/{rid}/slots", json=days, headers=ADMIN)
+    ).status_code == 201
+    slots = (await client.get(f"/v1/restaurants/{rid}/slots", params=days)).json()["slots"]
+    assert slots[0]["slot"] == "0005-01-01T10:00"
+    assert (await client.get(f"/v1/restaurants/{rid}/slots/0005-01-01T10:00")).status_code == 200
+    hold = await client.post(
+        f"/v1/restaurants/{rid}/holds",
+        json={"user_id": "u", "slot": "0005-01-01T10:00", "party_size": 2},
+    )
+    assert hold.status_code == 409 and hold.json()["code"] == "slot_in_past", hold.text
+
+
+def _deep(depth: int, kind: str) -> bytes:
+    if kind == "arrays":
+        return b"[" * depth + b"]" * depth
+    return b'{"name":' * depth + b"1" + b"}" * depth
+
+
+async def real_ids(client: Client) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """Ids of real things for every path parameter, and the headers each face's hold needs,
+    so that a request reaches the decoding of its body."""
+    rid = await venue(client)
+    event = await client.post("/v1/events", json=_event("2030-06-01T20:00:00Z"), headers=ADMIN)
+    eid = event.json()["id"]
+    table = await client.post(
+        f"/v1/restaurants/{rid}/holds",
+        json={"user_id": "u", "slot": f"{tomorrow()}T19:00", "party_size": 2},
+    )
+    seats = await client.post(f"/v1/events/{eid}/holds", json={"user_id": "u", "count": 1})
+    kept = await client.post(
+        f"/v1/restaurants/{rid}/holds",
+        json={"user_id": "u", "slot": f"{tomorrow()}T20:00", "party_size": 2},
+    )
+    booked = await client.post(
+        f"/v1/restaurants/{rid}/holds/{kept.json()['id']}/confirm",
+        json={"name": "Ada", "phone": "+12125550100"},
+        headers={"Hold-Token": kept.json()["token"]},
+    )
+    ids = {
+        "rid": rid,
+        "eid": eid,
+        "reference": booked.json()["reference"],
+        "slot": f"{tomorrow()}T19:00",
+    }
+    by_face = {
+        "/v1/restaurants/": {"hold_id": table.json()["id"], "Hold-Token": table.json()["token"]},
+        "/v1/events/": {"hold_id": seats.json()["id"], "Hold-Token": seats.json()["token"]},
+    }
+    return ids, by_face
+
+
+async def test_deeply_nested_bodies_are_a_400_on_every_json_route(
+    client: Client, redis: Redis
+) -> None:
+    ids, by_face = await real_ids(client)
+    document = (await client.get("/schema/openapi.json")).json()
+    cases: dict[str, Send] = {}
+    for path, item in document["paths"].items():
+        face = next((v for k, v in by_face.items() if path.startswith(k)), {})
+        url = path.format(**ids, hold_id=face.get("hold_id", "NONE"))
+        headers = {**ADMIN, "Content-Type": "application/json"}
+        if "Hold-Token" in face:
+            headers["Hold-Token"] = face["Hold-Token"]
+        for method, operation in item.items():
+            if "requestBody" not in operation:
+                continue
+            for kind in ("arrays", "objects"):
+                cases[f"{method} {path} {kind}"] = partial(
+                    client.request,
+                    method.upper(),
+                    url,
+                    content=_deep(5000, kind),
+                    headers=headers,
+                )
+    await assert_refused_unchanged(redis, cases, 400, "validation_error")
+
+
+BAD_POSITIONS = (
+    "18446744073709551616-0",
+    "0-18446744073709551616",
+    "99999999999999999999",
+    "99999999999999999999-99999999999999999999",
+    "\uff11\uff12-0",  # digits, but not ASCII ones
+)
+
+
+async def test_feed_positions_beyond_64_bits_are_a_400_in_both_variants(
+    client: Client, redis: Redis
+) -> None:
+    rid = await venue(client)
+    url = f"/v1/restaurants/{rid}/changes"
+    as_json = {**ADMIN, "Accept": "application/json"}
+    cases: dict[str, Send] = {}
+    for position in BAD_POSITIONS:
+        cases[f"page since={position}"] = partial(
+            client.get, url, params={"since": position}, headers=as_json
+        )
+        cases[f"stream since={position}"] = partial(
+            client.get, url, params={"since": position}, headers=ADMIN
+        )
+        if position.isascii():
+            cases[f"stream Last-Event-ID={position}"] = partial(
+                client.get, url, headers={**ADMIN, "Last-Event-ID": position}
+            )
+    await assert_refused_unchanged(redis, cases, 400, "validation_error")
+    # The largest id there is: a valid position after which nothing can come.
+    last = f"{2**64 - 1}-{2**64 - 1}"
+    page = await client.get(url, params={"since": last}, headers=as_json)
+    assert page.status_code == 200 and page.json() == {"changes": [], "last_id": last}

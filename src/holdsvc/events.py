@@ -10,7 +10,7 @@ from holdsvc.errors import ValidationFailed
 from holdsvc.keys import Keys, VenueKeys
 from holdsvc.models import Event, EventInput, EventPatch, SeatStatus
 from holdsvc.scripts import AnyRedis, Scripts
-from holdsvc.venues import FIT_SCALE, Venue, VenueKind, Venues, read_cell
+from holdsvc.venues import FIT_SCALE, Venue, VenueKind, Venues, instant_ms, read_cell
 
 KIND = VenueKind.EVENT
 
@@ -38,13 +38,15 @@ class Events:
             zone = timegrid.zone(data.timezone) if data.timezone else None
         except ValueError as error:
             raise ValidationFailed(str(error)) from None
+        # Checked before anything is stored: an instant no zone can show would break every
+        # later read of the event (the public list included).
+        start_ms = instant_ms(starts)
         local = starts.astimezone(zone) if zone else starts
         offset = local.utcoffset()
         rules = self._venues.hold_rules(
             data.hold_seconds, data.max_hold_seconds, data.max_holds_per_user
         )
         slot = timegrid.format_slot_id(local.replace(tzinfo=None))
-        start_ms = int(starts.timestamp() * 1000)
         fields = {
             "kind": KIND,
             "name": data.name,

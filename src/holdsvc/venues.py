@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 from enum import StrEnum
 from typing import Any
 
@@ -110,6 +110,18 @@ def date_range(
     if (last - first).days + 1 > max_days:
         raise ValidationFailed(f"a date range spans at most {max_days} days")
     return first, last
+
+
+def instant_ms(moment: datetime) -> int:
+    """Epoch ms of an aware instant that every venue zone can show: its UTC date runs from
+    EARLIEST_DATE to LATEST_DATE (else ValidationFailed, before anything is stored)."""
+    try:
+        day = moment.astimezone(UTC).date()
+    except OverflowError:  # before year 1 or after 9999 in UTC
+        day = None
+    if day is None or not EARLIEST_DATE <= day <= LATEST_DATE:
+        raise ValidationFailed(f"times run from {EARLIEST_DATE} to {LATEST_DATE} (UTC)")
+    return int(moment.timestamp() * 1000)
 
 
 def check_slot_id(slot: str) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import msgspec
 from litestar import Controller, Request, delete, get, patch
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
@@ -13,7 +12,7 @@ from litestar.params import FromPath, HeaderParameter, JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK
 
 from holdsvc.api.auth import admin_guard, caller_is_admin
-from holdsvc.api.dto import StrictBody
+from holdsvc.api.dto import StrictBody, decode_untyped
 from holdsvc.api.schemas import ReservationList, problems
 from holdsvc.models import Reservation, ReservationPatch
 from holdsvc.services import Services
@@ -27,10 +26,8 @@ async def change_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRo
     """Before the body is validated: the token, and staff-only fields for admins only."""
     services: NamedDependency[Services] = connection.app.state.services
     request: Request[Any, Any, Any] = connection  # type: ignore[assignment]
-    try:
-        decoded = msgspec.json.decode(await request.body())
-    except msgspec.DecodeError:
-        decoded = None  # the body's own validation answers 400 after this
+    # Not JSON (or nested too deeply): the body's own validation answers 400 after this.
+    decoded = decode_untyped(await request.body())
     await services.reservations.authorize_change(
         str(connection.path_params["reference"]),
         admin=caller_is_admin(connection),
