@@ -115,6 +115,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         )
         try:
             await services.scripts.load()
+            # Logs its error line at start when Redis would evict keys (/ready says it too).
+            await services.eviction.reason()
         except (RedisError, RedisClusterException, OSError) as error:
             # Start anyway: /ready says 503 until Redis answers; scripts load on first use.
             log.warning(

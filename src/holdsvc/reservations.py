@@ -129,7 +129,7 @@ class Reservations:
                 )
 
             try:
-                booked = await after_sweeping(self._sweeper, profile.id, claim)
+                booked = await after_sweeping(self._sweeper, profile.id, claim, slot=data.slot)
                 break
             except ReferenceTaken:
                 continue
@@ -181,7 +181,9 @@ class Reservations:
                 as_staff=admin,
             )
             try:
-                await after_sweeping(self._sweeper, profile.id, claim)
+                await after_sweeping(
+                    self._sweeper, profile.id, claim, slot=target_slot or stored["slot"]
+                )
                 break
             except Stale:
                 # Slot or phone changed since we read them (a concurrent change): read again.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from holdsvc.audit import Auditor
 from holdsvc.events import Events
+from holdsvc.eviction import EvictionCheck
 from holdsvc.feed import Feed
 from holdsvc.holds import Holds
 from holdsvc.keys import Keys
@@ -36,6 +37,7 @@ class Services:
         feed: Feed,
         auditor: Auditor,
         metrics: Metrics,
+        eviction: EvictionCheck,
     ) -> None:
         self.redis = redis
         self.scripts = scripts
@@ -48,6 +50,7 @@ class Services:
         self.feed = feed
         self.auditor = auditor
         self.metrics = metrics
+        self.eviction = eviction
 
     @classmethod
     def build(
@@ -96,6 +99,7 @@ class Services:
             feed,
             auditor,
             metrics,
+            EvictionCheck(redis, allowed=settings.allow_eviction),
         )
 
     async def ready(self) -> bool:

@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     confirm_wait_replicas: int = Field(default=0, ge=0, le=100)
     # Milliseconds that WAIT blocks at most (keep it below redis_timeout_seconds).
     confirm_wait_timeout_ms: int = Field(default=1000, ge=1, le=60_000)
+    # A Redis whose maxmemory-policy may evict keys (anything but noeviction) loses holds and
+    # reservations silently: /ready says 503 on it unless this accepts the risk.
+    allow_eviction: bool = False
 
     # Admin tokens, comma-separated; an entry "sha256:<hex>" is already a digest.
     admin_tokens: Annotated[list[str], NoDecode] = Field(default_factory=list)
