@@ -13,8 +13,9 @@ from litestar.status_codes import HTTP_200_OK
 
 from holdsvc.api.auth import admin_guard, caller_is_admin
 from holdsvc.api.dto import StrictBody, decode_untyped
-from holdsvc.api.schemas import ReservationList, problems
+from holdsvc.api.schemas import PageCursor, PageLimit, ReservationList, problems
 from holdsvc.models import Reservation, ReservationPatch
+from holdsvc.paging import page_request
 from holdsvc.services import Services
 
 ManageToken = Annotated[
@@ -103,6 +104,10 @@ class ReservationController(Controller):
         self,
         services: NamedDependency[Services],
         phone: Annotated[str, Parameter(min_length=3, max_length=40)],
+        limit: PageLimit = None,
+        cursor: PageCursor = None,
     ) -> ReservationList:
-        """One client's reservations in every venue."""
-        return ReservationList(await services.reservations.by_phone(phone))
+        """One client's reservations in every venue, sorted by start, one page at a time."""
+        size = services.venues.settings.page_size
+        found = await services.reservations.by_phone(phone, page_request(limit, cursor, size=size))
+        return ReservationList(found.items, found.next_cursor)
