@@ -438,3 +438,53 @@ async def test_feed_positions_beyond_64_bits_are_a_400_in_both_variants(
     last = f"{2**64 - 1}-{2**64 - 1}"
     page = await client.get(url, params={"since": last}, headers=as_json)
     assert page.status_code == 200 and page.json() == {"changes": [], "last_id": last}
+
+
+# -- admin tokens: the whole token or nothing --------------------------------------------------
+
+
+async def test_only_the_exact_admin_token_is_accepted(client: Client, redis: Redis) -> None:
+    """A token that merely starts with a real admin token (or is one cut short, or in
+    another case) is refused on every kind of admin route, and changes nothing."""
+    rid = await venue(client)
+    near_misses = (
+        "test-admin-x",
+        "test-adminX",
+        "test-admin2",
+        "test-admi",
+        "TEST-ADMIN",
+        "test-admin.",
+    )
+    cases: dict[str, Send] = {}
+    for token in near_misses:
+        bearer = {"Authorization": f"Bearer {token}"}
+        cases |= {
+            f"create {token}": partial(
+                client.post,
+                "/v1/restaurants",
+                json={
+                    "name": "R",
+                    "phone": "+12125550100",
+                    "timezone": "UTC",
+                    "opens": "10:00",
+                    "closes": "22:00",
+                },
+                headers=bearer,
+            ),
+            f"audit {token}": partial(client.get, f"/v1/restaurants/{rid}/audit", headers=bearer),
+            f"pause {token}": partial(
+                client.patch,
+                f"/v1/restaurants/{rid}",
+                json={"bookings_open": False},
+                headers=bearer,
+            ),
+            f"phone search {token}": partial(
+                client.get, "/v1/reservations", params={"phone": "+12125550100"}, headers=bearer
+            ),
+            f"reservation {token}": partial(
+                client.get, f"/v1/reservations/{rid}-ABCDEF", headers=bearer
+            ),
+        }
+    await assert_refused_unchanged(redis, cases, 401, "unauthorized")
+    # The real one passes the same doors.
+    assert (await client.get(f"/v1/restaurants/{rid}/audit", headers=ADMIN)).status_code == 200
