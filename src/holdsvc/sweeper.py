@@ -77,8 +77,11 @@ class Sweeper:
         expires_ms = int(expires) if expires is not None else None
         cells = await self._orphan_cells(keys, hold_id, expires_ms, hint)
         user = await self._orphan_user(keys, hold_id) if cells else ""
-        log.warning("freeing the cells of hold %s, whose record is gone", hold_id)
-        return await self._scripts.expire_orphan(keys, hold_id=hold_id, user_id=user, cells=cells)
+        ended = await self._scripts.expire_orphan(keys, hold_id=hold_id, user_id=user, cells=cells)
+        if ended.changed:
+            # Only eviction or a hand in Redis takes a live hold's record: worth a line.
+            log.warning("hold %s had lost its record: its cells are free again", hold_id)
+        return ended
 
     async def _orphan_cells(
         self, keys: VenueKeys, hold_id: str, expires_ms: int | None, hint: str | None

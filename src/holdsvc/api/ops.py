@@ -11,7 +11,6 @@ from litestar.openapi.datastructures import ResponseSpec
 from redis.exceptions import RedisClusterException, RedisError
 
 from holdsvc.api.problems import problem
-from holdsvc.api.schemas import problems
 from holdsvc.services import Services
 
 
@@ -23,7 +22,6 @@ class NotReady(msgspec.Struct, kw_only=True):
 
 
 READY_RESPONSES = {
-    **problems(),
     503: ResponseSpec(
         data_container=NotReady,
         description="Redis would evict keys (maxmemory-policy other than noeviction, unless "
