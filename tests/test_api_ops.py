@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
@@ -122,3 +125,44 @@ async def test_redis_down_is_503_but_health_stays_up(make_client: MakeClient) ->
             503,
             "unavailable",
         )
+
+
+@contextmanager
+def silent_redis() -> Iterator[str]:
+    """A TCP port that accepts connections (the kernel does) and never answers: a Redis that
+    does not answer in time."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(128)
+        yield f"redis://127.0.0.1:{listener.getsockname()[1]}/0"
+
+
+async def test_metrics_count_the_503_a_timed_out_redis_gave_not_500(
+    make_client: MakeClient,
+) -> None:
+    """Requests answered 503 because Redis did not answer in time are counted as 503, on every
+    path: the hold fast path, the rate limit in front of it, and an ordinary route."""
+    body = {"user_id": "u1", "slot": slot_tomorrow(), "party_size": 2}
+    with silent_redis() as url:
+        for limit in (0, 5):
+            overrides = {"redis_url": url, "redis_timeout_seconds": 0.3}
+            async with make_client(rate_limit_per_minute=limit, **overrides) as client:
+                hold = await client.post("/v1/restaurants/ABCDEF/holds", json=body)
+                assert_problem(hold, 503, "unavailable")
+                assert "Retry-After" in hold.headers
+                assert_problem(await client.get("/v1/restaurants/ABCDEF"), 503, "unavailable")
+                text = (await client.get("/metrics")).text
+            counted = {
+                line.split(" ")[0]
+                for line in text.splitlines()
+                if line.startswith("holdsvc_requests_total{")
+            }
+            assert (
+                'holdsvc_requests_total{method="POST",route="/v1/restaurants/{rid}/holds",'
+                'status="503"}' in counted
+            ), counted
+            assert (
+                'holdsvc_requests_total{method="GET",route="/v1/restaurants/{rid}",'
+                'status="503"}' in counted
+            ), counted
+            assert not [line for line in counted if 'status="500"' in line], counted

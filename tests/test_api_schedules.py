@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 from holdsvc.errors import Stale
 from holdsvc.keys import Keys
 from holdsvc.models import ClosureInput, RestaurantInput, RestaurantPatch, Schedule
+from holdsvc.paging import PageRequest, page_request
 from holdsvc.services import Services
 from tests.cluster import both_backends
 from tests.helpers import (
@@ -489,8 +490,22 @@ async def horizon_venue(services: Services, days: int, **rules: Any) -> str:
 
 
 async def grid_of(services: Services, rid: str, first: date, last: date) -> list[str]:
-    views = await services.restaurants.slot_views(rid, first.isoformat(), last.isoformat())
-    return [view.slot for view in views]
+    """Every slot id from ``first`` to ``last``, read 31 days and one page at a time."""
+    found: list[str] = []
+    start = first
+    while start <= last:
+        end = min(last, start + timedelta(days=30))
+        request: PageRequest | None = None
+        while True:
+            page = await services.restaurants.slot_views(
+                rid, start.isoformat(), end.isoformat(), request
+            )
+            found += [view.slot for view in page.items]
+            if page.next_cursor is None:
+                break
+            request = page_request(None, page.next_cursor, size=100_000)
+        start = end + timedelta(days=1)
+    return found
 
 
 async def test_the_rolling_grid_fills_the_horizon_once(services: Services, redis: Redis) -> None:

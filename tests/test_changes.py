@@ -39,9 +39,7 @@ async def restaurant(client: Client, capacities: list[int], **rules: Any) -> str
         json={"tables": [{"capacity": c} for c in capacities]},
         headers=ADMIN,
     )
-    await client.post(
-        f"/v1/restaurants/{rid}/slots", json={"from": DAY, "to": DAY}, headers=ADMIN
-    )
+    await client.post(f"/v1/restaurants/{rid}/slots", json={"from": DAY, "to": DAY}, headers=ADMIN)
     return rid
 
 

@@ -131,7 +131,7 @@ async def test_venues_spread_over_the_primaries_each_in_one_slot(
         assert (await cluster_services.auditor.audit(rid, "restaurant")).ok
     assert len(owners) == 3, f"{len(rids)} random venue ids should land on every primary"
     # The phone search merges the per-venue indexes of every primary.
-    found = await cluster_services.reservations.by_phone(GUEST["phone"])
+    found = (await cluster_services.reservations.by_phone(GUEST["phone"])).items
     assert sorted(r.venue_id for r in found) == sorted(rids)
     # The sweeper's cross-venue pipelines reach every primary.
     assert await cluster_services.sweeper.sweep_once() == 0

@@ -105,7 +105,7 @@ async def test_grid_over_dst_through_the_service_is_idempotent(services: Service
         0,
         11,
     )
-    views = await services.restaurants.slot_views(restaurant.id, "2030-03-31", "2030-03-31")
+    views = (await services.restaurants.slot_views(restaurant.id, "2030-03-31", "2030-03-31")).items
     assert [v.slot for v in views] == [
         "2030-03-31T00:00",
         "2030-03-31T01:00",

@@ -24,8 +24,9 @@ from holdsvc.api.events import EventController
 from holdsvc.api.faces import EVENTS, FACES, RESTAURANTS
 from holdsvc.api.grid import ClosureController
 from holdsvc.api.holds import hold_router
+from holdsvc.api.media import document_json_bodies, json_bodies_only
 from holdsvc.api.ops import OpsController
-from holdsvc.api.problems import EXCEPTION_HANDLERS
+from holdsvc.api.problems import EXCEPTION_HANDLERS, answer_error
 from holdsvc.api.reservations import ReservationController
 from holdsvc.api.restaurants import RestaurantController, book_as_staff
 from holdsvc.api.throttle import throttle_holds
@@ -42,7 +43,12 @@ access_log = logging.getLogger("holdsvc.access")
 
 
 def metrics_middleware(app: ASGIApp) -> ASGIApp:
-    """Counts and times every HTTP request by route handler and status."""
+    """Counts and times every HTTP request by route handler and status.
+
+    The status counted is the one the client got: an error that escapes the route's own
+    handling (from app middleware, or the hold fast path, which has none) is answered here,
+    inside the capture, rather than by Litestar's outer handler after the count.
+    """
 
     # The level is fixed once the app is built: no logging lookups per request.
     log_access = access_log.isEnabledFor(logging.INFO)
@@ -52,7 +58,7 @@ def metrics_middleware(app: ASGIApp) -> ASGIApp:
             await app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500
+        status = 0
 
         async def capture(message: Any) -> None:
             nonlocal status
@@ -62,7 +68,13 @@ def metrics_middleware(app: ASGIApp) -> ASGIApp:
 
         try:
             await app(scope, receive, capture)
+        except Exception as error:
+            if status:
+                raise  # the answer had started: nothing else can be sent
+            await answer_error(scope, receive, capture, error)
         finally:
+            # Nothing was sent (the task was cancelled, or answering failed): a 500 at best.
+            status = status or 500
             # The route template ("/v1/restaurants/{rid}/holds"): bounded, and cheap to read.
             route = scope.get("path_template") or "unmatched"
             method = str(scope.get("method", ""))
@@ -117,6 +129,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         )
         try:
             await services.scripts.load()
+            # Logs its error line at start when Redis would evict keys (/ready says it too).
+            await services.eviction.reason()
         except (RedisError, RedisClusterException, OSError) as error:
             # Start anyway: /ready says 503 until Redis answers; scripts load on first use.
             log.warning(
@@ -154,7 +168,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # One Provide per app, cached: the services never change once the lifespan built them.
         dependencies={"services": Provide(provide_services, sync_to_thread=False, use_cache=True)},
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[metrics_middleware, *rate_limiting(settings)],
+        # A body that is not JSON is refused before the rate limit counts the request.
+        middleware=[metrics_middleware, json_bodies_only, *rate_limiting(settings)],
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(title="holdsvc", version="1.0.0", path="/schema"),
         cors_config=None
@@ -163,6 +178,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         debug=False,
         plugins=[WebPlugin()],  # the pages (src/holdsvc/web)
     )
+    document_json_bodies(app)
     app.state.metrics = metrics
     app.state.admin_digests = settings.admin_token_digests()
     app.state.max_body_bytes = settings.max_body_bytes

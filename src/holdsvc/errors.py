@@ -92,6 +92,11 @@ class Problem(Enum):
         "The hold is no longer live",
         "Your hold has lapsed, so the place was released for others.",
     )
+    UNSUPPORTED_MEDIA_TYPE = (
+        415,
+        "The body must be application/json",
+        "Your browser sent this in a form we do not accept. Please reload the page and try again.",
+    )
     RATE_LIMITED = (
         429,
         "Too many requests",
@@ -286,6 +291,10 @@ class HoldLifetimeExceeded(HoldsvcError):
 
 class HoldExpired(HoldsvcError):
     problem = Problem.HOLD_EXPIRED
+
+
+class UnsupportedMediaType(HoldsvcError):
+    problem = Problem.UNSUPPORTED_MEDIA_TYPE
 
 
 class RateLimited(HoldsvcError):

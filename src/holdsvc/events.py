@@ -9,8 +9,9 @@ from holdsvc.clock import redis_now_ms
 from holdsvc.errors import ValidationFailed
 from holdsvc.keys import Keys, VenueKeys
 from holdsvc.models import Event, EventInput, EventPatch, SeatStatus
+from holdsvc.paging import Page, PageRequest, numbered_window, scan_page
 from holdsvc.scripts import AnyRedis, Scripts
-from holdsvc.venues import FIT_SCALE, Venue, VenueKind, Venues, read_cell
+from holdsvc.venues import FIT_SCALE, Venue, VenueKind, Venues, instant_ms, read_cell
 
 KIND = VenueKind.EVENT
 
@@ -38,13 +39,15 @@ class Events:
             zone = timegrid.zone(data.timezone) if data.timezone else None
         except ValueError as error:
             raise ValidationFailed(str(error)) from None
+        # Checked before anything is stored: an instant no zone can show would break every
+        # later read of the event (the public list included).
+        start_ms = instant_ms(starts)
         local = starts.astimezone(zone) if zone else starts
         offset = local.utcoffset()
         rules = self._venues.hold_rules(
             data.hold_seconds, data.max_hold_seconds, data.max_holds_per_user
         )
         slot = timegrid.format_slot_id(local.replace(tzinfo=None))
-        start_ms = int(starts.timestamp() * 1000)
         fields = {
             "kind": KIND,
             "name": data.name,
@@ -78,6 +81,11 @@ class Events:
         """Every event, oldest first."""
         return [await self._view(venue) for venue in await self._venues.all_of(KIND)]
 
+    async def page(self, request: PageRequest) -> Page[Event]:
+        """One page of the events, oldest first, with their free seats."""
+        venues = await self._venues.page_of(KIND, request)
+        return Page([await self._view(v) for v in venues.items], venues.next_cursor)
+
     async def update(self, event_id: str, patch: EventPatch) -> Event:
         """Pause or resume bookings, rename, or change the hold rules."""
         await self._venues.update(event_id, KIND, patch)
@@ -85,22 +93,38 @@ class Events:
 
     async def seats(self, event_id: str, status: str | None) -> list[SeatStatus]:
         """Every seat with its state (one HGETALL, not a key per seat), optionally filtered."""
+        venue = await self._venues.load(event_id, KIND)
+        return (
+            await self.seat_page(event_id, status, PageRequest(venue.number("total_seats")))
+        ).items
+
+    async def seat_page(
+        self, event_id: str, status: str | None, request: PageRequest
+    ) -> Page[SeatStatus]:
+        """One page of the seats in seat order, with their states, optionally filtered."""
         if status is not None and status not in SEAT_STATUSES:
             raise ValidationFailed(f"status must be one of {', '.join(SEAT_STATUSES)}")
         venue = await self._venues.load(event_id, KIND)
-        cells: dict[str, str] = await self._redis.hgetall(
-            self._keys.of(event_id).cells(venue.fields["slot"])
-        )
+        cells_key = self._keys.of(event_id).cells(venue.fields["slot"])
         now = await redis_now_ms(self._redis)
-        seats: list[SeatStatus] = []
-        for seat in seat_ids(venue.number("total_seats")):
-            state = read_cell(cells.get(seat), now)
-            if status is None or state.status == status:
-                free_at = None
-                if state.free_at_ms is not None:
-                    free_at = venue.time(state.free_at_ms)
-                seats.append(SeatStatus(id=seat, status=state.status, free_at=free_at))
-        return seats
+
+        async def load(entries: list[tuple[str, int]]) -> list[SeatStatus | None]:
+            # Only the seats of this window (HMGET), not the whole event.
+            states = (
+                await self._redis.hmget(cells_key, [seat for seat, _ in entries]) if entries else []
+            )
+            found: list[SeatStatus | None] = []
+            for (seat, _), raw in zip(entries, states, strict=True):
+                state = read_cell(raw, now)
+                free_at = venue.time(state.free_at_ms) if state.free_at_ms is not None else None
+                keep = status is None or state.status == status
+                found.append(
+                    SeatStatus(id=seat, status=state.status, free_at=free_at) if keep else None
+                )
+            return found
+
+        window = numbered_window(venue.number("total_seats"), lambda n: f"S{n}")
+        return await scan_page(window, load, request)
 
     async def _view(self, venue: Venue) -> Event:
         free, _ = await self._scripts.available(self._keys.of(venue.id), slot=venue.fields["slot"])

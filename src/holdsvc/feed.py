@@ -23,6 +23,9 @@ from holdsvc.venues import VenueKind, VenueProfile, Venues
 
 STREAM_ID_PATTERN = r"^\d{1,20}-\d{1,20}$"
 PAGE_MAX = 1000
+# Both parts of a stream id are unsigned 64-bit numbers; Redis refuses anything larger.
+ID_PART_MAX = 2**64 - 1
+LAST_POSSIBLE_ID = f"{ID_PART_MAX}-{ID_PART_MAX}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,11 +57,19 @@ def check_since(since: str | None) -> str | None:
     if since == NOW:
         return NOW
     milliseconds, sep, sequence = since.partition("-")
-    if not (milliseconds.isdigit() and (not sep or sequence.isdigit())) or len(since) > 41:
+    if (
+        len(since) > 41
+        or not (milliseconds.isascii() and milliseconds.isdigit())
+        or (sep and not (sequence.isascii() and sequence.isdigit()))
+        or int(milliseconds) > ID_PART_MAX
+        or (sep and int(sequence) > ID_PART_MAX)
+    ):
         raise ValidationFailed(
-            "'since' / Last-Event-ID must be a feed entry id like 1764000000000-0"
+            "'since' / Last-Event-ID must be a feed entry id like 1764000000000-0 "
+            f"(each part at most {ID_PART_MAX})"
         )
-    return since if sep else f"{since}-0"
+    # Canonical digits ("007" is 7): the same position however it was written.
+    return f"{int(milliseconds)}-{int(sequence) if sep else 0}"
 
 
 class Feed:
@@ -94,6 +105,9 @@ class Feed:
             return ChangePage(changes=[], last_id=await self._last_id(key))
         if since is not None and await self._fell_out(key, since):
             return ChangePage(changes=[], last_id=await self._last_id(key), reset=True)
+        if since == LAST_POSSIBLE_ID:
+            # No entry can come after it (and Redis refuses it as an exclusive start).
+            return ChangePage(changes=[], last_id=since)
         start = f"({since}" if since else "-"
         entries = await self._redis.xrange(key, start, "+", count=min(limit, PAGE_MAX))
         changes = [change_view(profile, entry_id, fields) for entry_id, fields in entries]

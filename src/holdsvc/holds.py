@@ -169,7 +169,7 @@ class Holds:
             )
 
         try:
-            placed = await after_sweeping(self._sweeper, venue_id, claim)
+            placed = await after_sweeping(self._sweeper, venue_id, claim, slot=request.slot)
         except Exception as error:
             self._metrics.hold_refused(kind, error)
             raise

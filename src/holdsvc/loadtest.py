@@ -222,10 +222,18 @@ class LoadTest:
         """Read back from the server: the audit, and every acknowledged reservation."""
         admin = {"Authorization": f"Bearer {self.config.admin_token}"}
         audit = (await http.get(f"/v1/restaurants/{self.venue}/audit", headers=admin)).json()
-        listed = (
-            await http.get(f"/v1/restaurants/{self.venue}/reservations", headers=admin)
-        ).json()
-        status_of = {r["reference"]: r["status"] for r in listed["reservations"]}
+        status_of: dict[str, str] = {}
+        params: dict[str, str] = {}
+        while True:  # every page of the list
+            listed = (
+                await http.get(
+                    f"/v1/restaurants/{self.venue}/reservations", headers=admin, params=params
+                )
+            ).json()
+            status_of |= {r["reference"]: r["status"] for r in listed["reservations"]}
+            if not listed.get("next_cursor"):
+                break
+            params = {"cursor": listed["next_cursor"]}
         missing = sorted(self.tally.confirmed - set(status_of))
         wrong = sorted(r for r in self.tally.cancelled if status_of.get(r) != "cancelled")
         unknown = sorted(set(status_of) - self.tally.confirmed)  # a reservation nobody confirmed

@@ -23,13 +23,22 @@ from holdsvc.identifiers import (
     same_secret,
     venue_of_reference,
 )
-from holdsvc.keys import Keys
+from holdsvc.keys import Keys, VenueKeys
 from holdsvc.models import (
     OMIT,
     STAFF_FIELDS,
     Reservation,
     ReservationPatch,
     StaffBookingInput,
+)
+from holdsvc.paging import (
+    Page,
+    PageRequest,
+    Position,
+    next_cursor,
+    scan_page,
+    within,
+    zset_window,
 )
 from holdsvc.scripts import AnyRedis, Booked, Changed, Scripts
 from holdsvc.sweeper import Sweeper, after_sweeping
@@ -170,7 +179,7 @@ class Reservations:
                 )
 
             try:
-                booked = await after_sweeping(self._sweeper, profile.id, claim)
+                booked = await after_sweeping(self._sweeper, profile.id, claim, slot=data.slot)
                 break
             except ReferenceTaken:
                 continue
@@ -229,7 +238,9 @@ class Reservations:
                 actor=feed_actor(admin, actor),
                 manage_digest=presented,
             )
-            return await after_sweeping(self._sweeper, profile.id, claim)
+            return await after_sweeping(
+                self._sweeper, profile.id, claim, slot=target_slot or stored["slot"]
+            )
 
         await self._until_current(reference, act)
         return await self.get(reference, admin=admin, skip_auth=True)
@@ -257,8 +268,10 @@ class Reservations:
         phone: str | None = None,
         status: str | None = None,
         tag: str | None = None,
-    ) -> list[Reservation]:
-        """A venue's reservations (staff view), sorted by start; every filter optional."""
+        page: PageRequest | None = None,
+    ) -> Page[Reservation]:
+        """A venue's reservations (staff view), sorted by start; every filter optional; one
+        page of them (all of them without ``page``)."""
         profile = await self._venues.profile(venue_id, kind)
         if status is not None and status not in STATUSES:
             raise ValidationFailed(f"status must be one of {', '.join(STATUSES)}")
@@ -269,30 +282,53 @@ class Reservations:
             first_day, last_day = date_range(
                 first or str(EARLIEST_DATE), last or str(LATEST_DATE), max_days=10**7
             )
-            low, end = timegrid.local_day_bounds_ms(first_day, last_day, profile.tz)
-            high = f"({end}"
-        if phone is not None:
-            wanted = set(
-                await self._redis.smembers(keys.reservations_by_phone(self._venues.phone(phone)))
-            )
-            ordered = [
-                ref
-                for ref in await self._redis.zrangebyscore(keys.reservations_by_start, low, high)
-                if ref in wanted
-            ]
-        else:
-            ordered = await self._redis.zrangebyscore(keys.reservations_by_start, low, high)
-        rows = await self._rows(venue_id, ordered)
-        return [
-            reservation_view(profile, row, admin=True)
-            for row in rows
-            if row
-            and (status is None or row.get("status") == status)
-            and (tag is None or tag in json.loads(row.get("tags") or "[]"))
-        ]
+            low, high = timegrid.local_day_bounds_ms(first_day, last_day, profile.tz)
+        page = page or PageRequest(limit=await self._redis.zcard(keys.reservations_by_start) + 1)
+        # One client's reservations are a handful: read them all, in order, once.
+        mine = None if phone is None else await self._phone_entries(keys, phone, low, high)
 
-    async def by_phone(self, phone: str) -> list[Reservation]:
-        """One client's reservations in every venue, sorted by start.
+        async def window(after: Position | None, count: int) -> list[tuple[str, int]]:
+            if mine is not None:
+                return [(r, s) for r, s in mine if after is None or (s, r) > after][:count]
+            return await zset_window(
+                self._redis,
+                keys.reservations_by_start,
+                count=count,
+                after=after,
+                low=low,
+                high=high,
+            )
+
+        async def load(entries: list[tuple[str, int]]) -> list[Reservation | None]:
+            rows = await self._rows(venue_id, [ref for ref, _ in entries])
+            return [
+                reservation_view(profile, row, admin=True)
+                if row
+                and (status is None or row.get("status") == status)
+                and (tag is None or tag in json.loads(row.get("tags") or "[]"))
+                else None
+                for row in rows
+            ]
+
+        return await scan_page(window, load, page)
+
+    async def _phone_entries(
+        self, keys: VenueKeys, phone: str, low: int | str, high: int | str
+    ) -> list[tuple[str, int]]:
+        """(reference, start) of one phone's reservations in a venue, by start."""
+        refs = list(
+            await self._redis.smembers(keys.reservations_by_phone(self._venues.phone(phone)))
+        )
+        starts = await self._redis.zmscore(keys.reservations_by_start, refs) if refs else []
+        ordered = sorted(
+            (int(start), ref)
+            for ref, start in zip(refs, starts, strict=True)
+            if start is not None and within(int(start), low, high)
+        )
+        return [(ref, start) for start, ref in ordered]
+
+    async def by_phone(self, phone: str, page: PageRequest | None = None) -> Page[Reservation]:
+        """One client's reservations in every venue, sorted by start; one page of them.
 
         Per-venue indexes merged at read time: no key ever spans two venues (cluster safe).
         """
@@ -312,7 +348,13 @@ class Reservations:
                 for row in rows
                 if row
             ]
-        return [view for _, _, view in sorted(found, key=lambda item: item[:2])]
+        found.sort(key=lambda item: item[:2])
+        page = page or PageRequest(limit=len(found) + 1)
+        after = [item for item in found if page.after is None or item[:2] > page.after]
+        more = len(after) > page.limit
+        shown = after[: page.limit]
+        last = shown[-1][:2] if shown else None
+        return Page([view for _, _, view in shown], next_cursor(more, last))
 
     async def _rows(self, venue_id: str, references: list[str]) -> list[dict[str, str]]:
         keys = self._keys.of(venue_id)

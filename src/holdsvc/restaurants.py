@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
+from redis.exceptions import WatchError
 
 from holdsvc import slots as timegrid
 from holdsvc.clock import redis_now_ms
@@ -24,6 +25,7 @@ from holdsvc.models import (
     TableInput,
     TableStatus,
 )
+from holdsvc.paging import Page, PageRequest, Position, scan_page, zset_window
 from holdsvc.scripts import AnyRedis
 from holdsvc.venues import (
     FIT_SCALE,
@@ -37,6 +39,7 @@ from holdsvc.venues import (
 )
 
 KIND = VenueKind.RESTAURANT
+T = TypeVar("T")
 
 
 class Restaurants:
@@ -89,6 +92,11 @@ class Restaurants:
         """Every restaurant, oldest first."""
         return [restaurant_view(venue) for venue in await self._venues.all_of(KIND)]
 
+    async def page(self, request: PageRequest) -> Page[Restaurant]:
+        """One page of the restaurants, oldest first."""
+        venues = await self._venues.page_of(KIND, request)
+        return Page([restaurant_view(v) for v in venues.items], venues.next_cursor)
+
     async def update(self, venue_id: str, patch: RestaurantPatch) -> Restaurant:
         """Change a restaurant's name, phone, booking rules, schedule or horizon."""
         also = None if patch.schedule is OMIT else _schedule_writes(patch.schedule)
@@ -99,24 +107,39 @@ class Restaurants:
     # -- tables -------------------------------------------------------------------------
 
     async def add_tables(self, venue_id: str, tables: list[TableInput]) -> list[Table]:
-        """Add tables; ids are ``T<n>`` in creation order."""
+        """Add tables; ids are ``T<n>`` in creation order; ValidationFailed (nothing added)
+        beyond the venue's table limit."""
         keys = self._keys.of(venue_id)
         await self._venues.load(venue_id, KIND)
-        last = int(await self._redis.hincrby(keys.venue, "next_unit", len(tables)))
-        first = last - len(tables) + 1
-        created = [
-            Table(id=f"T{first + i}", label=table.label, capacity=table.capacity)
-            for i, table in enumerate(tables)
-        ]
-        pipe = self._redis.pipeline(transaction=True)
-        for seq, table in enumerate(created, start=first):
-            # Units are written in one transaction: a hold never sees half a table.
-            pipe.hset(keys.units, table.id, table.capacity)
-            if table.label is not None:
-                pipe.hset(keys.unit_labels, table.id, table.label)
-            pipe.zadd(keys.units_by_fit, {table.id: table.capacity * FIT_SCALE + seq})
-        await pipe.execute()
-        return created
+        limit = self._venues.settings.max_tables_per_venue
+        async with self._redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    # WATCH: the count checked and the ids taken are those the write extends.
+                    await pipe.watch(keys.venue, keys.units)
+                    have = int(await self._redis.hlen(keys.units))
+                    if have + len(tables) > limit:
+                        raise ValidationFailed(
+                            f"A restaurant has at most {limit} tables: it has {have}, "
+                            f"{len(tables)} more would make {have + len(tables)}"
+                        )
+                    first = int(await self._redis.hget(keys.venue, "next_unit") or 0) + 1
+                    created = [
+                        Table(id=f"T{first + i}", label=table.label, capacity=table.capacity)
+                        for i, table in enumerate(tables)
+                    ]
+                    pipe.multi()
+                    pipe.hset(keys.venue, "next_unit", first + len(tables) - 1)
+                    for seq, table in enumerate(created, start=first):
+                        # Units are written in one transaction: a hold never sees half a table.
+                        pipe.hset(keys.units, table.id, table.capacity)
+                        if table.label is not None:
+                            pipe.hset(keys.unit_labels, table.id, table.label)
+                        pipe.zadd(keys.units_by_fit, {table.id: table.capacity * FIT_SCALE + seq})
+                    await pipe.execute()
+                    return created
+                except WatchError:
+                    continue
 
     async def tables(self, venue_id: str) -> list[Table]:
         """A restaurant's tables, in creation order."""
@@ -146,49 +169,79 @@ class Restaurants:
         first, last = date_range(first_text, last_text)
         return await self._grid.fill(venue_id, first, last)
 
-    async def _grid_of(
-        self, venue_id: str, first_text: str, last_text: str
-    ) -> tuple[Venue, VenueKeys, list[tuple[str, int]], int]:
+    async def _grid_page(
+        self,
+        venue_id: str,
+        first_text: str,
+        last_text: str,
+        request: PageRequest | None,
+        view: Callable[[Venue, str, int, list[TableStatus], int], T | None],
+    ) -> Page[T]:
+        """One page of the slots of a date range (at most ``max_query_days`` days), each
+        made into ``view`` (None: left out); a page holds at most ``max_cells_per_page``
+        table states."""
+        settings = self._venues.settings
         venue = await self._venues.load(venue_id, KIND)
-        first, last = date_range(first_text, last_text)
+        first, last = date_range(first_text, last_text, max_days=settings.max_query_days)
         start_ms, end_ms = timegrid.local_day_bounds_ms(first, last, venue.tz)
         keys = self._keys.of(venue_id)
-        grid: list[tuple[str, float]] = await self._redis.zrangebyscore(
-            keys.slots, start_ms, f"({end_ms}", withscores=True
-        )
+        tables = await self._tables(keys)
+        most = max(1, settings.max_cells_per_page // max(1, len(tables)))
+        request = request or PageRequest(limit=most)
         now = await redis_now_ms(self._redis)
-        return venue, keys, [(slot, int(start)) for slot, start in grid], now
+
+        async def window(after: Position | None, count: int) -> list[tuple[str, int]]:
+            return await zset_window(
+                self._redis, keys.slots, count=count, after=after, low=start_ms, high=end_ms
+            )
+
+        async def load(grid: list[tuple[str, int]]) -> list[T | None]:
+            states = await self._states(venue, keys, grid, now, tables)
+            return [view(venue, slot, start, row, now) for slot, start, row in states]
+
+        return await scan_page(
+            window, load, PageRequest(limit=min(request.limit, most), after=request.after)
+        )
 
     async def availability(
-        self, venue_id: str, first_text: str, last_text: str, party_size: int
-    ) -> list[AvailableSlot]:
+        self,
+        venue_id: str,
+        first_text: str,
+        last_text: str,
+        party_size: int,
+        request: PageRequest | None = None,
+    ) -> Page[AvailableSlot]:
         """Bookable slots (not started, inside the window) with the free tables that fit."""
-        venue, keys, grid, now = await self._grid_of(venue_id, first_text, last_text)
-        closed = await self._grid.closed_dates(venue_id, *date_range(first_text, last_text))
         # Slots kept on a closed date (for the bookings they have) take no new guests.
-        grid = [
-            (slot, start)
-            for slot, start in grid
-            if slot[:10] not in closed and _bookable(venue, start, now)
-        ]
-        found: list[AvailableSlot] = []
-        for slot, start, tables in await self._states(venue, keys, grid, now):
+        closed = await self._grid.closed_dates(venue_id, *date_range(first_text, last_text))
+
+        def view(
+            venue: Venue, slot: str, start: int, tables: list[TableStatus], now: int
+        ) -> AvailableSlot | None:
+            if slot[:10] in closed:
+                return None
             free = [
                 Table(id=t.id, label=t.label, capacity=t.capacity)
                 for t in sorted(tables, key=lambda t: t.capacity)
                 if t.capacity >= party_size and t.status == "available"
             ]
-            if free:
-                found.append(AvailableSlot(slot=slot, tables=free, **_span(venue, start)))
-        return found
+            if not free or not _bookable(venue, start, now):
+                return None
+            return AvailableSlot(slot=slot, tables=free, **_span(venue, start))
 
-    async def slot_views(self, venue_id: str, first_text: str, last_text: str) -> list[SlotView]:
+        return await self._grid_page(venue_id, first_text, last_text, request, view)
+
+    async def slot_views(
+        self, venue_id: str, first_text: str, last_text: str, request: PageRequest | None = None
+    ) -> Page[SlotView]:
         """Every slot of a date range with each table's status."""
-        venue, keys, grid, now = await self._grid_of(venue_id, first_text, last_text)
-        return [
-            SlotView(slot=slot, tables=tables, **_span(venue, start))
-            for slot, start, tables in await self._states(venue, keys, grid, now)
-        ]
+
+        def view(
+            venue: Venue, slot: str, start: int, tables: list[TableStatus], _: int
+        ) -> SlotView:
+            return SlotView(slot=slot, tables=tables, **_span(venue, start))
+
+        return await self._grid_page(venue_id, first_text, last_text, request, view)
 
     async def slot_view(self, venue_id: str, slot: str) -> SlotView:
         """One slot with each table's status."""
@@ -203,9 +256,14 @@ class Restaurants:
         return SlotView(slot=slot, tables=tables, **_span(venue, int(start)))
 
     async def _states(
-        self, venue: Venue, keys: VenueKeys, grid: list[tuple[str, int]], now: int
+        self,
+        venue: Venue,
+        keys: VenueKeys,
+        grid: list[tuple[str, int]],
+        now: int,
+        tables: list[Table] | None = None,
     ) -> list[tuple[str, int, list[TableStatus]]]:
-        tables = await self._tables(keys)
+        tables = tables if tables is not None else await self._tables(keys)
         pipe = self._redis.pipeline(transaction=False)
         for slot, _ in grid:
             pipe.hgetall(keys.cells(slot))

@@ -345,6 +345,23 @@ class Scripts:
         )
         return Changed(changed=int(reply[0]) == Status.OK, now_ms=int(reply[1]))
 
+    async def expire_orphan(
+        self, keys: VenueKeys, *, hold_id: str, user_id: str, cells: dict[str, list[str]]
+    ) -> Changed:
+        """Free the lapsed cells of a hold whose record is gone (sweeper); ``cells`` are the
+        units found on each slot, re-checked in the script. Also cleans the indexes."""
+        slot_keys: list[str] = []
+        slot_args: list[str | int] = []
+        for slot, units in cells.items():
+            slot_keys += [keys.cells(slot), keys.held(slot)]
+            slot_args += [slot, json.dumps(units)]
+        reply = await self._call(
+            "expire_orphan",
+            [keys.hold(hold_id), keys.holds, keys.user(user_id), keys.feed, *slot_keys],
+            [hold_id, self._feed_maxlen, user_id, *slot_args],
+        )
+        return Changed(changed=int(reply[0]) == Status.OK, now_ms=int(reply[1]))
+
     async def confirm(
         self,
         keys: VenueKeys,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from holdsvc.audit import Auditor
 from holdsvc.events import Events
+from holdsvc.eviction import EvictionCheck
 from holdsvc.feed import Feed
 from holdsvc.grid import Grid
 from holdsvc.holds import Holds
@@ -40,6 +41,7 @@ class Services:
         auditor: Auditor,
         metrics: Metrics,
         staff: StaffTokens,
+        eviction: EvictionCheck,
         *,
         grid: Grid,
         rolling_grid: RollingGrid,
@@ -58,6 +60,7 @@ class Services:
         self.grid = grid
         self.rolling_grid = rolling_grid
         self.staff = staff
+        self.eviction = eviction
 
     @classmethod
     def build(
@@ -109,6 +112,7 @@ class Services:
             auditor,
             metrics,
             staff=StaffTokens(redis, keys, venues),
+            eviction=EvictionCheck(redis, allowed=settings.allow_eviction),
             grid=grid,
             rolling_grid=rolling_grid,
         )

@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     confirm_wait_replicas: int = Field(default=0, ge=0, le=100)
     # Milliseconds that WAIT blocks at most (keep it below redis_timeout_seconds).
     confirm_wait_timeout_ms: int = Field(default=1000, ge=1, le=60_000)
+    # A Redis whose maxmemory-policy may evict keys (anything but noeviction) loses holds and
+    # reservations silently: /ready says 503 on it unless this accepts the risk.
+    allow_eviction: bool = False
 
     # Admin tokens, comma-separated; an entry "sha256:<hex>" is already a digest.
     admin_tokens: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -59,6 +62,17 @@ class Settings(BaseSettings):
     # Change streams (SSE): open at once per process, and the keep-alive comment interval.
     sse_max_streams: int = Field(default=200, ge=1, le=100_000)
     sse_heartbeat_seconds: float = Field(default=15.0, gt=0, le=300)
+
+    # Limits: what one venue may hold, one request may ask for and one answer may carry.
+    # Tables of one restaurant (an add beyond it is a 400 and adds none).
+    max_tables_per_venue: int = Field(default=200, ge=1, le=10_000)
+    # Days one GET .../slots or .../availability may span (POST .../slots: 366, the contract).
+    max_query_days: int = Field(default=31, ge=1, le=366)
+    # Items per page of a list (venues, reservations, seats): the default and largest `limit`.
+    page_size: int = Field(default=1000, ge=1, le=10_000)
+    # Table states per page of .../slots and .../availability (slots x tables): 20 000 holds a
+    # whole day of 15-minute slots at 200 tables.
+    max_cells_per_page: int = Field(default=20_000, ge=100, le=1_000_000)
 
     # People and HTTP.
     phone_region: str = Field(default="US", pattern=r"^[A-Z]{2}$")

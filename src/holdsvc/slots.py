@@ -77,8 +77,9 @@ def parse_slot_id(text: str) -> datetime:
 
 
 def format_slot_id(local: datetime) -> str:
-    """The slot id of a local start."""
-    return local.isoformat(timespec="minutes")
+    """The slot id of a local start (a four-digit year even before 1000: strftime writes
+    year 5 as "5", which no slot id parser takes back)."""
+    return f"{local.year:04d}-{local.month:02d}-{local.day:02d}T{local.hour:02d}:{local.minute:02d}"
 
 
 _EPOCH = datetime(1970, 1, 1)

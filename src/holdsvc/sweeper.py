@@ -16,12 +16,18 @@ from redis.exceptions import RedisClusterException, RedisError
 
 from holdsvc.clock import redis_now_ms
 from holdsvc.errors import NeedsSweep
-from holdsvc.keys import Keys
+from holdsvc.keys import Keys, VenueKeys
 from holdsvc.metrics import Metrics
-from holdsvc.scripts import AnyRedis, Scripts
+from holdsvc.scripts import AnyRedis, Changed, Scripts
 from holdsvc.venues import VenueKind
 
 log = logging.getLogger(__name__)
+# A hold lives at most this long after its creation (max_hold_seconds is at most 604800):
+# its cells are in slots that started after its expiry minus this.
+MAX_HOLD_LIFETIME_MS = 604_800_000
+# How far back the feed is read for the user of a hold whose record is gone.
+ORPHAN_FEED_ENTRIES = 10_000
+FEED_PAGE = 500
 
 
 class Sweeper:
@@ -36,29 +42,90 @@ class Sweeper:
         self._metrics = metrics
         self._batch = batch
 
-    async def expire_holds(self, venue_id: str, hold_ids: list[str]) -> int:
-        """Expire these holds if they have lapsed; how many this call expired."""
+    async def expire_holds(
+        self, venue_id: str, hold_ids: list[str], *, slot: str | None = None
+    ) -> int:
+        """Expire these holds if they have lapsed; how many this call expired.
+
+        ``slot``: where a claim found them, to look for the cells of a hold whose record is
+        gone when the sweeper's index no longer says when it lapsed.
+        """
         keys = self._keys.of(venue_id)
         pipe = self._redis.pipeline(transaction=False)
         for hold_id in hold_ids:
             pipe.hmget(keys.hold(hold_id), ["slot", "user"])
         owners = await pipe.execute()
-        gone = [h for h, (slot, user) in zip(hold_ids, owners, strict=True) if not (slot and user)]
-        if gone:
-            # The records are gone: only the sweeper's index may still name them.
-            await self._redis.zrem(keys.holds, *gone)
+        gone = [h for h, (slot_id, user) in zip(hold_ids, owners, strict=True) if not slot_id]
         # All at once: the script calls share one pipelined write.
         results = await asyncio.gather(
             *(
-                self._scripts.expire(keys, hold_id=hold_id, slot=slot, user_id=user)
-                for hold_id, (slot, user) in zip(hold_ids, owners, strict=True)
-                if slot and user
-            )
+                self._scripts.expire(keys, hold_id=hold_id, slot=slot_id, user_id=user)
+                for hold_id, (slot_id, user) in zip(hold_ids, owners, strict=True)
+                if slot_id and user
+            ),
+            *(self._expire_orphan(keys, hold_id, slot) for hold_id in gone),
         )
         expired = sum(1 for result in results if result.changed)
         for _ in range(expired):
             self._metrics.expired()
         return expired
+
+    async def _expire_orphan(self, keys: VenueKeys, hold_id: str, hint: str | None) -> Changed:
+        """End a hold whose record is gone (evicted, deleted): free the cells that still name
+        it, drop it from the indexes, and give it its 'expired' entry (expire_orphan.lua)."""
+        expires = await self._redis.zscore(keys.holds, hold_id)
+        expires_ms = int(expires) if expires is not None else None
+        cells = await self._orphan_cells(keys, hold_id, expires_ms, hint)
+        user = await self._orphan_user(keys, hold_id) if cells else ""
+        ended = await self._scripts.expire_orphan(keys, hold_id=hold_id, user_id=user, cells=cells)
+        if ended.changed:
+            # Only eviction or a hand in Redis takes a live hold's record: worth a line.
+            log.warning("hold %s had lost its record: its cells are free again", hold_id)
+        return ended
+
+    async def _orphan_cells(
+        self, keys: VenueKeys, hold_id: str, expires_ms: int | None, hint: str | None
+    ) -> dict[str, list[str]]:
+        """Units that name this hold, by slot. Its cells carry its expiry, also their score in
+        the slot's held set: with the expiry known, every slot that could hold them (starting
+        after the earliest creation that expiry allows) is asked for units of that score;
+        the slot a claim found it in is read whole."""
+        candidates: list[str] = [hint] if hint else []
+        if expires_ms is not None:
+            earliest = expires_ms - MAX_HOLD_LIFETIME_MS
+            candidates += await self._redis.zrangebyscore(keys.slots, f"({earliest}", "+inf")
+        candidates = list(dict.fromkeys(candidates))
+        pipe = self._redis.pipeline(transaction=False)
+        for slot in candidates:
+            if slot == hint or expires_ms is None:
+                pipe.hgetall(keys.cells(slot))
+            else:
+                pipe.zrangebyscore(keys.held(slot), expires_ms, expires_ms)
+        found: dict[str, list[str]] = {}
+        prefix = f"h|{hold_id}|"
+        for slot, reply in zip(candidates, await pipe.execute() if candidates else [], strict=True):
+            units = (
+                list(reply)
+                if isinstance(reply, list)
+                else [unit for unit, state in reply.items() if state.startswith(prefix)]
+            )
+            if units:
+                found[slot] = units
+        return found
+
+    async def _orphan_user(self, keys: VenueKeys, hold_id: str) -> str:
+        """The user of a hold whose record is gone, from its 'held' feed entry ("" when it is
+        not among the newest ORPHAN_FEED_ENTRIES: orphans are found soon after they lapse)."""
+        end = "+"
+        for _ in range(ORPHAN_FEED_ENTRIES // FEED_PAGE):
+            entries = await self._redis.xrevrange(keys.feed, end, "-", count=FEED_PAGE)
+            for _, fields in entries:
+                if fields.get("hold") == hold_id and fields.get("event") == "held":
+                    return str(fields.get("user", ""))
+            if len(entries) < FEED_PAGE:
+                break
+            end = f"({entries[-1][0]}"
+        return ""
 
     async def sweep_once(self) -> int:
         """One pass over every venue, until none has lapsed holds left; how many it expired."""
@@ -97,11 +164,18 @@ T = TypeVar("T")
 MAX_SWEEP_RETRIES = 3
 
 
-async def after_sweeping(sweeper: Sweeper, venue_id: str, claim: Callable[[], Awaitable[T]]) -> T:
+async def after_sweeping(
+    sweeper: Sweeper,
+    venue_id: str,
+    claim: Callable[[], Awaitable[T]],
+    *,
+    slot: str | None = None,
+) -> T:
     """Run a claiming script; when lapsed holds sit on its cells, expire them and run it again.
 
     The lapsed hold gets its own 'expired' entry before the new claim's, so the feed never
-    shows a cell taken twice.
+    shows a cell taken twice. ``slot``: the slot the claim is for, where the cells of a
+    lapsed hold whose record is gone are looked for.
     """
     for attempt in range(MAX_SWEEP_RETRIES + 1):
         try:
@@ -109,5 +183,5 @@ async def after_sweeping(sweeper: Sweeper, venue_id: str, claim: Callable[[], Aw
         except NeedsSweep as lapsed:
             if attempt == MAX_SWEEP_RETRIES:
                 raise
-            await sweeper.expire_holds(venue_id, lapsed.hold_ids)
+            await sweeper.expire_holds(venue_id, lapsed.hold_ids, slot=slot)
     raise AssertionError("unreachable")  # pragma: no cover

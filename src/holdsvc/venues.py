@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 from enum import StrEnum
 from typing import Any
 
@@ -22,6 +22,7 @@ from holdsvc.errors import NotFound, ValidationFailed
 from holdsvc.identifiers import new_venue_id, normalize_phone
 from holdsvc.keys import Keys, VenueKeys
 from holdsvc.models import OMIT
+from holdsvc.paging import Page, PageRequest, Position, scan_page, zset_window
 from holdsvc.scripts import AnyRedis
 from holdsvc.settings import Settings
 
@@ -112,6 +113,18 @@ def date_range(
     return first, last
 
 
+def instant_ms(moment: datetime) -> int:
+    """Epoch ms of an aware instant that every venue zone can show: its UTC date runs from
+    EARLIEST_DATE to LATEST_DATE (else ValidationFailed, before anything is stored)."""
+    try:
+        day = moment.astimezone(UTC).date()
+    except OverflowError:  # before year 1 or after 9999 in UTC
+        day = None
+    if day is None or not EARLIEST_DATE <= day <= LATEST_DATE:
+        raise ValidationFailed(f"times run from {EARLIEST_DATE} to {LATEST_DATE} (UTC)")
+    return int(moment.timestamp() * 1000)
+
+
 def check_slot_id(slot: str) -> None:
     """A slot id must be ``YYYY-MM-DDTHH:MM`` and a real date and time (else 400)."""
     try:
@@ -134,6 +147,11 @@ class Venues:
         self._keys = keys
         self._settings = settings
         self._profiles: dict[str, VenueProfile] = {}
+
+    @property
+    def settings(self) -> Settings:
+        """The settings the venue faces read their limits from."""
+        return self._settings
 
     async def load(self, venue_id: str, kind: VenueKind | None = None) -> Venue:
         """A venue's settings; NotFound when missing (or of another kind)."""
@@ -170,6 +188,25 @@ class Venues:
             for venue_id, row in zip(ids, rows, strict=True)
             if row.get("kind") == kind
         ]
+
+    async def page_of(self, kind: VenueKind, request: PageRequest) -> Page[Venue]:
+        """One page of the venues of a kind, oldest first."""
+        key = self._keys.venues(kind)
+
+        async def window(after: Position | None, count: int) -> list[tuple[str, int]]:
+            return await zset_window(self._redis, key, count=count, after=after)
+
+        async def load(entries: list[tuple[str, int]]) -> list[Venue | None]:
+            pipe = self._redis.pipeline(transaction=False)
+            for venue_id, _ in entries:
+                pipe.hgetall(self._keys.of(venue_id).venue)
+            rows: list[dict[str, str]] = await pipe.execute() if entries else []
+            return [
+                self._venue(venue_id, row, kind) if row.get("kind") == kind else None
+                for (venue_id, _), row in zip(entries, rows, strict=True)
+            ]
+
+        return await scan_page(window, load, request)
 
     async def ids(self) -> list[str]:
         """The ids of every venue of every kind."""

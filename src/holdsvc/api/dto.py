@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from litestar.openapi.spec import Reference, Schema
 
 T = TypeVar("T", bound=msgspec.Struct)
+TOO_DEEP = "The body is not valid JSON: it is nested too deeply"
 
 
 def decode_strict(raw: bytes, model: type[T]) -> T:
@@ -25,6 +26,18 @@ def decode_strict(raw: bytes, model: type[T]) -> T:
         raise ValidationFailed(str(error)) from None
     except msgspec.DecodeError as error:
         raise ValidationFailed(f"The body is not valid JSON: {error}") from None
+    except RecursionError:
+        raise ValidationFailed(TOO_DEEP) from None
+
+
+def decode_untyped(raw: bytes) -> object | None:
+    """A body as plain JSON values, for a look before it is validated; None when it is not
+    JSON, or nested too deeply to decode (its validation then answers 400)."""
+    try:
+        decoded: object = msgspec.json.decode(raw)
+    except (msgspec.DecodeError, RecursionError):
+        return None
+    return decoded
 
 
 class StrictBody(MsgspecDTO[T], Generic[T]):

@@ -10,12 +10,13 @@ from litestar.params import FromPath, JSONBody, Parameter
 
 from holdsvc.api.auth import admin_guard, staff_guard
 from holdsvc.api.dto import StrictBody
-from holdsvc.api.schemas import EventList, SeatList, problems
+from holdsvc.api.schemas import EventList, PageCursor, PageLimit, SeatList, problems
 from holdsvc.models import (
     Event,
     EventInput,
     EventPatch,
 )
+from holdsvc.paging import page_request
 from holdsvc.services import Services
 from holdsvc.staff import Role
 
@@ -40,10 +41,17 @@ class EventController(Controller):
         """Create an event with seats S1..SN (10..10 000)."""
         return await services.events.create(data)
 
-    @get("/", operation_id="listEvents")
-    async def list_all(self, services: NamedDependency[Services]) -> EventList:
-        """Every event, with its free seats."""
-        return EventList(await services.events.list_all())
+    @get("/", operation_id="listEvents", responses=problems(400))
+    async def list_all(
+        self,
+        services: NamedDependency[Services],
+        limit: PageLimit = None,
+        cursor: PageCursor = None,
+    ) -> EventList:
+        """Every event, oldest first, with its free seats, one page at a time."""
+        size = services.venues.settings.page_size
+        page = await services.events.page(page_request(limit, cursor, size=size))
+        return EventList(page.items, page.next_cursor)
 
     @get("/{eid:str}", operation_id="getEvent", responses=problems(404))
     async def one(self, eid: FromPath[str], services: NamedDependency[Services]) -> Event:
@@ -70,6 +78,11 @@ class EventController(Controller):
         eid: FromPath[str],
         services: NamedDependency[Services],
         status: Annotated[str | None, Parameter(max_length=20)] = None,
+        limit: PageLimit = None,
+        cursor: PageCursor = None,
     ) -> SeatList:
-        """Every seat with its status (available, held with free_at, reserved)."""
-        return SeatList(await services.events.seats(eid, status))
+        """Every seat with its status (available, held with free_at, reserved), in seat
+        order, one page at a time."""
+        size = services.venues.settings.page_size
+        page = await services.events.seat_page(eid, status, page_request(limit, cursor, size=size))
+        return SeatList(page.items, page.next_cursor)

@@ -2,16 +2,36 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
+import msgspec
 from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
+from redis.exceptions import RedisClusterException, RedisError
 
 from holdsvc.api.auth import actor_of
 from holdsvc.api.problems import problem
 from holdsvc.api.schemas import Me, problems
 from holdsvc.errors import Unauthorized
 from holdsvc.services import Services
+
+
+class NotReady(msgspec.Struct, kw_only=True):
+    """``/ready`` on a Redis that would evict keys: ``{"status": "not_ready", "reason"}``."""
+
+    reason: str
+    status: Literal["not_ready"] = "not_ready"
+
+
+READY_RESPONSES = {
+    503: ResponseSpec(
+        data_container=NotReady,
+        description="Redis would evict keys (maxmemory-policy other than noeviction, unless "
+        "HOLDSVC_ALLOW_EVICTION=true); while Redis is unreachable or the scripts are not "
+        "loaded, a problem (unavailable) instead",
+    ),
+}
 
 
 class OpsController(Controller):
@@ -24,14 +44,24 @@ class OpsController(Controller):
         """200 while the process is up."""
         return {"status": "ok"}
 
-    @get("/ready", operation_id="ready", responses=problems())
-    async def ready(self, services: NamedDependency[Services]) -> Response[dict[str, object]]:
-        """200 only when Redis answers and the scripts are loaded."""
-        if await services.ready():
-            return Response({"status": "ready"})
-        return problem(
-            503, "unavailable", "Not ready", "Redis is unreachable or the scripts are not loaded"
-        )
+    @get("/ready", operation_id="ready", responses=READY_RESPONSES)
+    async def ready(self, services: NamedDependency[Services]) -> Response[Any]:
+        """200 only when Redis answers, the scripts are loaded and Redis keeps every key."""
+        try:
+            answers = await services.ready()
+            evicts = await services.eviction.reason() if answers else None
+        except (RedisError, RedisClusterException, OSError):
+            answers, evicts = False, None
+        if not answers:
+            return problem(
+                503,
+                "unavailable",
+                "Not ready",
+                "Redis is unreachable or the scripts are not loaded",
+            )
+        if evicts is not None:
+            return Response(NotReady(reason=evicts), status_code=503)
+        return Response({"status": "ready"})
 
     @get("/metrics", operation_id="metrics", media_type="text/plain; version=0.0.4")
     async def metrics(self, services: NamedDependency[Services]) -> bytes:

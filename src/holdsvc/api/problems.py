@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.types import Receive, Scope, Send
 from redis.exceptions import (
     ClusterDownError,
     ClusterError,
     CrossSlotTransactionError,
+    OutOfMemoryError,
     RedisClusterException,
     TryAgainError,
 )
@@ -21,6 +24,8 @@ from holdsvc.errors import HoldsvcError, NotReplicated, Problem, Unavailable
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
+# Seconds a client waits when Redis is full: the sweeper frees memory as holds lapse.
+OOM_RETRY_AFTER = 5
 # The code Litestar's own errors (bad JSON, unknown route...) answer with, by HTTP status: the
 # first problem of the table with that status.
 CODE_BY_STATUS: dict[int, str] = {}
@@ -140,6 +145,15 @@ def on_redis_down(_: Request[Any, Any, Any], error: Exception) -> Response[dict[
     return problem(503, unavailable.code, unavailable.title, unavailable.detail, retry_after=1)
 
 
+def on_redis_full(_: Request[Any, Any, Any], error: Exception) -> Response[dict[str, Any]]:
+    """Redis refuses writes at its maxmemory (OOM): 503, nothing was written, retry later."""
+    log.warning("redis is out of memory (maxmemory reached): %s", type(error).__name__)
+    unavailable = Unavailable("Redis is full and refuses writes; try again later")
+    return problem(
+        503, unavailable.code, unavailable.title, unavailable.detail, retry_after=OOM_RETRY_AFTER
+    )
+
+
 def on_unexpected(_: Request[Any, Any, Any], error: Exception) -> Response[dict[str, Any]]:
     """A bug: logged with its traceback, answered as a problem without details."""
     log.exception("unhandled error", exc_info=error)
@@ -157,5 +171,25 @@ EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
     TryAgainError: on_redis_down,
     RedisClusterException: on_redis_down,
     CrossSlotTransactionError: on_unexpected,  # a bug, not an outage
+    # maxmemory reached with noeviction: a script's first write is refused, so nothing of
+    # it was written (redis-py raises this for EVALSHA, a single command and MULTI alike).
+    OutOfMemoryError: on_redis_full,
     Exception: on_unexpected,
 }
+
+
+def handler_for(error: Exception) -> Callable[[Request[Any, Any, Any], Any], Response[Any]]:
+    """The handler of EXCEPTION_HANDLERS for an error: its nearest class in the table."""
+    for cls in type(error).__mro__:
+        handler = EXCEPTION_HANDLERS.get(cls)
+        if handler is not None:
+            return handler  # type: ignore[no-any-return]
+    return on_unexpected
+
+
+async def answer_error(scope: Scope, receive: Receive, send: Send, error: Exception) -> None:
+    """Answer an error that escaped a route's own handling (raised by app middleware or the
+    hold fast path) with the same problem Litestar's outer handler would send."""
+    request: Request[Any, Any, Any] = Request(scope, receive, send)
+    response = handler_for(error)(request, error)
+    await response.to_asgi_response(app=None, request=request)(scope, receive, send)

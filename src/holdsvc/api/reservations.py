@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import msgspec
 from litestar import Controller, Request, delete, get, patch
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
@@ -13,10 +12,11 @@ from litestar.params import FromPath, HeaderParameter, JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK
 
 from holdsvc.api.auth import admin_guard, reservation_actor
-from holdsvc.api.dto import StrictBody
-from holdsvc.api.schemas import ReservationList, problems
+from holdsvc.api.dto import StrictBody, decode_untyped
+from holdsvc.api.schemas import PageCursor, PageLimit, ReservationList, problems
 from holdsvc.identifiers import venue_of_reference
 from holdsvc.models import Reservation, ReservationPatch
+from holdsvc.paging import page_request
 from holdsvc.services import Services
 from holdsvc.staff import Actor
 
@@ -41,10 +41,8 @@ async def change_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRo
     """Before the body is validated: the token, and staff-only fields for admins only."""
     services: NamedDependency[Services] = connection.app.state.services
     request: Request[Any, Any, Any] = connection  # type: ignore[assignment]
-    try:
-        decoded = msgspec.json.decode(await request.body())
-    except msgspec.DecodeError:
-        decoded = None  # the body's own validation answers 400 after this
+    # Not JSON (or nested too deeply): the body's own validation answers 400 after this.
+    decoded = decode_untyped(await request.body())
     await services.reservations.authorize_change(
         str(connection.path_params["reference"]),
         admin=await staff_actor(connection) is not None,
@@ -127,6 +125,10 @@ class ReservationController(Controller):
         self,
         services: NamedDependency[Services],
         phone: Annotated[str, Parameter(min_length=3, max_length=40)],
+        limit: PageLimit = None,
+        cursor: PageCursor = None,
     ) -> ReservationList:
-        """One client's reservations in every venue."""
-        return ReservationList(await services.reservations.by_phone(phone))
+        """One client's reservations in every venue, sorted by start, one page at a time."""
+        size = services.venues.settings.page_size
+        found = await services.reservations.by_phone(phone, page_request(limit, cursor, size=size))
+        return ReservationList(found.items, found.next_cursor)

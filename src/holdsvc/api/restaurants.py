@@ -13,6 +13,8 @@ from holdsvc.api.auth import admin_guard, staff_guard
 from holdsvc.api.dto import StrictBody
 from holdsvc.api.schemas import (
     AvailableSlotList,
+    PageCursor,
+    PageLimit,
     RestaurantList,
     SlotList,
     SlotsCreated,
@@ -30,8 +32,25 @@ from holdsvc.models import (
     StaffBookingInput,
     TablesInput,
 )
+from holdsvc.paging import PageRequest, page_request
 from holdsvc.services import Services
 from holdsvc.staff import Actor, Role
+
+SlotLimit = Annotated[
+    int | None,
+    QueryParameter(
+        name="limit",
+        ge=1,
+        le=100_000,
+        description="Slots per page: at most as many as keep a page within "
+        "HOLDSVC_MAX_CELLS_PER_PAGE table states (also the default)",
+    ),
+]
+
+
+def slot_page(services: Services, limit: int | None, cursor: str | None) -> PageRequest:
+    """A page of slots: the tables' count bounds it further (see Restaurants._grid_page)."""
+    return page_request(limit, cursor, size=services.venues.settings.max_cells_per_page)
 
 
 class RestaurantController(Controller):
@@ -54,10 +73,17 @@ class RestaurantController(Controller):
         """Create a restaurant."""
         return await services.restaurants.create(data)
 
-    @get("/", operation_id="listRestaurants", responses=problems())
-    async def list_all(self, services: NamedDependency[Services]) -> RestaurantList:
-        """Every restaurant."""
-        return RestaurantList(await services.restaurants.list_all())
+    @get("/", operation_id="listRestaurants", responses=problems(400))
+    async def list_all(
+        self,
+        services: NamedDependency[Services],
+        limit: PageLimit = None,
+        cursor: PageCursor = None,
+    ) -> RestaurantList:
+        """Every restaurant, oldest first, one page at a time."""
+        size = services.venues.settings.page_size
+        page = await services.restaurants.page(page_request(limit, cursor, size=size))
+        return RestaurantList(page.items, page.next_cursor)
 
     @get("/{rid:str}", operation_id="getRestaurant", responses=problems(400, 404))
     async def one(self, rid: FromPath[str], services: NamedDependency[Services]) -> Restaurant:
@@ -123,11 +149,15 @@ class RestaurantController(Controller):
         first: Annotated[str, QueryParameter(name="from", pattern=r"^\d{4}-\d{2}-\d{2}$")],
         last: Annotated[str, QueryParameter(name="to", pattern=r"^\d{4}-\d{2}-\d{2}$")],
         party_size: Annotated[int, Parameter(ge=1, le=50)] = 2,
+        limit: SlotLimit = None,
+        cursor: PageCursor = None,
     ) -> AvailableSlotList:
-        """Slots not yet started with at least one free table that fits the party."""
-        return AvailableSlotList(
-            await services.restaurants.availability(rid, first, last, party_size)
+        """Slots not yet started with at least one free table that fits the party (a range
+        of at most HOLDSVC_MAX_QUERY_DAYS days, one page at a time)."""
+        page = await services.restaurants.availability(
+            rid, first, last, party_size, slot_page(services, limit, cursor)
         )
+        return AvailableSlotList(page.items, page.next_cursor)
 
     @get("/{rid:str}/slots", operation_id="listSlots", responses=problems(400, 404))
     async def slots(
@@ -136,9 +166,15 @@ class RestaurantController(Controller):
         services: NamedDependency[Services],
         first: Annotated[str, QueryParameter(name="from", pattern=r"^\d{4}-\d{2}-\d{2}$")],
         last: Annotated[str, QueryParameter(name="to", pattern=r"^\d{4}-\d{2}-\d{2}$")],
+        limit: SlotLimit = None,
+        cursor: PageCursor = None,
     ) -> SlotList:
-        """Every slot of the range with each table's status."""
-        return SlotList(await services.restaurants.slot_views(rid, first, last))
+        """Every slot of the range with each table's status (a range of at most
+        HOLDSVC_MAX_QUERY_DAYS days, one page at a time)."""
+        page = await services.restaurants.slot_views(
+            rid, first, last, slot_page(services, limit, cursor)
+        )
+        return SlotList(page.items, page.next_cursor)
 
     @delete(
         "/{rid:str}/slots",

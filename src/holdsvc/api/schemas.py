@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import QueryParameter
 
 from holdsvc import errors
 from holdsvc.models import (
@@ -17,11 +20,34 @@ from holdsvc.models import (
     Table,
 )
 
+# Pages (holdsvc.paging): a list that can grow without bound answers one page at a time;
+# ``next_cursor`` (absent on the last page) is passed back as ``cursor`` for the next one.
+PageLimit = Annotated[
+    int | None,
+    QueryParameter(
+        name="limit",
+        ge=1,
+        le=100_000,
+        description="Items per page: at most the server's page size (HOLDSVC_PAGE_SIZE, "
+        "also the default)",
+    ),
+]
+PageCursor = Annotated[
+    str | None,
+    QueryParameter(
+        name="cursor",
+        min_length=1,
+        max_length=200,
+        description="The next_cursor of the page before (absent: the first page)",
+    ),
+]
 
-class RestaurantList(msgspec.Struct):
+
+class RestaurantList(msgspec.Struct, omit_defaults=True):
     """``{"restaurants": [...]}``."""
 
     restaurants: list[Restaurant]
+    next_cursor: str | None = None
 
 
 class TableList(msgspec.Struct):
@@ -30,16 +56,18 @@ class TableList(msgspec.Struct):
     tables: list[Table]
 
 
-class SlotList(msgspec.Struct):
+class SlotList(msgspec.Struct, omit_defaults=True):
     """``{"slots": [...]}``."""
 
     slots: list[SlotView]
+    next_cursor: str | None = None
 
 
-class AvailableSlotList(msgspec.Struct):
+class AvailableSlotList(msgspec.Struct, omit_defaults=True):
     """``{"slots": [...]}`` of bookable slots."""
 
     slots: list[AvailableSlot]
+    next_cursor: str | None = None
 
 
 class SlotsCreated(msgspec.Struct):
@@ -49,10 +77,11 @@ class SlotsCreated(msgspec.Struct):
     total: int
 
 
-class ReservationList(msgspec.Struct):
+class ReservationList(msgspec.Struct, omit_defaults=True):
     """``{"reservations": [...]}``."""
 
     reservations: list[Reservation]
+    next_cursor: str | None = None
 
 
 class Problem(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -97,16 +126,18 @@ def problems(*statuses: int) -> dict[int, ResponseSpec]:
     }
 
 
-class EventList(msgspec.Struct):
+class EventList(msgspec.Struct, omit_defaults=True):
     """``{"events": [...]}``."""
 
     events: list[Event]
+    next_cursor: str | None = None
 
 
-class SeatList(msgspec.Struct):
+class SeatList(msgspec.Struct, omit_defaults=True):
     """``{"seats": [...]}``."""
 
     seats: list[SeatStatus]
+    next_cursor: str | None = None
 
 
 class StaffTokenList(msgspec.Struct):

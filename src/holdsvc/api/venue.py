@@ -19,9 +19,10 @@ from holdsvc.api.auth import staff_guard
 from holdsvc.api.dto import StrictBody
 from holdsvc.api.faces import Face
 from holdsvc.api.feed import FEED_RESPONSES, LastEventId, Limit, Since, changes
-from holdsvc.api.schemas import ReservationList, StaffTokenList, problems
+from holdsvc.api.schemas import PageCursor, PageLimit, ReservationList, StaffTokenList, problems
 from holdsvc.audit import AuditReport
 from holdsvc.models import StaffTokenCreated, StaffTokenInput, StaffTokenView
+from holdsvc.paging import page_request
 from holdsvc.services import Services
 from holdsvc.staff import Role, StaffToken
 from holdsvc.venues import VenueProfile
@@ -117,12 +118,23 @@ def venue_router(face: Face, *only_this_face: BaseRouteHandler) -> Router:
         phone: Annotated[str | None, Parameter(max_length=40)] = None,
         status: Annotated[str | None, Parameter(max_length=20)] = None,
         tag: Annotated[str | None, Parameter(max_length=32)] = None,
+        limit: PageLimit = None,
+        cursor: PageCursor = None,
     ) -> ReservationList:
-        """Staff view of the venue's reservations, sorted by start; every filter optional."""
+        """Staff view of the venue's reservations, sorted by start; every filter optional;
+        one page at a time."""
+        size = services.venues.settings.page_size
         found = await services.reservations.for_venue(
-            venue_id, kind, first=first, last=last, phone=phone, status=status, tag=tag
+            venue_id,
+            kind,
+            first=first,
+            last=last,
+            phone=phone,
+            status=status,
+            tag=tag,
+            page=page_request(limit, cursor, size=size),
         )
-        return ReservationList(found)
+        return ReservationList(found.items, found.next_cursor)
 
     @get(
         "/changes",

@@ -163,9 +163,10 @@ async def slot_choices(
         )
     else:
         iso = day.isoformat()
-        found: list[AvailableSlot] = await services.restaurants.availability(
-            restaurant.id, iso, iso, party
-        )
+        # One day: always one page (HOLDSVC_MAX_CELLS_PER_PAGE holds a day at the most tables).
+        found: list[AvailableSlot] = (
+            await services.restaurants.availability(restaurant.id, iso, iso, party)
+        ).items
         context["slots"] = found
         if not found:
             context["closed"] = await closed_note(services, restaurant, day)

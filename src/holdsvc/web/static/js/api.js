@@ -40,6 +40,22 @@ export async function api(path, { method = "GET", body, headers = {}, keepalive 
   return { ok: false, status: response.status, data, problem, response };
 }
 
+// Every page of a list the API answers a page at a time: GET path, then each next_cursor,
+// with the items under `key` joined; the first failure is the answer.
+export async function apiAll(path, key, options = {}) {
+  const items = [];
+  let cursor = null;
+  for (;;) {
+    const joiner = path.includes("?") ? "&" : "?";
+    const url = cursor === null ? path : `${path}${joiner}cursor=${encodeURIComponent(cursor)}`;
+    const result = await api(url, options);
+    if (!result.ok) return result;
+    items.push(...result.data[key]);
+    cursor = result.data.next_cursor || null;
+    if (cursor === null) return { ...result, data: { ...result.data, [key]: items, next_cursor: null } };
+  }
+}
+
 export function bearer(token) {
   return { Authorization: `Bearer ${token}` };
 }

@@ -2,7 +2,7 @@
 // kept live from the change feed; cancel, move, notes and tags, no-show, pause, phone
 // bookings. The last synced data is kept in IndexedDB, so the page stays readable offline.
 
-import { api, bearer } from "./api.js";
+import { api, apiAll, bearer } from "./api.js";
 import { clearMessages, describe, say } from "./messages.js";
 import { addDays, clock, dayLabel, el, shortDay, todayIn } from "./fmt.js";
 import { forgetToken, login } from "./auth.js";
@@ -123,9 +123,9 @@ async function sync() {
     const results = await Promise.all([
       api(V, { headers: headers() }),
       api(`${V}/tables`, { headers: headers() }),
-      api(`${V}/reservations?${range}`, { headers: headers() }),
-      api(`${V}/slots?${day}`, { headers: headers() }),
-      api(`${V}/reservations?${day}`, { headers: headers() }),
+      apiAll(`${V}/reservations?${range}`, "reservations", { headers: headers() }),
+      apiAll(`${V}/slots?${day}`, "slots", { headers: headers() }),
+      apiAll(`${V}/reservations?${day}`, "reservations", { headers: headers() }),
     ]);
     const failed = results.find((r) => !r.ok);
     if (failed) {

@@ -1,0 +1,60 @@
+--[[
+expire_orphan.lua: the sweeper frees the cells of a lapsed hold whose record is gone (evicted,
+or deleted by hand). Without it those cells would name a hold nobody can end: every claim on
+them would ask for a sweep that cannot happen. Re-checks everything, so any number of
+workers may run it at once: the record is still gone, and each cell still names this hold
+and has lapsed; only those cells are freed.
+
+Input:
+  KEYS[1]  hold hash           of the orphaned hold (must not exist)
+  KEYS[2]  holds zset          hold id -> expires ms (the sweeper's index)
+  KEYS[3]  user zset           "<hold id>|<units>" -> expires ms of the hold's user ("" user
+                               when unknown: a key nobody uses)
+  KEYS[4]  feed stream
+  KEYS[5], KEYS[6], ...        per slot that may hold its cells: cells hash, held zset
+  ARGV[1]  hold id
+  ARGV[2]  feed maxlen
+  ARGV[3]  user id             "" when unknown
+  ARGV[4], ARGV[5], ...        per slot, in the order of KEYS: slot id, JSON array of unit ids
+Output: {code, now ms}
+  0  OK                      freed the cells still naming it ('expired' entry listing them)
+  1  REPLAYED                nothing of it left to free (or its record exists): index cleaned
+]]
+
+--- @include "feed_append"
+--- @include "now_ms"
+
+local hold_id = ARGV[1]
+local feed_maxlen = tonumber(ARGV[2])
+local user_id = ARGV[3]
+local now = now_ms()
+
+-- A hold with a record is the ordinary expire's to end, with its own checks.
+if redis.call('EXISTS', KEYS[1]) == 1 then return {1, now} end
+
+local prefix = 'h|' .. hold_id .. '|'
+local freed = {}
+for i = 5, #KEYS, 2 do
+  local slot = ARGV[i - 1]
+  for _, unit in ipairs(cjson.decode(ARGV[i])) do
+    local state = redis.call('HGET', KEYS[i], unit)
+    -- Only a cell that still names this hold, and whose time is up, is freed.
+    if state and string.sub(state, 1, #prefix) == prefix
+        and tonumber(string.sub(state, #prefix + 1)) <= now then
+      redis.call('HDEL', KEYS[i], unit)
+      redis.call('ZREM', KEYS[i + 1], unit)
+      freed[#freed + 1] = {slot = slot, unit = unit}
+    end
+  end
+end
+
+redis.call('ZREM', KEYS[2], hold_id)
+-- Its member in the user's cap set is "<hold id>|<units>": found by the hold id alone.
+for _, member in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do
+  if string.sub(member, 1, #hold_id + 1) == hold_id .. '|' then
+    redis.call('ZREM', KEYS[3], member)
+  end
+end
+if #freed == 0 then return {1, now} end
+feed_append(KEYS[4], feed_maxlen, 'expired', now, hold_id, user_id, nil, cjson.encode(freed))
+return {0, now}
