@@ -6,6 +6,7 @@ import json
 import logging
 import re
 import time
+from collections import defaultdict
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -388,7 +389,10 @@ async def test_deeply_nested_bodies_are_a_400_on_every_json_route(
     cases: dict[str, Send] = {}
     for path, item in document["paths"].items():
         face = next((v for k, v in by_face.items() if path.startswith(k)), {})
-        url = path.format(**ids, hold_id=face.get("hold_id", "NONE"))
+        # Path parameters this test has no real value for (a closure's day, a staff token's id)
+        # get a placeholder: the body is what is under test.
+        known = {**ids, "hold_id": face.get("hold_id", "NONE")}
+        url = path.format_map(defaultdict(lambda: "NONE", known))
         headers = {**ADMIN, "Content-Type": "application/json"}
         if "Hold-Token" in face:
             headers["Hold-Token"] = face["Hold-Token"]

@@ -7,7 +7,7 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -59,9 +59,23 @@ async def restaurant(
 
 
 async def grid(http: httpx.AsyncClient, rid: str, first: str, last: str) -> list[str]:
-    view = await http.get(f"/v1/restaurants/{rid}/slots", params={"from": first, "to": last})
-    assert view.status_code == 200, view.text
-    return [s["slot"] for s in view.json()["slots"]]
+    """Every slot id from ``first`` to ``last``: 31 days (the read limit) and a page at a
+    time."""
+    found: list[str] = []
+    start, end = date.fromisoformat(first), date.fromisoformat(last)
+    while start <= end:
+        stop = min(end, start + timedelta(days=30))
+        params = {"from": start.isoformat(), "to": stop.isoformat()}
+        while True:
+            view = await http.get(f"/v1/restaurants/{rid}/slots", params=params)
+            assert view.status_code == 200, view.text
+            found += [s["slot"] for s in view.json()["slots"]]
+            cursor = view.json().get("next_cursor")
+            if cursor is None:
+                break
+            params = {**params, "cursor": cursor}
+        start = stop + timedelta(days=1)
+    return found
 
 
 async def existing_slot_keys(redis: Redis, rid: str) -> set[str]:
