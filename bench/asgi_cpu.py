@@ -119,6 +119,7 @@ async def main(
         rate_limit_per_minute=rate_limit,
         log_level="warning",
         redis_pipelining=pipelining,
+        max_tables_per_venue=TABLES,  # one huge pool: mostly successes, no expiry work
     )
     app = create_app(settings)
     # httpx types the ASGI callable more narrowly than Litestar declares its __call__.

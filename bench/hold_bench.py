@@ -79,6 +79,7 @@ def server(
         HOLDSVC_ADMIN_TOKENS=ADMIN,
         HOLDSVC_SECRET_KEY="bench-secret",
         HOLDSVC_RATE_LIMIT_PER_MINUTE="1000000" if option == "limit" else "0",
+        HOLDSVC_MAX_TABLES_PER_VENUE=str(TABLES),
         HOLDSVC_LOG_LEVEL="warning",
         HOLDSVC_SERVER=server_name,
     )

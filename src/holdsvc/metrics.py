@@ -16,6 +16,7 @@ class Metrics:
         self.registry = CollectorRegistry()
         self._request_children: dict[tuple[str, str, int], Any] = {}
         self._latency_children: dict[tuple[str, str], Any] = {}
+        self._hold_children: dict[tuple[str, bool], Any] = {}
         self.requests = Counter(
             "holdsvc_requests",
             "HTTP requests",
@@ -70,8 +71,12 @@ class Metrics:
         timer.observe(seconds)
 
     def hold_placed(self, kind: str, *, replayed: bool) -> None:
-        """Count a placed (or replayed) hold."""
-        self.holds.labels(kind, "true" if replayed else "false").inc()
+        """Count a placed (or replayed) hold (label children cached: this runs per hold)."""
+        counter = self._hold_children.get((kind, replayed))
+        if counter is None:
+            counter = self.holds.labels(str(kind), "true" if replayed else "false")
+            self._hold_children[(kind, replayed)] = counter
+        counter.inc()
 
     def hold_refused(self, kind: str, error: BaseException) -> None:
         """Count a refused hold by its API code."""

@@ -65,7 +65,7 @@ class Settings(BaseSettings):
 
     # Limits: what one venue may hold, one request may ask for and one answer may carry.
     # Tables of one restaurant (an add beyond it is a 400 and adds none).
-    max_tables_per_venue: int = Field(default=200, ge=1, le=10_000)
+    max_tables_per_venue: int = Field(default=200, ge=1, le=100_000)
     # Days one GET .../slots or .../availability may span (POST .../slots: 366, the contract).
     max_query_days: int = Field(default=31, ge=1, le=366)
     # Items per page of a list (venues, reservations, seats): the default and largest `limit`.

@@ -6,17 +6,19 @@ what runs: the middleware runs the route's guards, decodes the body strictly int
 declared ``data`` type, reads the declared headers and the venue id, calls the handler's own
 function with them and encodes what it returns. Measured with bench/asgi_cpu.py, Litestar's
 parameter parsing, DTO and response building cost more CPU than the whole hold. Handlers
-served this way may declare only: ``data``, ``services``, ``venue_id`` and header parameters.
+served this way may declare only: ``data``, ``services``, ``venue_id`` and header parameters,
+and return what they answer with their declared status (``EarlyAnswer`` for another one).
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from litestar import Response
+from litestar import Request, Response
 from litestar.connection import ASGIConnection
 from litestar.exceptions import ImproperlyConfiguredException
 from litestar.handlers import HTTPRouteHandler
@@ -35,9 +37,39 @@ from holdsvc.api.problems import PROBLEM_JSON, service_problem_parts
 from holdsvc.errors import HoldsvcError, ValidationFailed
 
 _encode = msgspec.json.Encoder().encode
+
+
+class EarlyAnswer(Exception):
+    """Raised by a handler for an answer other than its declared one (an idempotent replay's
+    200 next to the 201 of a new hold): rare answers leave by exception, so the common one
+    is the handler's plain return value and costs no Response object."""
+
+    def __init__(self, content: Any, status_code: int) -> None:
+        super().__init__(status_code)
+        self.content = content
+        self.status_code = status_code
+
+
+def on_early_answer(_: Request[Any, Any, Any], answer: EarlyAnswer) -> Response[Any]:
+    """The same answer when Litestar serves the route itself."""
+    return Response(answer.content, status_code=answer.status_code)
+
+
 # How to find one argument of a handler in a request: (scope, body) -> value.
 Source = Callable[[Scope, bytes], Any]
-_PLANS: dict[str, list[tuple[str, Source]]] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """How to call one handler: its function, whether it reads the body, its arguments."""
+
+    call: Callable[..., Awaitable[Any]]
+    reads_body: bool
+    sources: tuple[tuple[str, Source], ...]
+
+
+# By the handler object's id: its ``handler_id`` is rebuilt from its layers on every access.
+_PLANS: dict[int, Plan] = {}
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes:
@@ -81,17 +113,19 @@ def _source(handler: HTTPRouteHandler, name: str, field: Any) -> Source:
     raise ImproperlyConfiguredException(f"{handler.handler_name} cannot be served directly: {name}")
 
 
-def _plan(handler: HTTPRouteHandler) -> list[tuple[str, Source]]:
-    plan = _PLANS.get(handler.handler_id)
+def _plan(handler: HTTPRouteHandler) -> Plan:
+    plan = _PLANS.get(id(handler))
     if plan is None:
         # The function's own arguments (Litestar's parsed signature may carry more, such as
         # the path parameters a dependency reads), described by Litestar's parse of them.
         parameters = handler.parsed_fn_signature.parameters
-        plan = [
-            (name, _source(handler, name, parameters[name]))
-            for name in inspect.signature(handler.fn).parameters
-        ]
-        _PLANS[handler.handler_id] = plan
+        names = tuple(inspect.signature(handler.fn).parameters)
+        plan = Plan(
+            call=handler.fn,
+            reads_body="data" in names,
+            sources=tuple((name, _source(handler, name, parameters[name])) for name in names),
+        )
+        _PLANS[id(handler)] = plan
     return plan
 
 
@@ -112,27 +146,23 @@ async def _answer(
 
 async def _serve(scope: Scope, receive: Receive, send: Send) -> None:
     handler: HTTPRouteHandler = scope["route_handler"]  # type: ignore[assignment]
-    call: Callable[..., Awaitable[Response[Any]]] = handler.fn
     try:
         # The route's declared checks run here exactly as Litestar would run them.
         if handler.resolve_guards():
             await handler.authorize_connection(ASGIConnection(scope, receive))
         plan = _plan(handler)
         body = b""
-        if any(name == "data" for name, _ in plan):
+        if plan.reads_body:
             body = await _read_body(receive, scope["app"].state.max_body_bytes)
-        response = await call(**{name: source(scope, body) for name, source in plan})
+        content = await plan.call(**{name: source(scope, body) for name, source in plan.sources})
+        status = handler.status_code
+    except EarlyAnswer as answer:
+        content, status = answer.content, answer.status_code
     except HoldsvcError as refusal:
         problem, headers = service_problem_parts(refusal)
         await _answer(send, refusal.status_code, _encode(problem), PROBLEM_JSON, headers)
         return
-    await _answer(
-        send,
-        response.status_code or 200,
-        _encode(response.content),
-        "application/json",
-        dict(response.headers),
-    )
+    await _answer(send, status, _encode(content), "application/json", {})
 
 
 def serve_directly(app: ASGIApp) -> ASGIApp:

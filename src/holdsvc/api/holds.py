@@ -19,7 +19,7 @@ from litestar.types import Guard
 
 from holdsvc.api.dto import StrictBody, strict_body
 from holdsvc.api.faces import Face
-from holdsvc.api.fastpath import serve_directly
+from holdsvc.api.fastpath import EarlyAnswer, on_early_answer, serve_directly
 from holdsvc.api.schemas import problems
 from holdsvc.models import ConfirmInput, Hold, HoldInput, Reservation, SeatHoldInput
 from holdsvc.services import Services
@@ -77,6 +77,7 @@ def hold_router(face: Face, guards: list[Guard] | None = None) -> Router:
         responses=problems(400, 404, 409),
         status_code=HTTP_201_CREATED,
         middleware=[serve_directly],
+        exception_handlers={EarlyAnswer: on_early_answer},
         opt=opt,
         description=face.hold_body.__doc__,
     )
@@ -85,11 +86,13 @@ def hold_router(face: Face, guards: list[Guard] | None = None) -> Router:
         data: JSONBody[HoldInput | SeatHoldInput],
         services: NamedDependency[Services],
         idempotency_key: IdempotencyKey = None,
-    ) -> Response[Hold]:
+    ) -> Hold:
         """Hold a table or seats (best fit when none is named); 200 when an
         Idempotency-Key replays an earlier hold."""
         hold, replayed = await services.holds.place_from_body(venue_id, kind, data, idempotency_key)
-        return Response(hold, status_code=HTTP_200_OK if replayed else HTTP_201_CREATED)
+        if replayed:
+            raise EarlyAnswer(hold, HTTP_200_OK)
+        return hold
 
     @get("/{hold_id:str}", operation_id=face.op("get"), responses=problems(400, 403, 404))
     async def one(

@@ -27,15 +27,17 @@ from holdsvc.errors import UnsupportedMediaType
 JSON = "application/json"
 # JSON is UTF-8 (RFC 8259): any other declared charset is not the JSON we decode.
 UTF8 = frozenset({"utf-8", "utf8"})
-_TAKES_JSON: dict[str, bool] = {}
+# By the handler object's id: its ``handler_id`` is rebuilt from its layers on every access
+# (measured: that alone cost more than the rest of this check on the hold path).
+_TAKES_JSON: dict[int, bool] = {}
 
 
 def takes_json_body(handler: HTTPRouteHandler) -> bool:
     """Whether a route handler reads a JSON body (it declares a ``data`` argument)."""
-    known = _TAKES_JSON.get(handler.handler_id)
+    known = _TAKES_JSON.get(id(handler))
     if known is None:
         known = "data" in handler.parsed_fn_signature.parameters
-        _TAKES_JSON[handler.handler_id] = known
+        _TAKES_JSON[id(handler)] = known
     return known
 
 
