@@ -22,9 +22,10 @@ from redis.asyncio import Redis
 from holdsvc.cli import main
 from holdsvc.errors import NeedsSweep, NotFound, Stale, UnitUnavailable
 from holdsvc.keys import Keys
-from holdsvc.models import Reservation, StaffBookingInput
+from holdsvc.models import ClosureInput, Reservation, RestaurantPatch, StaffBookingInput
 from holdsvc.scripts import ArchivedReservation
 from holdsvc.services import Services
+from holdsvc.staff import Role
 from holdsvc.transfer import (
     FORMAT_VERSION,
     BadFile,
@@ -672,6 +673,29 @@ async def test_archive_removes_exactly_the_ended_slots_after_writing_them(
     await transfer.import_venues(parse_lines(out.getvalue().splitlines()))
     old = await client.get(res_url(made["old"]["reference"]), headers=manage(made["old"]))
     assert old.status_code == 200 and old.json()["slot"] == PAST_SLOT
+
+
+async def test_an_imported_archive_fills_its_horizon_from_today(
+    transfer: Transfer, services: Services, redis: Redis
+) -> None:
+    """An archive holds ended slots only: its venue line leaves out the rolling grid's marker
+    (which speaks of slots up to the horizon), and staff tokens and closures stay out."""
+    rid = await past_restaurant(services)
+    await services.restaurants.update(rid, RestaurantPatch(horizon_days=2))
+    await services.rolling_grid.pass_once()
+    await services.staff.create(rid, "Desk", Role.HOST)
+    await services.grid.close(rid, ClosureInput(first=day_after(10), last=day_after(10)))
+    out = io.StringIO()
+    await transfer.archive_venue(rid, date.fromisoformat(day_after(-2)), LineWriter(out))
+    lines = lines_of(out.getvalue())
+
+    assert {line["type"] for line in lines} == {"venue", "unit", "slot"}
+    assert "grid_filled" not in lines[0]["fields"]
+    assert lines[0]["fields"]["horizon_days"] == "2"
+    await redis.flushall()
+    await transfer.import_venues(parse_lines(out.getvalue().splitlines()))
+    # Filled from today like a new restaurant: three whole days.
+    assert await services.rolling_grid.pass_once() == 36
 
 
 async def past_restaurant(services: Services) -> str:

@@ -30,10 +30,12 @@ venue takes bookings. The venue's hash, units, staff tokens, closures and grid (
 are read together in one MULTI first, so the grid's ``grid_version`` and ``grid_filled`` marker
 (its hash fields) agree with the closures and slots written: after an import into an empty
 Redis the rolling grid goes on from the marker (adding only the days it did not reach) and
-slots removed on purpose stay removed, as they would have without the export. An import
-writes each venue in one MULTI after WATCHing and checking every key it would write: a venue
-that exists is never touched. Archiving removes each slot with ``archive.lua``, after its lines
-are in the output, and only if it is still exactly what was written.
+slots removed on purpose stay removed, as they would have without the export. An archive holds
+only ended slots, so its venue line leaves ``grid_filled`` out: a restored archive is filled
+from today like a new restaurant. An import writes each venue in one MULTI after WATCHing and
+checking every key it would write: a venue that exists is never touched. Archiving removes each
+slot with ``archive.lua``, after its lines are in the output, and only if it is still exactly
+what was written.
 """
 
 from __future__ import annotations
@@ -88,6 +90,8 @@ SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 STAFF_ROLES = tuple(role.value for role in ROLES)
 STAFF_NAME_LENGTH = 80  # StaffTokenInput.name
 CLOSURE_REASON_LENGTH = 200  # ClosureInput.reason
+# The venue hash field of the rolling grid's marker (rolling_grid.py): left out of archives.
+GRID_MARKER = "grid_filled"
 SNAPSHOT_TRIES = 5
 SETTLE_ROUNDS = 3
 ARCHIVE_TRIES = 5
@@ -600,13 +604,15 @@ class Transfer:
         return {slot: int(start) for slot, start in grid}
 
     async def _archive_head(self, venue_id: str, out: LineWriter) -> None:
-        """Write an archive's head: the venue's line and its units' lines (ended slots are
+        """Write an archive's head: the venue's line without the rolling grid's marker (the
+        archive does not hold the slots it speaks of) and its units' lines (ended slots are
         archived to be looked up: no staff tokens, no closures)."""
         keys = self._keys.of(venue_id)
         pipe = self._redis.pipeline(transaction=True)
         pipe.hgetall(keys.venue)
         self._queue_unit_reads(pipe, keys)
         fields, capacities, labels, fit = await pipe.execute()
+        fields.pop(GRID_MARKER, None)
         await self._write_venue_line(venue_id, fields, out)
         for line in _unit_lines(venue_id, capacities, labels, fit):
             out.write(line)
