@@ -8,6 +8,7 @@ to leave every Redis key as it was.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 import json
 from datetime import date
@@ -21,9 +22,10 @@ from redis.asyncio import Redis
 from holdsvc.cli import main
 from holdsvc.errors import NeedsSweep, NotFound, Stale, UnitUnavailable
 from holdsvc.keys import Keys
-from holdsvc.models import Reservation, StaffBookingInput
+from holdsvc.models import ClosureInput, Reservation, RestaurantPatch, StaffBookingInput
 from holdsvc.scripts import ArchivedReservation
 from holdsvc.services import Services
+from holdsvc.staff import Role
 from holdsvc.transfer import (
     FORMAT_VERSION,
     BadFile,
@@ -188,7 +190,13 @@ async def test_round_trip_into_an_empty_redis(
     report = await transfer.import_venues(read_venues(str(exported)))
 
     assert sorted(report.venues) == sorted([rid, eid])
-    assert report.venues[rid] == {"units": 3, "slots": 24, "reservations": 4}
+    assert report.venues[rid] == {
+        "units": 3,
+        "slots": 24,
+        "reservations": 4,
+        "staff tokens": 0,
+        "closures": 0,
+    }
     assert await venue_views(client, rid, eid) == before
     for reservation in made:
         again = await client.get(res_url(reservation["reference"]), headers=manage(reservation))
@@ -290,6 +298,212 @@ async def test_a_reservation_moved_during_the_export_is_imported_where_it_is_now
     assert (await services.auditor.audit(rid)).ok
 
 
+# -- staff tokens and closures ----------------------------------------------------------------
+
+
+def bearer(created: dict[str, Any]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {created['token']}"}
+
+
+async def new_staff_token(client: Client, rid: str, name: str, role: str) -> dict[str, Any]:
+    """A staff token made over HTTP with the admin token: its id, role... and the token."""
+    created = await client.post(
+        f"/v1/restaurants/{rid}/staff-tokens", json={"name": name, "role": role}, headers=ADMIN
+    )
+    assert created.status_code == 201, created.text
+    body: dict[str, Any] = created.json()
+    return body
+
+
+async def staffed_restaurant(
+    client: Client, services: Services
+) -> tuple[str, dict[str, dict[str, Any]]]:
+    """A restaurant with a 4-day horizon, staff tokens (a host who has used theirs, a manager,
+    a revoked one), closures (one with a reason, one without, one reopened: grid version 1),
+    today's slots removed without closing and a reservation tomorrow at 19:00;
+    (its id, the tokens by role)."""
+    rid = await new_venue(client, horizon_days=4)
+    base = f"/v1/restaurants/{rid}"
+    tokens = {
+        role: await new_staff_token(client, rid, f"{role} desk", role)
+        for role in ("host", "manager")
+    }
+    tokens["revoked"] = await new_staff_token(client, rid, "gone", "manager")
+    revoked = await client.delete(f"{base}/staff-tokens/{tokens['revoked']['id']}", headers=ADMIN)
+    assert revoked.status_code == 204
+    await services.rolling_grid.pass_once()
+    for first, last, reason in (
+        (day_after(2), day_after(5), "Inventory | audit"),
+        (day_after(40), day_after(41), None),
+        (day_after(30), day_after(30), None),
+    ):
+        body = {"from": first, "to": last} | ({} if reason is None else {"reason": reason})
+        closed = await client.post(f"{base}/closures", json=body, headers=ADMIN)
+        assert closed.status_code == 201, closed.text
+    reopened = await client.delete(f"{base}/closures/{day_after(30)}", headers=ADMIN)
+    assert reopened.status_code == 204
+    await services.rolling_grid.pass_once()  # the new grid version's marker
+    removed = await client.delete(
+        f"{base}/slots", params={"from": day_after(0), "to": day_after(0)}, headers=ADMIN
+    )
+    assert removed.status_code == 200 and removed.json()["kept"] == []
+    await new_reservation(client, rid, slot=slot_tomorrow(19))
+    listed = await client.get(f"{base}/reservations", headers=bearer(tokens["host"]))
+    assert listed.status_code == 200
+    return rid, tokens
+
+
+async def grid_days(client: Client, rid: str, last: int) -> dict[str, int]:
+    """How many slots each date from today to ``last`` days on has."""
+    days = {"from": day_after(0), "to": day_after(last)}
+    slots = (await client.get(f"/v1/restaurants/{rid}/slots", params=days)).json()["slots"]
+    return {
+        day_after(n): sum(s["slot"].startswith(day_after(n)) for s in slots)
+        for n in range(last + 1)
+    }
+
+
+async def test_staff_tokens_and_closures_round_trip(
+    client: Client, transfer: Transfer, services: Services, redis: Redis
+) -> None:
+    rid, tokens = await staffed_restaurant(client, services)
+    base = f"/v1/restaurants/{rid}"
+    staff_before = (await client.get(f"{base}/staff-tokens", headers=ADMIN)).json()
+    closures_before = (await client.get(f"{base}/closures")).json()
+    grid_before = await grid_days(client, rid, 6)
+    # Today removed on purpose, tomorrow open, 2..5 closed, 6 beyond the horizon.
+    assert grid_before == {day_after(n): count for n, count in enumerate((0, 12, 0, 0, 0, 0, 0))}
+    text = await export_text(transfer)
+
+    lines = lines_of(text)
+    staff = {line["id"]: line for line in lines if line["type"] == "staff_token"}
+    assert set(staff) == {tokens["host"]["id"], tokens["manager"]["id"]}  # not the revoked one
+    for role in ("host", "manager"):
+        line = staff[tokens[role]["id"]]
+        assert line["digest"] == hashlib.sha256(tokens[role]["token"].encode()).hexdigest()
+        assert line["record"]["role"] == role and line["record"]["name"] == f"{role} desk"
+        assert (line["last_used"] is None) == (role == "manager")
+    assert all(token["token"] not in text for token in tokens.values())
+    assert [(c["first"], c["last"], c["reason"]) for c in lines if c["type"] == "closure"] == [
+        (day_after(2), day_after(5), "Inventory | audit"),
+        (day_after(40), day_after(41), None),
+    ]
+    venue = lines[0]["fields"]
+    assert venue["grid_version"] == "1" and venue["grid_filled"] == f"1|{day_after(4)}"
+
+    await redis.flushall()
+    report = await transfer.import_venues(parse_lines(text.splitlines()))
+
+    assert report.venues[rid]["staff tokens"] == 2 and report.venues[rid]["closures"] == 2
+    assert await export_text(transfer) == text  # every line comes back as it was
+    assert (await client.get(f"{base}/staff-tokens", headers=ADMIN)).json() == staff_before
+    assert (await client.get(f"{base}/closures")).json() == closures_before
+    assert (await services.auditor.audit(rid)).ok
+    # Each token works as before, within its role; the revoked one stays revoked.
+    host, manager = bearer(tokens["host"]), bearer(tokens["manager"])
+    listed = await client.get(f"{base}/reservations", headers=host)
+    assert listed.status_code == 200 and len(listed.json()["reservations"]) == 1
+    tables = {"tables": [{"capacity": 8}]}
+    assert (await client.post(f"{base}/tables", json=tables, headers=host)).status_code == 403
+    assert (await client.post(f"{base}/tables", json=tables, headers=manager)).status_code == 201
+    gone = await client.get(f"{base}/reservations", headers=bearer(tokens["revoked"]))
+    assert gone.status_code == 401
+    # The grid: the rolling grid goes on from its marker (today stays removed), and neither it
+    # nor a grid request creates a slot on a closed date.
+    await services.rolling_grid.pass_once()
+    assert await grid_days(client, rid, 6) == grid_before
+    patched = await client.patch(base, json={"horizon_days": 6}, headers=manager)
+    assert patched.status_code == 200, patched.text
+    await services.rolling_grid.pass_once()
+    after = await grid_days(client, rid, 6)
+    assert after == grid_before | {day_after(6): 12}
+    requested = await client.post(
+        f"{base}/slots", json={"from": day_after(2), "to": day_after(5)}, headers=manager
+    )
+    assert requested.status_code == 201 and requested.json()["created"] == 0
+    assert await grid_days(client, rid, 6) == after
+
+
+async def test_a_file_without_staff_tokens_or_closures_still_imports(
+    client: Client, transfer: Transfer, services: Services, redis: Redis
+) -> None:
+    """What holdsvc wrote before staff tokens and closures travelled (the same version 1, no
+    such lines) still imports: the venue and its bookings, with no tokens and no closures."""
+    rid, tokens = await staffed_restaurant(client, services)
+    older = [
+        line
+        for line in (await export_text(transfer)).splitlines()
+        if json.loads(line)["type"] not in ("staff_token", "closure")
+    ]
+    await redis.flushall()
+    report = await transfer.import_venues(parse_lines(older))
+
+    assert report.venues[rid]["staff tokens"] == 0 and report.venues[rid]["closures"] == 0
+    base = f"/v1/restaurants/{rid}"
+    assert (await client.get(f"{base}/closures")).json() == {"closures": []}
+    listed = await client.get(f"{base}/reservations", headers=ADMIN)
+    assert listed.status_code == 200 and len(listed.json()["reservations"]) == 1
+    host = await client.get(f"{base}/reservations", headers=bearer(tokens["host"]))
+    assert host.status_code == 401  # to be created again
+    assert (await services.auditor.audit(rid)).ok
+
+
+VENUE_LINE = (
+    '{"type": "venue", "version": 1, "venue": "ABCDEF", "fields": {"kind": "%s", "created": "1"}}\n'
+)
+DIGEST = "0" * 64
+
+
+def staff_line(token_id: str = "abc", digest: str = DIGEST, **record: Any) -> str:
+    fields = {"id": token_id, "name": "Desk", "role": "host", "created": 1} | record
+    line = {
+        "type": "staff_token",
+        "version": 1,
+        "venue": "ABCDEF",
+        "id": token_id,
+        "digest": digest,
+        "record": fields,
+    }
+    return json.dumps(line) + "\n"
+
+
+def closure_line(first: str, last: str, reason: str | None = None) -> str:
+    line = {"type": "closure", "version": 1, "venue": "ABCDEF", "first": first, "last": last}
+    return json.dumps(line | {"reason": reason}) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (staff_line(token_id="a b"), "not a staff token id"),
+        (staff_line(digest="ABC"), "not a SHA-256"),
+        (staff_line() + staff_line(token_id="xyz"), "same digest as staff token 'abc'"),
+        (staff_line(id="other"), "its record names id 'other'"),
+        (staff_line(role="owner"), "role 'owner' is not one of"),
+        (staff_line(name=""), "needs a name"),
+        (staff_line(created="1"), "'created' is not a time in ms"),
+        (closure_line("2030-12-26", "2030-12-24"), "'to' is before 'from'"),
+        (closure_line("2030-02-30", "2030-03-01"), "not a real date"),
+        (closure_line("2030-12-24", "2030-12-26", "x" * 201), "reason over 200"),
+    ],
+)
+def test_bad_staff_tokens_and_closures_are_refused(
+    content: str, message: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text(VENUE_LINE % "restaurant" + content)
+    with pytest.raises(BadFile) as refused:
+        read_venues(str(path))
+    assert message in str(refused.value) and "\n" not in str(refused.value)
+
+
+def test_a_closure_of_an_event_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text(VENUE_LINE % "event" + closure_line("2030-12-24", "2030-12-26"))
+    with pytest.raises(BadFile, match="closures are for restaurants"):
+        read_venues(str(path))
+
+
 # -- import refusals -------------------------------------------------------------------------
 
 
@@ -317,12 +531,33 @@ async def test_import_over_an_existing_venue_writes_nothing(
         await transfer.import_venues(parse_lines(text.splitlines()))
 
 
+async def test_import_over_left_staff_tokens_or_closures_writes_nothing(
+    client: Client, transfer: Transfer, services: Services, redis: Redis
+) -> None:
+    """A venue of which only a staff token key or its closures are left is still there: the
+    import would overwrite tokens revoked or closures lifted since."""
+    rid, _ = await staffed_restaurant(client, services)
+    text = await export_text(transfer)
+    for suffix in ("staff", "staff:ids", "staff:used", "closures"):
+        await redis.flushall()
+        await transfer.import_venues(parse_lines(text.splitlines()))
+        for key in [k async for k in redis.scan_iter(match=f"hs:{{{rid}}}:*")]:
+            if key != f"hs:{{{rid}}}:{suffix}".encode():
+                await redis.delete(key)
+        await redis.zrem(V.venues("restaurant"), rid)
+        before = await snapshot_keys(redis)
+        assert len(before) == 1
+        with pytest.raises(VenuesExist):
+            await transfer.import_venues(parse_lines(text.splitlines()))
+        assert await snapshot_keys(redis) == before
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
         ("not json\n", "line 1: not a holdsvc export line"),
         ('{"type": "venue"}\n', "line 1: not a holdsvc export line"),
-        ('{"type": "staff_token", "version": 1, "venue": "ABCDEF"}\n', "unknown type"),
+        ('{"type": "combination", "version": 1, "venue": "ABCDEF"}\n', "unknown type"),
         ('{"type": "venue", "version": 9, "venue": "ABCDEF", "fields": {}}\n', "version 9"),
         (
             '{"type": "slot", "version": 1, "venue": "ABCDEF", "id": "x", "starts": "1"}\n',
@@ -440,6 +675,29 @@ async def test_archive_removes_exactly_the_ended_slots_after_writing_them(
     await transfer.import_venues(parse_lines(out.getvalue().splitlines()))
     old = await client.get(res_url(made["old"]["reference"]), headers=manage(made["old"]))
     assert old.status_code == 200 and old.json()["slot"] == PAST_SLOT
+
+
+async def test_an_imported_archive_fills_its_horizon_from_today(
+    transfer: Transfer, services: Services, redis: Redis
+) -> None:
+    """An archive holds ended slots only: its venue line leaves out the rolling grid's marker
+    (which speaks of slots up to the horizon), and staff tokens and closures stay out."""
+    rid = await past_restaurant(services)
+    await services.restaurants.update(rid, RestaurantPatch(horizon_days=2))
+    await services.rolling_grid.pass_once()
+    await services.staff.create(rid, "Desk", Role.HOST)
+    await services.grid.close(rid, ClosureInput(first=day_after(10), last=day_after(10)))
+    out = io.StringIO()
+    await transfer.archive_venue(rid, date.fromisoformat(day_after(-2)), LineWriter(out))
+    lines = lines_of(out.getvalue())
+
+    assert {line["type"] for line in lines} == {"venue", "unit", "slot"}
+    assert "grid_filled" not in lines[0]["fields"]
+    assert lines[0]["fields"]["horizon_days"] == "2"
+    await redis.flushall()
+    await transfer.import_venues(parse_lines(out.getvalue().splitlines()))
+    # Filled from today like a new restaurant: three whole days.
+    assert await services.rolling_grid.pass_once() == 36
 
 
 async def past_restaurant(services: Services) -> str:

@@ -73,7 +73,14 @@ def week_of(venue: Venue) -> timegrid.Week:
     )
 
 
-def _closure(first: str, stored: str) -> Closure:
+def stored_closure(last: str, reason: str | None) -> str:
+    """A closure's value in the closures hash (its key is the first closed date):
+    ``<last>`` or ``<last>|<reason>``."""
+    return last if reason is None else f"{last}|{reason}"
+
+
+def read_closure(first: str, stored: str) -> Closure:
+    """A closure from its closures hash field and value (see `stored_closure`)."""
     last, separator, reason = stored.partition("|")
     return Closure(first=first, last=last, reason=reason if separator else None)
 
@@ -133,7 +140,7 @@ class Grid:
         venue = await self._venues.load(venue_id, KIND)
         first, last = date_range(data.first, data.last)
         keys = self._keys.of(venue_id)
-        stored = last.isoformat() if data.reason is None else f"{last.isoformat()}|{data.reason}"
+        stored = stored_closure(last.isoformat(), data.reason)
         # Recorded before any slot goes: from here on add_slots.lua creates none on these dates,
         # so no grid step can put a slot back behind the removal.
         await self._redis.hset(keys.closures, first.isoformat(), stored)
@@ -146,7 +153,7 @@ class Grid:
 
     async def _closures(self, keys: VenueKeys) -> list[Closure]:
         stored: dict[str, str] = await self._redis.hgetall(keys.closures)
-        return [_closure(first, stored[first]) for first in sorted(stored)]
+        return [read_closure(first, stored[first]) for first in sorted(stored)]
 
     async def closed_dates(self, venue_id: str, first: date, last: date) -> dict[str, Closure]:
         """The dates from ``first`` to ``last`` that a closure covers, with that closure."""

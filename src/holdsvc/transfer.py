@@ -12,23 +12,39 @@ earlier one. Types:
   reservation claims. Live holds are not exported: they last minutes.
 - ``reservation``: ``id`` (the reference) and every field of its hash, manage token digest
   included, so manage links keep working after an import.
+- ``staff_token``: ``id``, ``digest`` (the token's SHA-256: the token itself is never stored,
+  so never written), ``record``: its stored record (id, name, role, created...) and
+  ``last_used`` (epoch ms, or null). A revoked token has no record: it is not written.
+- ``closure``: a restaurant's closed dates, ``first`` to ``last`` inclusive, and ``reason``.
 
 A new kind of record is a new ``_Line`` subclass with its ``tag``, written by the exporter and
 stored by ``VenueData.add`` (a reader that does not know a type refuses the file rather than
-dropping what it cannot store).
+dropping what it cannot store). That is why adding a type keeps the format version: a holdsvc
+that predates it refuses the file by the type's name, and files without it (written before it
+existed) still import. The version changes only when a type's lines change their meaning.
+(``staff_token`` and ``closure`` came after version 1's first lines: a file written before them
+carries no staff tokens, which must be created again, and no closures.)
 
 Reads are consistent per slot (one MULTI: the slot, its cells and its reservations) while the
-venue takes bookings. An import writes each venue in one MULTI after WATCHing and checking
-every key it would write: a venue that exists is never touched. Archiving removes each slot
-with ``archive.lua``, after its lines are in the output, and only if it is still exactly what
-was written.
+venue takes bookings. The venue's hash, units, staff tokens, closures and grid (the slot ids)
+are read together in one MULTI first, so the grid's ``grid_version`` and ``grid_filled`` marker
+(its hash fields) agree with the closures and slots written: after an import into an empty
+Redis the rolling grid goes on from the marker (adding only the days it did not reach) and
+slots removed on purpose stay removed, as they would have without the export. An archive holds
+only ended slots, so its venue line leaves ``grid_filled`` out: a restored archive is filled
+from today like a new restaurant. An import writes each venue in one MULTI after WATCHing and
+checking every key it would write: a venue that exists is never touched. Archiving removes each
+slot with ``archive.lua``, after its lines are in the output, and only if it is still exactly
+what was written.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
+import re
 import sys
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
@@ -43,14 +59,16 @@ from redis.exceptions import WatchError
 from holdsvc import slots as timegrid
 from holdsvc.audit import Auditor
 from holdsvc.clock import redis_now_ms
-from holdsvc.errors import NeedsSweep, NotFound, Stale, UnitUnavailable
+from holdsvc.errors import NeedsSweep, NotFound, Stale, UnitUnavailable, ValidationFailed
+from holdsvc.grid import read_closure, stored_closure
 from holdsvc.identifiers import UNAMBIGUOUS, VENUE_ID_LENGTH, venue_of_reference
 from holdsvc.keys import Keys, VenueKeys
 from holdsvc.metrics import Metrics
 from holdsvc.scripts import AnyRedis, ArchivedReservation, Scripts
 from holdsvc.settings import Settings
+from holdsvc.staff import ROLES
 from holdsvc.sweeper import Sweeper
-from holdsvc.venues import FIT_SCALE, VenueKind
+from holdsvc.venues import FIT_SCALE, VenueKind, date_range
 
 __all__ = [
     "FORMAT_VERSION",
@@ -67,6 +85,13 @@ __all__ = [
 FORMAT_VERSION = 1
 VENUE_KINDS = tuple(VenueKind)
 RESERVATION_FIELDS = ("reference", "status", "slot", "units", "party", "name", "phone")
+STAFF_TOKEN_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+STAFF_ROLES = tuple(role.value for role in ROLES)
+STAFF_NAME_LENGTH = 80  # StaffTokenInput.name
+CLOSURE_REASON_LENGTH = 200  # ClosureInput.reason
+# The venue hash field of the rolling grid's marker (rolling_grid.py): left out of archives.
+GRID_MARKER = "grid_filled"
 SNAPSHOT_TRIES = 5
 SETTLE_ROUNDS = 3
 ARCHIVE_TRIES = 5
@@ -118,9 +143,28 @@ class ReservationLine(_Line, tag="reservation"):
     fields: dict[str, str]
 
 
-Line = VenueLine | UnitLine | SlotLine | ReservationLine
+class StaffTokenLine(_Line, tag="staff_token"):
+    """A staff token: its digest, its record as stored and when it was last used (never the
+    token itself, which Redis does not keep either)."""
+
+    id: str
+    digest: str
+    record: dict[str, Any]
+    last_used: int | None = None
+
+
+class ClosureLine(_Line, tag="closure"):
+    """Dates a restaurant is closed, ``first`` to ``last`` inclusive (YYYY-MM-DD), and why."""
+
+    first: str
+    last: str
+    reason: str | None = None
+
+
+Line = VenueLine | UnitLine | SlotLine | ReservationLine | StaffTokenLine | ClosureLine
 LINE_TYPES: dict[str, type[_Line]] = {
-    str(cls.__struct_config__.tag): cls for cls in (VenueLine, UnitLine, SlotLine, ReservationLine)
+    str(cls.__struct_config__.tag): cls
+    for cls in (VenueLine, UnitLine, SlotLine, ReservationLine, StaffTokenLine, ClosureLine)
 }
 
 
@@ -214,6 +258,8 @@ class VenueData:
     units: dict[str, UnitLine] = field(default_factory=dict)
     slots: dict[str, SlotLine] = field(default_factory=dict)
     reservations: dict[str, ReservationLine] = field(default_factory=dict)
+    staff_tokens: dict[str, StaffTokenLine] = field(default_factory=dict)
+    closures: dict[str, ClosureLine] = field(default_factory=dict)
 
     def add(self, line: _Line) -> None:
         """Store one line of this venue."""
@@ -226,6 +272,10 @@ class VenueData:
                 self.slots[line.id] = line
             case ReservationLine():
                 self.reservations[line.id] = line
+            case StaffTokenLine():
+                self.staff_tokens[line.id] = line
+            case ClosureLine():
+                self.closures[line.first] = line
             case _:  # pragma: no cover - every type in LINE_TYPES has a case
                 raise TypeError(f"no place for {type(line).__name__}")
 
@@ -240,6 +290,8 @@ class VenueData:
             "units": len(self.units),
             "slots": len(self.slots),
             "reservations": len(self.reservations),
+            "staff tokens": len(self.staff_tokens),
+            "closures": len(self.closures),
         }
 
 
@@ -320,6 +372,9 @@ def _check_venue(data: VenueData) -> None:
         _check_reservation(vid, ref, reservation.fields)
     for slot in data.slots.values():
         _check_slot(data, slot)
+    _check_staff_tokens(data)
+    for closure in data.closures.values():
+        _check_closure(data, closure)
 
 
 def _check_reservation(vid: str, ref: str, fields: dict[str, str]) -> None:
@@ -343,6 +398,99 @@ def _check_slot(data: VenueData, slot: SlotLine) -> None:
             raise BadFile(f"venue {vid}: slot {slot.id} reserves unknown unit {unit}")
         if ref not in data.reservations:
             raise BadFile(f"venue {vid}: slot {slot.id} names reservation {ref}, not in the file")
+
+
+def _check_staff_tokens(data: VenueData) -> None:
+    vid = data.venue_id
+    owners: dict[str, str] = {}
+    for token_id, token in data.staff_tokens.items():
+        where = f"venue {vid}: staff token {token_id!r}"
+        if not STAFF_TOKEN_ID.fullmatch(token_id):
+            raise BadFile(f"{where}: not a staff token id")
+        if not SHA256_HEX.fullmatch(token.digest):
+            raise BadFile(f"{where}: its digest is not a SHA-256 in lowercase hex")
+        if owners.setdefault(token.digest, token_id) != token_id:
+            raise BadFile(f"{where}: same digest as staff token {owners[token.digest]!r}")
+        record = token.record
+        name, created = record.get("name"), record.get("created")
+        if record.get("id") != token_id:
+            raise BadFile(f"{where}: its record names id {record.get('id')!r}")
+        if record.get("role") not in STAFF_ROLES:
+            raise BadFile(f"{where}: role {record.get('role')!r} is not one of {STAFF_ROLES}")
+        if not isinstance(name, str) or not 1 <= len(name) <= STAFF_NAME_LENGTH:
+            raise BadFile(f"{where}: needs a name of 1 to {STAFF_NAME_LENGTH} characters")
+        if type(created) is not int or created < 0:
+            raise BadFile(f"{where}: 'created' is not a time in ms")
+        if token.last_used is not None and token.last_used < 0:
+            raise BadFile(f"{where}: 'last_used' is not a time in ms")
+
+
+def _check_closure(data: VenueData, closure: ClosureLine) -> None:
+    vid = data.venue_id
+    if data.kind != VenueKind.RESTAURANT:
+        raise BadFile(f"venue {vid}: closures are for restaurants, this is {data.kind!r}")
+    try:
+        date_range(closure.first, closure.last)
+    except ValidationFailed as error:
+        raise BadFile(f"venue {vid}: closure {closure.first!r}: {error.detail}") from None
+    if closure.reason is not None and len(closure.reason) > CLOSURE_REASON_LENGTH:
+        raise BadFile(
+            f"venue {vid}: closure {closure.first}: reason over {CLOSURE_REASON_LENGTH} characters"
+        )
+
+
+# -- the venue's head, as read ------------------------------------------------------------------
+
+
+def _unit_lines(
+    venue_id: str,
+    capacities: dict[str, str],
+    labels: dict[str, str],
+    fit: list[tuple[str, float]],
+) -> list[UnitLine]:
+    """The units' lines in creation order (the low bits of their best-fit rank)."""
+    ranks = {unit: int(score) for unit, score in fit}
+    ordered = sorted(capacities, key=lambda unit: (ranks.get(unit, 0) % FIT_SCALE, unit))
+    return [
+        UnitLine(
+            FORMAT_VERSION, venue_id, unit, int(capacities[unit]), labels.get(unit), ranks.get(unit)
+        )
+        for unit in ordered
+    ]
+
+
+def _staff_token_lines(
+    venue_id: str, tokens: dict[str, str], used: dict[str, str]
+) -> list[StaffTokenLine]:
+    """The staff tokens' lines (digest -> stored record; id -> last used ms), oldest first.
+    A last-used time left behind by a revoke that raced a request is not written."""
+    lines = []
+    for token_digest, text in tokens.items():
+        record: dict[str, Any] = json.loads(text)
+        token_id = str(record["id"])
+        last = used.get(token_id)
+        lines.append(
+            StaffTokenLine(
+                FORMAT_VERSION,
+                venue_id,
+                token_id,
+                token_digest,
+                record,
+                None if last is None else int(last),
+            )
+        )
+    return sorted(lines, key=lambda line: (line.record.get("created", 0), line.id))
+
+
+def _closure_lines(venue_id: str, closures: dict[str, str]) -> list[ClosureLine]:
+    """The closures' lines (first date -> stored value), earliest first."""
+    lines = []
+    for first in sorted(closures):
+        closure = read_closure(first, closures[first])
+        lines.append(
+            ClosureLine(FORMAT_VERSION, venue_id, closure.first, closure.last, closure.reason)
+        )
+    return lines
 
 
 # -- one slot, read consistently ---------------------------------------------------------------
@@ -430,39 +578,61 @@ class Transfer:
         found += sorted(await Auditor(self._redis, self._keys).unlisted_venues())
         return found
 
-    async def _venue_head(self, venue_id: str, out: LineWriter) -> None:
-        """Write the venue's line and its units' lines (in creation order)."""
+    async def _venue_head(self, venue_id: str, out: LineWriter) -> dict[str, int]:
+        """Write the whole venue's head: its line, its units' lines (in creation order), its
+        staff tokens' (oldest first) and its closures' (earliest first); its grid (slot id ->
+        start ms) as read in the same MULTI."""
         keys = self._keys.of(venue_id)
-        fields: dict[str, str] = await self._redis.hgetall(keys.venue)
+        # One MULTI: the grid marker and version (venue fields), the closures and the slots
+        # agree; tables are added in one transaction, so none is read half-written.
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.hgetall(keys.venue)
+        self._queue_unit_reads(pipe, keys)
+        pipe.hgetall(keys.staff_tokens)
+        pipe.hgetall(keys.staff_used)
+        pipe.hgetall(keys.closures)
+        pipe.zrange(keys.slots, 0, -1, withscores=True)
+        fields, capacities, labels, fit, tokens, used, closures, grid = await pipe.execute()
+        await self._write_venue_line(venue_id, fields, out)
+        lines: list[Line] = [
+            *_unit_lines(venue_id, capacities, labels, fit),
+            *_staff_token_lines(venue_id, tokens, used),
+            *_closure_lines(venue_id, closures),
+        ]
+        for line in lines:
+            out.write(line)
+        return {slot: int(start) for slot, start in grid}
+
+    async def _archive_head(self, venue_id: str, out: LineWriter) -> None:
+        """Write an archive's head: the venue's line without the rolling grid's marker (the
+        archive does not hold the slots it speaks of) and its units' lines (ended slots are
+        archived to be looked up: no staff tokens, no closures)."""
+        keys = self._keys.of(venue_id)
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.hgetall(keys.venue)
+        self._queue_unit_reads(pipe, keys)
+        fields, capacities, labels, fit = await pipe.execute()
+        fields.pop(GRID_MARKER, None)
+        await self._write_venue_line(venue_id, fields, out)
+        for line in _unit_lines(venue_id, capacities, labels, fit):
+            out.write(line)
+
+    async def _write_venue_line(
+        self, venue_id: str, fields: dict[str, str], out: LineWriter
+    ) -> None:
         if not fields:
             raise NoSuchVenue(f"no venue {venue_id}")
         listed = await self._redis.zscore(self._keys.venues(fields.get("kind", "")), venue_id)
         out.write(
             VenueLine(FORMAT_VERSION, venue_id, fields, None if listed is None else int(listed))
         )
-        for unit in await self._units(venue_id, keys):
-            out.write(unit)
 
-    async def _units(self, venue_id: str, keys: VenueKeys) -> list[UnitLine]:
-        # One MULTI: tables are added in one transaction, so none is read half-written.
-        pipe = self._redis.pipeline(transaction=True)
+    @staticmethod
+    def _queue_unit_reads(pipe: Any, keys: VenueKeys) -> None:
+        """Queue what `_unit_lines` reads: capacities, labels, best-fit ranks."""
         pipe.hgetall(keys.units)
         pipe.hgetall(keys.unit_labels)
         pipe.zrange(keys.units_by_fit, 0, -1, withscores=True)
-        capacities, labels, fit = await pipe.execute()
-        ranks = {unit: int(score) for unit, score in fit}
-        ordered = sorted(capacities, key=lambda unit: (ranks.get(unit, 0) % FIT_SCALE, unit))
-        return [
-            UnitLine(
-                FORMAT_VERSION,
-                venue_id,
-                unit,
-                int(capacities[unit]),
-                labels.get(unit),
-                ranks.get(unit),
-            )
-            for unit in ordered
-        ]
 
     async def _by_start(self, keys: VenueKeys, high: int | str = "+inf") -> dict[str, int]:
         """reference -> start ms, from the by-start index (up to ``high``)."""
@@ -508,10 +678,10 @@ class Transfer:
         return dict(writer.counts)
 
     async def export_venue(self, venue_id: str, out: LineWriter) -> None:
-        """One venue: its line, its units, then each slot with its reservations."""
-        await self._venue_head(venue_id, out)
+        """One venue: its line, its units, staff tokens and closures, then each slot with its
+        reservations."""
+        grid = await self._venue_head(venue_id, out)
         keys = self._keys.of(venue_id)
-        grid = await self._grid(keys)
         guesses: defaultdict[int, set[str]] = defaultdict(set)
         for ref, start in (await self._by_start(keys)).items():
             guesses[start].add(ref)
@@ -621,6 +791,10 @@ class Transfer:
             keys.holds,
             keys.reservations_by_start,
             keys.feed,
+            keys.staff_tokens,
+            keys.staff_ids,
+            keys.staff_used,
+            keys.closures,
             *(keys.cells(slot) for slot in data.slots),
             *(keys.held(slot) for slot in data.slots),
             *(keys.reservation(ref) for ref in data.reservations),
@@ -687,6 +861,23 @@ class Transfer:
             pipe.zadd(keys.reservations_by_start, {r.id: int(r.fields["starts"]) for r in starting})
         for phone, refs in by_phone.items():
             pipe.sadd(keys.reservations_by_phone(phone), *refs)
+        self._queue_staff_and_closures(pipe, keys, data)
+
+    @staticmethod
+    def _queue_staff_and_closures(pipe: Any, keys: VenueKeys, data: VenueData) -> None:
+        """Queue the staff tokens (record and id index, as `StaffTokens.create` writes them,
+        and last use) and the closures."""
+        for tokens in _chunks(list(data.staff_tokens.values())):
+            pipe.hset(keys.staff_tokens, mapping={t.digest: json.dumps(t.record) for t in tokens})
+            pipe.hset(keys.staff_ids, mapping={t.id: t.digest for t in tokens})
+            used = {t.id: t.last_used for t in tokens if t.last_used is not None}
+            if used:
+                pipe.hset(keys.staff_used, mapping=used)
+        for closures in _chunks(list(data.closures.values())):
+            pipe.hset(
+                keys.closures,
+                mapping={c.first: stored_closure(c.last, c.reason) for c in closures},
+            )
 
     # -- archive -------------------------------------------------------------------------------
 
@@ -715,7 +906,7 @@ class Transfer:
         ended = await self._redis.zrangebyscore(keys.slots, "-inf", latest_start, withscores=True)
         if not ended:
             return report
-        await self._venue_head(venue_id, out)
+        await self._archive_head(venue_id, out)
         guesses: defaultdict[int, set[str]] = defaultdict(set)
         for ref, start in (await self._by_start(keys, latest_start)).items():
             guesses[start].add(ref)
