@@ -12,12 +12,12 @@ from __future__ import annotations
 import hmac
 from typing import Any
 
-import msgspec
 from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from litestar.types import Guard
 
+from holdsvc.api.dto import decode_untyped
 from holdsvc.api.faces import FACES
 from holdsvc.errors import Forbidden, Unauthorized
 from holdsvc.identifiers import digest
@@ -103,33 +103,30 @@ async def admin_guard(connection: Connection, _: BaseRouteHandler) -> None:
     connection.state.actor = actor
 
 
-def staff_guard(role: Role) -> Guard:
+def staff_guard(role: Role, *, host_may_set: frozenset[str] | None = None) -> Guard:
     """Guard for a venue's staff endpoints: an admin, or a staff token of that venue whose
-    role covers ``role``."""
+    role covers ``role``. ``host_may_set``: a host may call the route only with a body that
+    sets no other field (a manager or an admin may set any)."""
 
     async def guard(connection: Connection, _: BaseRouteHandler) -> None:
         actor = await admit(connection, venue_in_path(connection), role)
-        if role is Role.HOST and connection.scope.get("method") == "PATCH":
-            await _host_patches_only_what_hosts_may(connection, actor)
+        if host_may_set is not None and actor.role is Role.HOST:
+            await _only_fields(connection, host_may_set)
         await accepted(connection, actor)
 
     guard.__name__ = f"{role}_guard"
     return guard
 
 
-async def _host_patches_only_what_hosts_may(connection: Connection, actor: Actor) -> None:
-    """A host may PATCH ``bookings_open`` alone; checked before the body is validated."""
-    if actor.admin or actor.role is not Role.HOST:
-        return
+async def _only_fields(connection: Connection, allowed: frozenset[str]) -> None:
+    """Refuse a body that sets a field outside ``allowed``; checked before it is validated."""
     request: Request[Any, Any, Any] = connection  # type: ignore[assignment]
-    try:
-        decoded = msgspec.json.decode(await request.body())
-    except msgspec.DecodeError:
-        decoded = None
-    fields = set(decoded) if isinstance(decoded, dict) else set()
-    others = sorted(fields - HOST_PATCHABLE)
+    decoded = decode_untyped(await request.body())
+    others = sorted(set(decoded) - allowed) if isinstance(decoded, dict) else []
     if others:
-        raise Forbidden(f"A host may change only bookings_open (not {', '.join(others)})")
+        raise Forbidden(
+            f"A host may change only {', '.join(sorted(allowed))} (not {', '.join(others)})"
+        )
 
 
 async def reservation_actor(connection: Connection, venue_id: str | None) -> Actor | None:

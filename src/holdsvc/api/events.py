@@ -8,7 +8,7 @@ from litestar import Controller, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, Parameter
 
-from holdsvc.api.auth import admin_guard, staff_guard
+from holdsvc.api.auth import HOST_PATCHABLE, admin_guard, staff_guard
 from holdsvc.api.dto import StrictBody
 from holdsvc.api.schemas import EventList, PageCursor, PageLimit, SeatList, problems
 from holdsvc.models import (
@@ -60,7 +60,7 @@ class EventController(Controller):
 
     @patch(
         "/{eid:str}",
-        guards=[staff_guard(Role.HOST)],
+        guards=[staff_guard(Role.HOST, host_may_set=HOST_PATCHABLE)],
         dto=StrictBody[EventPatch],
         return_dto=None,
         operation_id="updateEvent",

@@ -9,7 +9,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, Parameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK
 
-from holdsvc.api.auth import admin_guard, staff_guard
+from holdsvc.api.auth import HOST_PATCHABLE, admin_guard, staff_guard
 from holdsvc.api.dto import StrictBody
 from holdsvc.api.schemas import (
     AvailableSlotList,
@@ -92,7 +92,7 @@ class RestaurantController(Controller):
 
     @patch(
         "/{rid:str}",
-        guards=[staff_guard(Role.HOST)],
+        guards=[staff_guard(Role.HOST, host_may_set=HOST_PATCHABLE)],
         dto=StrictBody[RestaurantPatch],
         return_dto=None,
         operation_id="updateRestaurant",
