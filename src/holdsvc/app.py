@@ -15,7 +15,6 @@ from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.enums import ScopeType
-from litestar.openapi import OpenAPIConfig
 from litestar.types import ASGIApp, Receive, Scope, Send
 from redis.exceptions import RedisClusterException, RedisError
 
@@ -24,6 +23,7 @@ from holdsvc.api.events import EventController
 from holdsvc.api.faces import EVENTS, FACES, RESTAURANTS
 from holdsvc.api.grid import ClosureController
 from holdsvc.api.holds import hold_router
+from holdsvc.api.openapi import document_answers, openapi_config
 from holdsvc.api.ops import OpsController
 from holdsvc.api.problems import EXCEPTION_HANDLERS
 from holdsvc.api.reservations import ReservationController
@@ -156,7 +156,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[metrics_middleware, *rate_limiting(settings)],
         request_max_body_size=settings.max_body_bytes,
-        openapi_config=OpenAPIConfig(title="holdsvc", version="1.0.0", path="/schema"),
+        openapi_config=openapi_config(),
         cors_config=None
         if not settings.cors_origins
         else CORSConfig(allow_origins=settings.cors_origins),
@@ -166,4 +166,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app.state.metrics = metrics
     app.state.admin_digests = settings.admin_token_digests()
     app.state.max_body_bytes = settings.max_body_bytes
+    document_answers(app)  # what every route answers, from its declaration (api/openapi.py)
     return app
