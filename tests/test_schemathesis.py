@@ -23,6 +23,8 @@ CHECKS = ",".join(
         "response_schema_conformance",
         "content_type_conformance",
         "status_code_conformance",
+        # The Retry-After and RateLimit-* headers sent match what the document says of them.
+        "response_headers_conformance",
     )
 )
 
@@ -38,7 +40,9 @@ def test_schemathesis_finds_no_5xx_and_no_schema_violation(
         "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
         "HOLDSVC_ST_HOOK_LOG": str(hook_log),
     }
-    with ServerProcess(redis_url, workers=1) as server:
+    # The rate limit on, too high to refuse anything here: its headers are checked as well.
+    limit = {"HOLDSVC_RATE_LIMIT_PER_MINUTE": "1000000"}
+    with ServerProcess(redis_url, workers=1, env=limit) as server:
         run = subprocess.run(
             [
                 str(schemathesis),

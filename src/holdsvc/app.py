@@ -15,7 +15,6 @@ from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.enums import ScopeType
-from litestar.openapi import OpenAPIConfig
 from litestar.types import ASGIApp, Receive, Scope, Send
 from redis.exceptions import RedisClusterException, RedisError
 
@@ -24,7 +23,8 @@ from holdsvc.api.events import EventController
 from holdsvc.api.faces import EVENTS, FACES, RESTAURANTS
 from holdsvc.api.grid import ClosureController
 from holdsvc.api.holds import hold_router
-from holdsvc.api.media import document_json_bodies, json_bodies_only
+from holdsvc.api.media import json_bodies_only
+from holdsvc.api.openapi import document_answers, openapi_config
 from holdsvc.api.ops import OpsController
 from holdsvc.api.problems import EXCEPTION_HANDLERS, answer_error
 from holdsvc.api.reservations import ReservationController
@@ -171,15 +171,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # A body that is not JSON is refused before the rate limit counts the request.
         middleware=[metrics_middleware, json_bodies_only, *rate_limiting(settings)],
         request_max_body_size=settings.max_body_bytes,
-        openapi_config=OpenAPIConfig(title="holdsvc", version="1.0.0", path="/schema"),
+        openapi_config=openapi_config(),
         cors_config=None
         if not settings.cors_origins
         else CORSConfig(allow_origins=settings.cors_origins),
         debug=False,
         plugins=[WebPlugin()],  # the pages (src/holdsvc/web)
     )
-    document_json_bodies(app)
     app.state.metrics = metrics
     app.state.admin_digests = settings.admin_token_digests()
     app.state.max_body_bytes = settings.max_body_bytes
+    document_answers(app)  # what every route answers, from its declaration (api/openapi.py)
     return app

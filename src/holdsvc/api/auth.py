@@ -9,6 +9,7 @@ the call (another venue, a host asking for a manager action, staff on an admin-o
 
 from __future__ import annotations
 
+import functools
 import hmac
 from typing import Any
 
@@ -27,6 +28,18 @@ from holdsvc.staff import ADMIN, Actor, Role
 Connection = ASGIConnection[Any, Any, Any, Any]
 # What a host may change of its venue (API.md: "PATCH of bookings_open alone").
 HOST_PATCHABLE = frozenset({"bookings_open"})
+# The least role a bearer token needs on a reservation route, as the alternative to the
+# reservation's manage token (reservation_actor).
+RESERVATION_STAFF = Role.HOST
+# Every guard that asks for a bearer token, with the role it needs ("" for any valid token):
+# the OpenAPI document's security requirements are read from it (api/openapi.py).
+BEARER_GUARDS: dict[Guard, str] = {}
+
+
+def bearer_role(guard: Guard) -> str | None:
+    """The role a guard's bearer token needs ("" for any valid one); None for a guard that
+    asks for no bearer token."""
+    return BEARER_GUARDS.get(guard)
 
 
 def bearer(connection: Connection) -> str | None:
@@ -103,10 +116,26 @@ async def admin_guard(connection: Connection, _: BaseRouteHandler) -> None:
     connection.state.actor = actor
 
 
+BEARER_GUARDS[admin_guard] = "admin"
+
+
+async def signed_in_guard(connection: Connection, _: BaseRouteHandler) -> None:
+    """Guard for routes any valid admin or staff token may call: 401 without one."""
+    actor = await actor_of(connection)
+    if actor is None:
+        raise Unauthorized("A staff or admin token is required")
+    connection.state.actor = actor
+
+
+BEARER_GUARDS[signed_in_guard] = ""
+
+
+@functools.cache
 def staff_guard(role: Role, *, host_may_set: frozenset[str] | None = None) -> Guard:
     """Guard for a venue's staff endpoints: an admin, or a staff token of that venue whose
     role covers ``role``. ``host_may_set``: a host may call the route only with a body that
-    sets no other field (a manager or an admin may set any)."""
+    sets no other field (a manager or an admin may set any). One guard per distinct call, so
+    BEARER_GUARDS stays as small as the roles."""
 
     async def guard(connection: Connection, _: BaseRouteHandler) -> None:
         actor = await admit(connection, venue_in_path(connection), role)
@@ -115,6 +144,7 @@ def staff_guard(role: Role, *, host_may_set: frozenset[str] | None = None) -> Gu
         await accepted(connection, actor)
 
     guard.__name__ = f"{role}_guard"
+    BEARER_GUARDS[guard] = str(role)
     return guard
 
 
@@ -143,7 +173,7 @@ async def reservation_actor(connection: Connection, venue_id: str | None) -> Act
         if venue_id is None:
             # A reference that names no venue: the service answers 404 for it.
             return await actor_of(connection)
-        return await accepted(connection, await admit(connection, venue_id, Role.HOST))
+        return await accepted(connection, await admit(connection, venue_id, RESERVATION_STAFF))
     except Unauthorized:
         # A bearer token that is not valid next to a manage token: the guest's way in.
         if connection.headers.get("manage-token"):

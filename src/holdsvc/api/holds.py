@@ -20,7 +20,7 @@ from litestar.types import Guard
 from holdsvc.api.dto import StrictBody, strict_body
 from holdsvc.api.faces import Face
 from holdsvc.api.fastpath import EarlyAnswer, on_early_answer, serve_directly
-from holdsvc.api.schemas import problems
+from holdsvc.api.schemas import problems, replayed
 from holdsvc.models import ConfirmInput, Hold, HoldInput, Reservation, SeatHoldInput
 from holdsvc.services import Services
 
@@ -74,7 +74,10 @@ def hold_router(face: Face, guards: list[Guard] | None = None) -> Router:
         dto=strict_body(face.hold_body),
         return_dto=None,
         operation_id=face.op("place"),
-        responses=problems(400, 404, 409),
+        responses={
+            **problems(400, 404, 409),
+            **replayed(Hold, "The same Idempotency-Key and body again: the same hold"),
+        },
         status_code=HTTP_201_CREATED,
         middleware=[serve_directly],
         exception_handlers={EarlyAnswer: on_early_answer},
@@ -140,7 +143,10 @@ def hold_router(face: Face, guards: list[Guard] | None = None) -> Router:
         return_dto=None,
         status_code=HTTP_201_CREATED,
         operation_id=face.op("confirm"),
-        responses=problems(400, 403, 404, 410),
+        responses={
+            **problems(400, 403, 404, 410),
+            **replayed(Reservation, "The same confirm again: the same reservation"),
+        },
         exception_handlers={AlreadyConfirmed: on_already_confirmed},
     )
     async def confirm(

@@ -15,13 +15,10 @@ the same test, so the document and the rule cannot drift apart.
 
 from __future__ import annotations
 
-from litestar import Litestar
 from litestar.enums import ScopeType
 from litestar.handlers import HTTPRouteHandler
-from litestar.routes import HTTPRoute
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from holdsvc.api.schemas import problems
 from holdsvc.errors import UnsupportedMediaType
 
 JSON = "application/json"
@@ -82,14 +79,3 @@ def json_bodies_only(app: ASGIApp) -> ASGIApp:
         await app(scope, receive, send)
 
     return middleware
-
-
-def document_json_bodies(app: Litestar) -> None:
-    """List 415 among the problem answers of every route that takes a JSON body."""
-    unsupported = problems(415)[415]
-    for route in app.routes:
-        if not isinstance(route, HTTPRoute):
-            continue
-        for handler in route.route_handlers:
-            if takes_json_body(handler):
-                handler.responses = {**(handler.responses or {}), 415: unsupported}

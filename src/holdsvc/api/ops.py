@@ -10,11 +10,11 @@ from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from redis.exceptions import RedisClusterException, RedisError
 
-from holdsvc.api.auth import actor_of
-from holdsvc.api.problems import problem
-from holdsvc.api.schemas import Me, problems
-from holdsvc.errors import Unauthorized
+from holdsvc.api.auth import signed_in_guard
+from holdsvc.api.schemas import Me, Ready
+from holdsvc.errors import Unavailable
 from holdsvc.services import Services
+from holdsvc.staff import Actor
 
 
 class NotReady(msgspec.Struct, kw_only=True):
@@ -25,8 +25,12 @@ class NotReady(msgspec.Struct, kw_only=True):
 
 
 READY_RESPONSES = {
+    200: ResponseSpec(
+        data_container=Ready, generate_examples=False, description="Ready to take holds"
+    ),
     503: ResponseSpec(
         data_container=NotReady,
+        generate_examples=False,
         description="Redis would evict keys (maxmemory-policy other than noeviction, unless "
         "HOLDSVC_ALLOW_EVICTION=true); while Redis is unreachable or the scripts are not "
         "loaded, a problem (unavailable) instead",
@@ -53,28 +57,21 @@ class OpsController(Controller):
         except (RedisError, RedisClusterException, OSError):
             answers, evicts = False, None
         if not answers:
-            return problem(
-                503,
-                "unavailable",
-                "Not ready",
-                "Redis is unreachable or the scripts are not loaded",
-            )
+            raise Unavailable("Redis is unreachable or the scripts are not loaded")
         if evicts is not None:
             return Response(NotReady(reason=evicts), status_code=503)
-        return Response({"status": "ready"})
+        return Response(Ready(status="ready"))
 
     @get("/metrics", operation_id="metrics", media_type="text/plain; version=0.0.4")
     async def metrics(self, services: NamedDependency[Services]) -> bytes:
         """Prometheus text exposition."""
         return services.metrics.render()
 
-    @get("/v1/me", operation_id="whoAmI", responses=problems(401, 403), tags=["staff"])
+    @get("/v1/me", operation_id="whoAmI", guards=[signed_in_guard], tags=["staff"])
     async def me(self, request: Request[Any, Any, Any]) -> Me:
         """Who a bearer token is: an admin, or a staff token with its venue and role (the
         staff page says so, and hides what a host may not do)."""
-        actor = await actor_of(request)
-        if actor is None:
-            raise Unauthorized("A staff or admin token is required")
+        actor: Actor = request.state.actor  # set by the guard
         if actor.admin:
             return Me(role="admin", actor="admin")
         return Me(

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from http import HTTPStatus
+from typing import Annotated, Literal
 
 import msgspec
 from litestar.openapi.datastructures import ResponseSpec
@@ -109,21 +110,33 @@ RETRY_NOTES = {
 
 
 def problem_description(status: int) -> str:
-    """The OpenAPI description of one problem status: each code it may carry, and when."""
+    """The OpenAPI description of one problem status: each code it may carry, and when (the
+    HTTP reason phrase for a status the table has no code for yet)."""
     codes = [f"{p.code} ({p.title})" for p in errors.Problem if p.status == status]
-    return "; ".join(codes) + RETRY_NOTES.get(status, "")
+    return ("; ".join(codes) or HTTPStatus(status).phrase) + RETRY_NOTES.get(status, "")
+
+
+def problem_response(status: int) -> ResponseSpec:
+    """The OpenAPI entry of one problem status: the Problem schema, described from the table
+    of codes, with no generated examples."""
+    return ResponseSpec(
+        data_container=Problem,
+        generate_examples=False,
+        media_type="application/problem+json",
+        description=problem_description(status),
+    )
 
 
 def problems(*statuses: int) -> dict[int, ResponseSpec]:
-    """OpenAPI entries for the problem responses a route can give (503 always)."""
-    return {
-        status: ResponseSpec(
-            data_container=Problem,
-            media_type="application/problem+json",
-            description=problem_description(status),
-        )
-        for status in (*statuses, 503)
-    }
+    """OpenAPI entries for the problem responses a route can give (503 always). What follows
+    from the route's declaration (its guards, body, tokens, path) is added by api/openapi.py."""
+    return {status: problem_response(status) for status in (*statuses, 503)}
+
+
+def replayed(model: type[msgspec.Struct], description: str) -> dict[int, ResponseSpec]:
+    """The 200 of a route that answers 201 when it creates and 200 when a retry replays it."""
+    spec = ResponseSpec(data_container=model, generate_examples=False, description=description)
+    return {200: spec}
 
 
 class EventList(msgspec.Struct, omit_defaults=True):
@@ -153,3 +166,9 @@ class Me(msgspec.Struct, kw_only=True):
     actor: str  # what the feed names: "admin" or the staff token's id
     venue_id: str | None = None
     name: str | None = None
+
+
+class Ready(msgspec.Struct, kw_only=True):
+    """``GET /ready`` when Redis answers and the scripts are loaded."""
+
+    status: Literal["ready"]

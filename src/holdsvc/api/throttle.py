@@ -21,6 +21,14 @@ from holdsvc.keys import Keys
 from holdsvc.services import Services
 
 WINDOW_US = 60_000_000  # the limit is per minute
+# The headers every answer of a limited endpoint carries (but the 429 itself, which carries
+# Retry-After), as the OpenAPI document describes them (api/openapi.py).
+RATE_LIMIT_HEADERS = {
+    "RateLimit-Policy": "The limit and its window: `<requests>;w=60`",
+    "RateLimit-Limit": "Requests allowed per minute from this client address",
+    "RateLimit-Remaining": "Requests this client may still send right away",
+    "RateLimit-Reset": "Seconds until the whole limit is available again",
+}
 
 
 def is_hold_path(path: str) -> bool:
