@@ -27,7 +27,7 @@ YESTERDAY = day_after(-1)
 LATER = day_after(5)
 SLOT = f"{DAY}T19:00"
 PAST_SLOT = f"{YESTERDAY}T19:00"
-DETAILS = {
+DETAILS: dict[str, Any] = {
     "address": "1 Main St, Springfield",
     "description": "Small plates and natural wine.",
     "locale": "de-DE",
