@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections import Counter
 from typing import Any
 
@@ -507,3 +508,30 @@ async def test_removing_a_table_racing_holds_on_it_never_strands_a_cell(
         report = (await http.get(f"/v1/restaurants/{rid}/audit", headers=admin)).json()
         assert report["ok"], report
     assert sum(outcomes.values()) == 10
+
+
+# -- offline docs and compression ---------------------------------------------------------
+
+
+async def test_the_docs_page_loads_every_file_from_the_app(client: Client) -> None:
+    page = await client.get("/schema")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    sources = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert sources and all(source.startswith("/static/vendor/") for source in sources), sources
+    for source in sources:
+        assert (await client.get(source)).status_code == 200, source
+    assert "SwaggerUIBundle" in page.text
+    assert (await client.get("/schema/openapi.json")).json()["info"]["title"] == "holdsvc"
+
+
+async def test_text_answers_are_compressed_and_feed_streams_are_not(client: Client) -> None:
+    gzip = {"Accept-Encoding": "gzip"}
+    for url in ("/static/app.css", "/schema/openapi.json", "/"):
+        answer = await client.get(url, headers=gzip)
+        assert answer.headers.get("content-encoding") == "gzip", url
+    rid = await restaurant(client, [2])
+    polled = await client.get(
+        f"/v1/restaurants/{rid}/changes",
+        headers={**ADMIN, **gzip, "Accept": "application/json"},
+    )
+    assert polled.status_code == 200 and "content-encoding" not in polled.headers
