@@ -297,6 +297,11 @@ class Restaurants:
             after = (grid[-1][1], grid[-1][0])
         return None
 
+    async def last_grid_day(self, venue_id: str) -> str | None:
+        """The date of the grid's last slot (None: no slot yet)."""
+        last: list[str] = await self._redis.zrange(self._keys.of(venue_id).slots, -1, -1)
+        return last[0][:10] if last else None
+
     async def max_party_size(self, venue_id: str) -> int:
         """The largest party one table of the venue seats (0 without tables)."""
         tables = await self._tables(self._keys.of(venue_id))
