@@ -420,9 +420,16 @@ function paintCell(button, slot, table, status, freeAt) {
     delete button.dataset.ref;
     if (status === "held" && freeAt) detail = `until ${clock(freeAt)}`;
   }
-  button.replaceChildren(el("span", { class: "cell-main", text }), detail ? el("span", { class: "cell-sub", text: detail }) : "");
-  const who = reservation ? `reserved for ${reservation.name}, ${reservation.party_size} guests, ${reservation.reference}` : (CELL_WORDS[status] || status).toLowerCase();
-  button.setAttribute("aria-label", `${clock(slot)}, ${tableName(table)}: ${who}${detail && !reservation ? `, ${detail}` : ""}`);
+  // The name is the visible text with its context around it (never a label that hides it).
+  const before = `${clock(slot)}, ${tableName(table)}: ${reservation ? "reserved for " : ""}`;
+  const after = reservation ? `, ${reservation.party_size} guests, ${reservation.reference}` : "";
+  button.replaceChildren(
+    el("span", { class: "sr-only", text: before }),
+    el("span", { class: "cell-main", text }),
+    detail ? " " : "",
+    detail ? el("span", { class: "cell-sub", text: detail }) : "",
+    after ? el("span", { class: "sr-only", text: after }) : "");
+  button.removeAttribute("aria-label");
   button.dataset.status = status;
 }
 
