@@ -809,6 +809,7 @@ async def test_main_pages_fit_a_phone_and_a_desktop(
 
         await shot.goto("/admin")
         await expect(shot.locator("#venues")).to_contain_text("Trattoria")
+        await shot.locator("#t-restaurant").select_option(rid)
         await expect(shot.locator("#tables-now tbody tr")).to_have_count(5)
         await shoot(shot, folder, f"admin{suffix}")
         await context.close()
