@@ -272,8 +272,8 @@ class Restaurants:
         venue = await self._venues.load(venue_id, KIND)
         _, last = date_range(last_text, last_text)
         keys = self._keys.of(venue_id)
-        tables = [t for t in await self._tables(keys) if t.capacity >= party_size]
-        if not tables:
+        fitting = [t.id for t in await self._tables(keys) if t.capacity >= party_size]
+        if not fitting:
             return None
         now = await redis_now_ms(self._redis)
         _, low = timegrid.local_day_bounds_ms(last, last, venue.tz)
@@ -290,8 +290,13 @@ class Restaurants:
                 timegrid.parse_date(grid[0][0][:10]),
                 timegrid.parse_date(grid[-1][0][:10]),
             )
-            for slot, start, row in await self._states(venue, keys, grid, now, tables):
-                free = any(t.status == "available" for t in row)
+            # Only the fitting tables' cells, read raw: no per-table objects for full slots.
+            pipe = self._redis.pipeline(transaction=False)
+            for slot, _ in grid:
+                pipe.hmget(keys.cells(slot), fitting)
+            rows: list[list[str | None]] = await pipe.execute()
+            for (slot, start), states in zip(grid, rows, strict=True):
+                free = any(read_cell(state, now).status == "available" for state in states)
                 if free and slot[:10] not in closed and _bookable(venue, start, now):
                     return slot[:10]
             after = (grid[-1][1], grid[-1][0])
