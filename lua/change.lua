@@ -23,7 +23,9 @@ Input:
   ARGV[1]  reference
   ARGV[2]  expected slot       what the caller read (KEYS[2], and KEYS[3] when no target slot)
   ARGV[3]  expected phone      what the caller read (KEYS[8])
-  ARGV[4]  fields              JSON object of stored fields to set (strings)
+  ARGV[4]  fields              JSON object of stored fields to set (strings); a 'status'
+                               (staff only: confirmed, seated, completed, no_show) is
+                               checked here: no_show only once the reservation started
   ARGV[5]  move                '1': claim a cell in the target slot, '0': stay
   ARGV[6]  target slot
   ARGV[7]  target unit         '' = best fit
@@ -46,6 +48,7 @@ Output: {code, now ms, ...}
   35 SLOT_IN_PAST            (guest moves only)
   36 OUTSIDE_BOOKING_WINDOW  (guest moves only)
   37 RESERVATION_CANCELLED
+  43 NOT_STARTED             starts ms (a no_show before the reservation's start)
   52 NEEDS_SWEEP             hold ids of lapsed holds on the target cell (sweep, then retry)
   54 STALE                   it moved, or its phone changed, since the caller read it (and
                              this change needs that key): read, retry
@@ -73,7 +76,7 @@ local feed_maxlen = tonumber(ARGV[11])
 local now = now_ms()
 
 local res = redis.call('HMGET', KEYS[1], 'status', 'slot', 'units', 'party', 'phone', 'hold',
-  'user', 'digest')
+  'user', 'digest', 'starts')
 if not res[1] then return {14, now} end
 -- Digests of random tokens; Lua interns every string, so == takes the same time for any two.
 if not as_staff and (presented_digest == '' or presented_digest ~= res[8]) then
@@ -85,6 +88,10 @@ if res[1] ~= 'confirmed' and not as_staff then return {20, now} end
 -- The keys built from what the caller read must still be this reservation's.
 if move and res[2] ~= expected_slot then return {54, now} end
 local phone_moves = fields.phone ~= nil and fields.phone ~= res[5]
+-- Judged by Redis TIME against the start stored now: a guest who has not come is only a
+-- no-show once the booking began (a move committed first moves the start too).
+local new_status = fields.status
+if new_status == 'no_show' and now < tonumber(res[9]) then return {43, now, res[9]} end
 if phone_moves and res[5] ~= expected_phone then return {54, now} end
 
 local party = tonumber(res[4])
@@ -139,5 +146,5 @@ if phone_moves then
   redis.call('SADD', KEYS[9], reference)
 end
 feed_append(KEYS[11], feed_maxlen, 'changed', now, res[6], res[7], reference,
-  cjson.encode(cells), actor)
+  cjson.encode(cells), actor, new_status)
 return {0, now}

@@ -161,6 +161,14 @@ async def _cell_of_no_unit(services: Services, rid: str, made: dict[str, Any]) -
     await services.redis.hset(V.of(rid).cells(slot_tomorrow(14)), "T1,T2", f"r|{ref}")
 
 
+async def _cell_of_removed_table(services: Services, rid: str, made: dict[str, Any]) -> None:
+    # A table removed (at epoch 0) while a slot still to come claims it: what remove_table.lua
+    # refuses in its step.
+    ref = made["reservation"].reference
+    await services.redis.hset(V.of(rid).units_removed, "T9", "0|2|")
+    await services.redis.hset(V.of(rid).cells(slot_tomorrow(15)), "T9", f"r|{ref}")
+
+
 @pytest.mark.parametrize(
     ("fault", "check"),
     [
@@ -178,6 +186,7 @@ async def _cell_of_no_unit(services: Services, rid: str, made: dict[str, Any]) -
         (_unit_named_twice, "record_units"),
         (_unreadable_units, "record_units"),
         (_cell_of_no_unit, "cell_unit"),
+        (_cell_of_removed_table, "removed_unit_cell"),
     ],
 )
 async def test_each_planted_fault_is_reported_precisely(

@@ -239,11 +239,11 @@ async def test_cancelled_cannot_change_and_staff_fields_are_staff_only(client: C
     assert bad.status_code == 400
     staff = await client.patch(
         f"/v1/reservations/{res['reference']}",
-        json={"tags": ["vip", "window"], "business_notes": "regular", "status": "no_show"},
+        json={"tags": ["vip", "window"], "business_notes": "regular", "status": "completed"},
         headers=ADMIN,
     )
     assert staff.status_code == 200, staff.text
-    assert staff.json()["tags"] == ["vip", "window"] and staff.json()["status"] == "no_show"
+    assert staff.json()["tags"] == ["vip", "window"] and staff.json()["status"] == "completed"
     assert (await table_states(client, rid, SLOT))["T1"] == "reserved"  # cells stay as they are
     by_guest = await client.patch(
         f"/v1/reservations/{res['reference']}", json={"name": "x"}, headers=guest(res)
@@ -255,12 +255,12 @@ async def test_cancelled_cannot_change_and_staff_fields_are_staff_only(client: C
         )
     ).json()
     assert [r["reference"] for r in tagged["reservations"]] == [res["reference"]]
-    no_shows = (
+    marked = (
         await client.get(
-            f"/v1/restaurants/{rid}/reservations", params={"status": "no_show"}, headers=ADMIN
+            f"/v1/restaurants/{rid}/reservations", params={"status": "completed"}, headers=ADMIN
         )
     ).json()
-    assert len(no_shows["reservations"]) == 1
+    assert len(marked["reservations"]) == 1
     other = await book(client, rid, user="v")
     await client.delete(f"/v1/reservations/{other['reference']}", headers=guest(other))
     cancelled = await client.patch(

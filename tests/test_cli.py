@@ -33,6 +33,15 @@ def test_demo_fills_a_running_server(redis_url: str) -> None:
         slots = httpx.get(availability).json()["slots"]
         assert slots
         assert sorted(t["capacity"] for t in slots[-1]["tables"]) == [2, 2, 4, 4, 6, 8]
+        pages = {
+            line.split()[0]: line.split()[-1]
+            for line in demo.stdout.split("Pages:")[1].split("Try:")[0].strip().splitlines()
+        }
+        assert set(pages) == {"home", "guest", "event", "staff", "admin"}
+        for page in pages.values():
+            assert httpx.get(page).status_code == 200, page
+        assert len(httpx.get(f"{url}/v1/events").json()["events"]) == 1
+        assert f"{url}/schema/openapi.json" in demo.stdout
 
 
 def test_serve_without_url_runs_and_stops_an_embedded_redis() -> None:

@@ -276,7 +276,7 @@ async def test_cancel_racing_a_move_never_strands_a_cell(
 async def test_guest_cancel_racing_a_staff_status_never_both_win(
     http: httpx.AsyncClient, server: ServerProcess, redis: Redis
 ) -> None:
-    """A guest cancels while staff mark the same reservation no_show (or completed), sent
+    """A guest cancels while staff mark the same reservation seated (or completed), sent
     within a millisecond of each other, 120 times: either the cancel came first (the staff
     change is 409 reservation_cancelled) or the staff change did (the guest may no longer
     cancel: 403 forbidden). Never both."""
@@ -286,7 +286,7 @@ async def test_guest_cancel_racing_a_staff_status_never_both_win(
     outcomes: Counter[str] = Counter()
     for n, res in enumerate(await staff_bookings(http, server, rid, slot)):
         url = f"/v1/reservations/{res['reference']}"
-        status = ("no_show", "completed")[n % 2]
+        status = ("seated", "completed")[n % 2]
         mark = http.patch(url, json={"status": status}, headers=admin)
         cancel = http.delete(url, headers={"Manage-Token": res["manage_token"]})
         staff_first, lead = pair_order(n)

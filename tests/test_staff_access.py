@@ -124,6 +124,11 @@ class World:
             base = url.rsplit("/", 1)[0]
             await client.post(base, json={"from": day, "to": day}, headers=ADMIN)
             url = f"{base}/{day}"
+        if url.endswith("/tables/{tid}"):
+            # A fresh table each call: a removal consumes it, and nothing is booked on it.
+            base = url.rsplit("/", 1)[0]
+            made = await client.post(base, json={"tables": [{"capacity": 2}]}, headers=ADMIN)
+            url = f"{base}/{made.json()['tables'][0]['id']}"
         if url.endswith("/slots?from=&to="):
             url = url.replace("from=&to=", "from=2031-02-01&to=2031-02-01")
         if url == "/v1/reservations?phone=":
@@ -146,6 +151,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v1/restaurants/{rid}/closures"): {"from": "2031-03-01", "to": "2031-03-01"},
     ("POST", "/v1/events/{eid}/staff-tokens"): {"name": "Door", "role": "host"},
     ("PATCH", "/v1/reservations/{reference}"): {"notes": "window seat"},
+    ("PATCH", "/v1/restaurants/{rid}/tables/{tid}"): {"label": "Window", "capacity": 4},
 }
 
 

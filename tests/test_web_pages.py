@@ -9,6 +9,7 @@ label, and that the service worker lists every module the staff page imports.
 from __future__ import annotations
 
 import re
+from datetime import date
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,15 @@ from typing import Any
 import pytest
 
 from holdsvc.web.pages import CONTENT_SECURITY_POLICY
-from tests.helpers import ADMIN, Client, new_reservation, new_venue, slot_tomorrow, tomorrow
+from tests.helpers import (
+    ADMIN,
+    Client,
+    day_after,
+    new_reservation,
+    new_venue,
+    slot_tomorrow,
+    tomorrow,
+)
 
 WEB = Path(__file__).parent.parent / "src" / "holdsvc" / "web"
 STATIC = WEB / "static"
@@ -67,6 +76,11 @@ def check_markup(html: str) -> Markup:
     return markup
 
 
+def visible(html: str) -> str:
+    """The text a reader sees: no tags, attributes or scripts."""
+    return re.sub(r"<[^>]+>", " ", re.sub(r"<script.*?</script>", " ", html, flags=re.S))
+
+
 def assert_page(response: Any, status: int = 200) -> str:
     """An HTML page with the security headers; its body."""
     assert response.status_code == status, response.text
@@ -115,19 +129,69 @@ async def test_slots_fragment_answers_each_case_in_words(client: Client) -> None
         return text
 
     assert f'data-slot="{slot_tomorrow(10)}"' in await slots(f"date={tomorrow()}&party_size=2")
-    assert "No free table for 5" in await slots(f"date={tomorrow()}&party_size=5")
+    too_many = await slots(f"date={tomorrow()}&party_size=5")
+    assert "We seat up to 2 guests online" in too_many and "(212) 555-0100" in too_many
     assert "Please pick a valid date" in await slots("date=2026-02-30&party_size=2")
     assert "whole number from 1 to 50" in await slots(f"date={tomorrow()}&party_size=x")
     assert "in the past" in await slots("date=2000-01-01&party_size=2")
     assert "up to 90 days ahead" in await slots("date=2999-01-01&party_size=2")
     moving = await slots(f"date={tomorrow()}&party_size=2&purpose=move&current={slot_tomorrow(19)}")
-    assert "your time now" in moving and "Move to 20:00" in moving
+    assert "your time now" in moving
+    assert 'Move to </span><span class="time">8:00\u202fPM</span>' in moving
 
     paused = await client.patch(
         f"/v1/restaurants/{rid}", json={"bookings_open": False}, headers=ADMIN
     )
     assert paused.status_code == 200
     assert "Online booking is paused" in await slots(f"date={tomorrow()}&party_size=2")
+
+
+async def test_pages_speak_the_venues_locale_and_show_no_inventory(client: Client) -> None:
+    rid = await new_venue(client, capacities=(2, 4))
+    details = {"address": "Hauptstraße 1, Berlin", "description": "Kleine Teller."}
+    await client.patch(f"/v1/restaurants/{rid}", json=details, headers=ADMIN)
+    page = assert_page(await client.get(f"/r/{rid}?date={tomorrow()}&party_size=2"))
+    assert 'class="brand" href="/r/' in page and ">Test Bistro</a>" in page
+    us = visible(page)
+    assert "7:00\u202fPM" in us and "19:00" not in us
+    assert "(212) 555-0100" in us and "Hauptstraße 1, Berlin" in us and "Kleine Teller." in us
+    assert "UTC" not in us  # no raw time-zone name
+    assert "tables" not in us.lower() and " T1" not in us  # no inventory
+    day = date.fromisoformat(tomorrow())
+    assert f"{day.year}" in us and day.strftime("%A") in us
+    await client.patch(f"/v1/restaurants/{rid}", json={"locale": "de-DE"}, headers=ADMIN)
+    de = visible(assert_page(await client.get(f"/r/{rid}?date={tomorrow()}&party_size=2")))
+    assert "19:00" in de and "PM" not in de
+    german_days = ["Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag", "Sonntag"]
+    assert german_days[day.weekday()] in de
+
+
+async def test_a_full_day_shows_the_next_available_date(client: Client) -> None:
+    rid = await new_venue(client, capacities=(2,))
+    await client.post(
+        f"/v1/restaurants/{rid}/slots",
+        json={"from": tomorrow(), "to": day_after(3)},
+        headers=ADMIN,
+    )
+    for hour in range(10, 22):
+        await new_reservation(client, rid, slot=slot_tomorrow(hour))
+    body = (await client.get(f"/r/{rid}/slots?date={tomorrow()}&party_size=2")).text
+    assert f'data-next="{day_after(2)}"' in body and "next day with a free table" in body
+    page = assert_page(await client.get(f"/r/{rid}?date={tomorrow()}&party_size=2"))
+    assert f'max="{day_after(3)}"' in page  # the date picker stops where the grid stops
+    assert 'max="2"' in page  # the party size stops at the largest table
+
+
+async def test_a_cancelled_booking_offers_to_book_again(client: Client) -> None:
+    rid = await new_venue(client)
+    reservation = await new_reservation(client, rid)
+    reference = reservation["reference"]
+    token = {"Manage-Token": reservation["manage_token"]}
+    await client.delete(f"/v1/reservations/{reference}", headers=token)
+    page = assert_page(await client.get(f"/manage/{reference}?token={reservation['manage_token']}"))
+    again = re.search(r'<section id="again-section"[^>]*>', page)
+    assert again and "hidden" not in again.group(0)
+    assert f'href="/r/{rid}?date=' in page and "Book a table again" in page
 
 
 async def test_a_taken_table_leaves_the_list(client: Client) -> None:

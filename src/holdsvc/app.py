@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from litestar import Litestar
+from litestar.config.compression import CompressionConfig
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.enums import ScopeType
@@ -37,6 +38,7 @@ from holdsvc.metrics import Metrics
 from holdsvc.services import Services
 from holdsvc.settings import Settings
 from holdsvc.web import WebPlugin
+from holdsvc.web.docs import offline_docs
 
 log = logging.getLogger("holdsvc")
 access_log = logging.getLogger("holdsvc.access")
@@ -171,7 +173,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # A body that is not JSON is refused before the rate limit counts the request.
         middleware=[metrics_middleware, json_bodies_only, *rate_limiting(settings)],
         request_max_body_size=settings.max_body_bytes,
-        openapi_config=openapi_config(),
+        openapi_config=openapi_config(render_plugins=offline_docs()),
+        # Text answers (pages, scripts, JSON) travel compressed; the feed streams are left
+        # alone (a compressor would hold their events back).
+        compression_config=CompressionConfig(
+            backend="gzip", minimum_size=1000, exclude=r"/changes$"
+        ),
         cors_config=None
         if not settings.cors_origins
         else CORSConfig(allow_origins=settings.cors_origins),

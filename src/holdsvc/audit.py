@@ -20,7 +20,7 @@ from holdsvc.keys import KeyFamily, Keys, VenueKeys, user_digest
 from holdsvc.scripts import AnyRedis, Scripts
 from holdsvc.units import decode_units
 
-LIVE_RESERVATION = ("confirmed", "no_show", "completed")
+LIVE_RESERVATION = ("confirmed", "seated", "no_show", "completed")
 TERMINAL_EVENT = {"released": "released", "expired": "expired", "confirmed": "confirmed"}
 SNAPSHOT_TRIES = 5
 
@@ -54,6 +54,8 @@ class _Venue:
     now: int
     slots: dict[str, int]
     units: set[str] = field(default_factory=set)
+    # Removed tables -> when (ms): past bookings may name them, no slot after may claim them.
+    removed: dict[str, int] = field(default_factory=dict)
     cells: dict[str, dict[str, str]] = field(default_factory=dict)
     held: dict[str, dict[str, float]] = field(default_factory=dict)
     holds: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -153,6 +155,8 @@ class Auditor:
         }
         venue = _Venue(fields=fields, now=await redis_now_ms(self._redis), slots=slots)
         venue.units = set(await self._redis.hkeys(keys.units))
+        removed: dict[str, str] = await self._redis.hgetall(keys.units_removed)
+        venue.removed = {unit: int(text.split("|", 1)[0]) for unit, text in removed.items()}
         hold_ids = set(await self._redis.zrange(keys.holds, 0, -1))
         hold_ids |= await self._ids(keys.every_hold)
         refs = set(await self._redis.zrange(keys.reservations_by_start, 0, -1))
@@ -240,7 +244,9 @@ class Auditor:
                     )
                 )
             for unit, state in cells.items():
-                if unit not in venue.units:
+                if unit in venue.removed:
+                    found += _removed_unit_cell(venue, slot, unit)
+                elif unit not in venue.units:
                     found.append(
                         Violation(
                             check="cell_unit",
@@ -317,11 +323,11 @@ class Auditor:
         """Each hold and reservation claims a readable list of distinct units of the venue."""
         found: list[Violation] = []
         for hold_id, hold in venue.holds.items():
-            problem = _units_problem(hold.get("units", ""), venue.units)
+            problem = _units_problem(hold.get("units", ""), venue.units | set(venue.removed))
             if problem:
                 found.append(Violation(check="record_units", detail=problem, hold_id=hold_id))
         for ref, row in venue.reservations.items():
-            problem = _units_problem(row.get("units", ""), venue.units)
+            problem = _units_problem(row.get("units", ""), venue.units | set(venue.removed))
             if problem:
                 found.append(Violation(check="record_units", detail=problem, reference=ref))
         return found
@@ -630,6 +636,23 @@ def _units(record: dict[str, str]) -> list[str]:
         return decode_units(record.get("units", ""))
     except ValueError:
         return []
+
+
+def _removed_unit_cell(venue: _Venue, slot: str, unit: str) -> list[Violation]:
+    """A removed table may keep the cells of slots that had ended when it was removed (past
+    bookings), never one of a slot that had not (remove_table.lua checks that in its step)."""
+    start = venue.slots.get(slot)
+    slot_ms = int(venue.fields.get("slot_minutes", "60")) * 60_000
+    if start is not None and start + slot_ms <= venue.removed[unit]:
+        return []
+    return [
+        Violation(
+            check="removed_unit_cell",
+            detail="a cell of a removed table in a slot that had not ended when it was removed",
+            slot=slot,
+            unit=unit,
+        )
+    ]
 
 
 def _units_problem(text: str, known: set[str]) -> str | None:

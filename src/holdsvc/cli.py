@@ -9,7 +9,7 @@ import os
 import secrets
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -259,6 +259,12 @@ def _read_or_create_secret(path: Path) -> str:
 # -- demo ----------------------------------------------------------------------------------
 
 
+def _demo_event_start(day: date) -> str:
+    """8 pm local on ``day`` in the demo's zone, as RFC 3339."""
+    start = datetime.combine(day, time(20, 0), tzinfo=ZoneInfo(DEMO_TIMEZONE))
+    return start.isoformat()
+
+
 def demo_command(args: argparse.Namespace) -> int:
     """Create a sample restaurant with 6 tables and two weeks of slots in a running server.
 
@@ -300,6 +306,8 @@ def demo_command(args: argparse.Namespace) -> int:
                 "timezone": DEMO_TIMEZONE,
                 "opens": "17:00",
                 "closes": "23:00",
+                "address": "12 Mulberry Street, New York, NY 10013",
+                "description": "Seasonal plates and a short natural-wine list.",
             },
         )
         rid = restaurant["id"]
@@ -316,6 +324,17 @@ def demo_command(args: argparse.Namespace) -> int:
         window = {"from": today.isoformat(), "to": last.isoformat(), "party_size": 2}
         free = call("GET", f"/v1/restaurants/{rid}/availability", params=window)
         first_slot = free["slots"][0]["slot"] if free and free.get("slots") else None
+        event = call(
+            "POST",
+            "/v1/events",
+            json={
+                "name": "Demo Jazz Night",
+                "starts_at": _demo_event_start(today + timedelta(days=7)),
+                "timezone": DEMO_TIMEZONE,
+                "total_seats": 60,
+                "address": "12 Mulberry Street, New York, NY 10013",
+            },
+        )
 
     slot = first_slot or f"{(today + timedelta(days=1)).isoformat()}T19:00"
     hold = json.dumps({"user_id": "demo-user", "slot": slot, "party_size": 2})
@@ -327,10 +346,20 @@ def demo_command(args: argparse.Namespace) -> int:
         f"\n"
         f"Admin token: {token}\n"
         f"\n"
+        f"Also created event {event.get('name', 'Demo Jazz Night')!r} (id {event['id']}) "
+        f"with {event.get('total_seats', 60)} seats.\n"
+        f"\n"
+        f"Pages:\n"
+        f"  home          {base}/\n"
+        f"  guest         {base}/r/{rid}\n"
+        f"  event         {base}/e/{event['id']}\n"
+        f"  staff         {base}/staff/{rid}\n"
+        f"  admin         {base}/admin\n"
+        f"\n"
         f"Try:\n"
         f"  availability  {venue}/availability?from={today}&to={last}&party_size=2\n"
         f"  all slots     {venue}/slots?from={today}&to={today}\n"
-        f"  API docs      {base}/schema\n"
+        f"  API docs      {base}/schema  (OpenAPI JSON: {base}/schema/openapi.json)\n"
         f"  metrics       {base}/metrics\n"
         f"\n"
         f"Hold a table:\n"

@@ -87,6 +87,16 @@ class Problem(Enum):
         "The hold has reached its maximum lifetime",
         "We cannot hold this any longer.",
     )
+    NOT_STARTED = (
+        409,
+        "The reservation has not started yet",
+        "This booking has not started yet, so it cannot be marked as a no-show.",
+    )
+    TABLE_IN_USE = (
+        409,
+        "The table has bookings that have not ended",
+        "This table still has bookings that have not ended: move or cancel them first.",
+    )
     HOLD_EXPIRED = (
         410,
         "The hold is no longer live",
@@ -165,6 +175,12 @@ class Status(IntEnum):
     RESERVATION_CANCELLED = 37, Problem.RESERVATION_CANCELLED
     HOLD_LIFETIME_EXCEEDED = 38, Problem.HOLD_LIFETIME_EXCEEDED
     HOLD_EXPIRED = 40, Problem.HOLD_EXPIRED
+    NOT_STARTED = 43, Problem.NOT_STARTED, "A no-show is marked only once the booking started"
+    TABLE_IN_USE = (
+        44,
+        Problem.TABLE_IN_USE,
+        "{0} has bookings or holds that have not ended: {1}",
+    )
     HOLD_CONFIRMED = 41, Problem.HOLD_EXPIRED, "The hold was confirmed as reservation {0}"
     IDEMPOTENCY_MISMATCH = (
         50,
@@ -287,6 +303,14 @@ class ReservationCancelled(HoldsvcError):
 
 class HoldLifetimeExceeded(HoldsvcError):
     problem = Problem.HOLD_LIFETIME_EXCEEDED
+
+
+class NotStarted(HoldsvcError):
+    problem = Problem.NOT_STARTED
+
+
+class TableInUse(HoldsvcError):
+    problem = Problem.TABLE_IN_USE
 
 
 class HoldExpired(HoldsvcError):

@@ -11,7 +11,16 @@ from holdsvc.keys import Keys, VenueKeys
 from holdsvc.models import Event, EventInput, EventPatch, SeatStatus
 from holdsvc.paging import Page, PageRequest, numbered_window, scan_page
 from holdsvc.scripts import AnyRedis, Scripts
-from holdsvc.venues import FIT_SCALE, Venue, VenueKind, Venues, instant_ms, read_cell
+from holdsvc.venues import (
+    FIT_SCALE,
+    Venue,
+    VenueKind,
+    Venues,
+    details_view,
+    instant_ms,
+    read_cell,
+    stored_details,
+)
 
 KIND = VenueKind.EVENT
 
@@ -57,6 +66,7 @@ class Events:
             **rules,
             "bookings_open": "1",
             "next_unit": str(data.total_seats),
+            **stored_details(data.address, data.description, data.locale, data.reminder_hours),
             "created": str(await redis_now_ms(self._redis)),
         }
         if zone is not None:
@@ -141,4 +151,5 @@ class Events:
             max_holds_per_user=venue.number("max_holds_per_user"),
             bookings_open=venue.fields.get("bookings_open") == "1",
             created_at=venue.time(venue.number("created")),
+            **details_view(venue),
         )

@@ -21,6 +21,7 @@ from holdsvc.identifiers import (
     digest,
     hold_token,
     mac_key,
+    manage_token_of,
     new_hold_id,
     new_reference,
     new_secret,
@@ -261,7 +262,10 @@ class Holds:
         await self._venues.profile(venue_id, kind)
         fields = await self._authorized(venue_id, hold_id, token)
         if fields.get("status") == "confirmed" and fields.get("ref"):
-            return await self._reservations.get(fields["ref"], admin=False, skip_auth=True)
+            reservation = await self._reservations.get(fields["ref"], admin=False, skip_auth=True)
+            # The bearer of the hold token may read its manage token again (derived from it).
+            reservation.manage_token = manage_token_of(token or "", venue_id, hold_id)
+            return reservation
         return None
 
     async def confirm(
@@ -272,7 +276,8 @@ class Holds:
         fields = await self._authorized(venue_id, hold_id, token)
         phone = self._venues.phone(data.phone)
         keys = self._keys.of(venue_id)
-        manage_token = new_secret()
+        # Derived from the hold's token: a replay of this confirm can answer it again.
+        manage_token = manage_token_of(token or "", venue_id, hold_id)
         for _ in range(5):
             try:
                 confirmed = await self._scripts.confirm(
@@ -303,11 +308,11 @@ class Holds:
             raise NotReplicated(
                 confirmed.reference,
                 confirmed.replication,
-                None if confirmed.replayed else manage_token,
+                manage_token,
             )
         reservation = await self._reservations.get(confirmed.reference, admin=False, skip_auth=True)
+        reservation.manage_token = manage_token
         if not confirmed.replayed:
-            reservation.manage_token = manage_token
             self._metrics.confirmed(kind)
         return reservation, confirmed.replayed
 

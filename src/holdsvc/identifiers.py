@@ -64,6 +64,17 @@ def hold_token(secret_key: bytes, venue_id: str, hold_id: str) -> str:
     return hashlib.blake2b(message, key=secret_key, digest_size=20).hexdigest()
 
 
+def manage_token_of(hold_token: str, venue_id: str, hold_id: str) -> str:
+    """The manage token of the reservation a hold becomes: a MAC keyed with the hold's token.
+
+    A replayed confirm (same hold, same token) answers the same manage token again while
+    Redis keeps only its digest; only the bearer of the hold token (as strong a secret) can
+    compute it.
+    """
+    message = f"manage:{venue_id}:{hold_id}".encode()
+    return hashlib.blake2b(message, key=hold_token.encode()[:64], digest_size=24).hexdigest()
+
+
 def mac_key(secret: str) -> bytes:
     """The 64-byte key hold tokens are made with, derived from the configured secret."""
     return hashlib.blake2b(secret.encode()).digest()

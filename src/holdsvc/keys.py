@@ -82,6 +82,17 @@ class VenueKeys:
         return f"{self.base}units:fit"
 
     @property
+    def units_removed(self) -> str:
+        """Hash: removed unit id -> ``<removed ms>|<capacity>|<label>`` (past bookings keep
+        naming it; no cell of it lies in a slot that had not ended when it was removed)."""
+        return f"{self.base}units:removed"
+
+    def table_request(self, key: str) -> str:
+        """String: the answer to an add-tables request made with this Idempotency-Key
+        (``pending`` while it runs); the key is digested, never key structure."""
+        return f"{self.base}tables-idem:{user_digest(key)}"
+
+    @property
     def slots(self) -> str:
         """Zset: slot id -> start epoch ms."""
         return f"{self.base}slots"

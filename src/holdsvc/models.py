@@ -31,6 +31,10 @@ class Restaurant(msgspec.Struct, kw_only=True):
     created_at: str
     schedule: Schedule | None = None
     horizon_days: int = 0
+    address: str = ""
+    description: str = ""
+    locale: str = "en-US"
+    reminder_hours: int = 0
 
 
 class Table(msgspec.Struct, kw_only=True):
@@ -131,6 +135,11 @@ DateText = Annotated[str, msgspec.Meta(pattern=r"^\d{4}-\d{2}-\d{2}$")]
 Email = Annotated[str, msgspec.Meta(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 Notes = Annotated[str, msgspec.Meta(max_length=2000)]
 HorizonDays = Annotated[int, msgspec.Meta(ge=0, le=366)]
+Address = Annotated[str, msgspec.Meta(max_length=300)]
+Description = Annotated[str, msgspec.Meta(max_length=2000)]
+# A BCP 47 tag's shape; whether Babel knows it is checked by the venue core (else 400).
+LocaleTag = Annotated[str, msgspec.Meta(min_length=2, max_length=35, pattern=r"^[A-Za-z0-9-]+$")]
+ReminderHours = Annotated[int, msgspec.Meta(ge=0, le=168)]
 
 
 class ServiceHours(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -171,6 +180,10 @@ class RestaurantInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     max_days_ahead: MaxDaysAhead = 90
     schedule: Schedule | None = None
     horizon_days: HorizonDays = 0
+    address: Address = ""
+    description: Description = ""
+    locale: LocaleTag = "en-US"
+    reminder_hours: ReminderHours = 0
 
 
 class RestaurantPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -186,6 +199,10 @@ class RestaurantPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     max_days_ahead: MaxDaysAhead | Omittable = OMIT
     schedule: Schedule | Omittable | None = OMIT
     horizon_days: HorizonDays | Omittable = OMIT
+    address: Address | Omittable = OMIT
+    description: Description | Omittable = OMIT
+    locale: LocaleTag | Omittable = OMIT
+    reminder_hours: ReminderHours | Omittable = OMIT
 
 
 class TableInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -193,6 +210,14 @@ class TableInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     capacity: Annotated[int, msgspec.Meta(ge=2, le=8)]
     label: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+
+
+class TablePatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Body of PATCH /v1/restaurants/{rid}/tables/{tid}: a new capacity and/or label (null
+    clears the label)."""
+
+    capacity: Annotated[int, msgspec.Meta(ge=2, le=8)] | Omittable = OMIT
+    label: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | Omittable | None = OMIT
 
 
 class TablesInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -268,6 +293,10 @@ class Event(msgspec.Struct, kw_only=True):
     max_holds_per_user: int
     bookings_open: bool
     created_at: str
+    address: str = ""
+    description: str = ""
+    locale: str = "en-US"
+    reminder_hours: int = 0
 
 
 class SeatStatus(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -288,6 +317,10 @@ class EventInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     hold_seconds: HoldSeconds | None = None
     max_hold_seconds: MaxHoldSeconds | None = None
     max_holds_per_user: MaxHoldsPerUser | None = None
+    address: Address = ""
+    description: Description = ""
+    locale: LocaleTag = "en-US"
+    reminder_hours: ReminderHours = 0
 
 
 class EventPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -298,6 +331,10 @@ class EventPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     hold_seconds: HoldSeconds | Omittable = OMIT
     max_hold_seconds: MaxHoldSeconds | Omittable = OMIT
     max_holds_per_user: MaxHoldsPerUser | Omittable = OMIT
+    address: Address | Omittable = OMIT
+    description: Description | Omittable = OMIT
+    locale: LocaleTag | Omittable = OMIT
+    reminder_hours: ReminderHours | Omittable = OMIT
 
 
 class SeatHoldInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -325,7 +362,7 @@ class ReservationPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
     table_id: UnitId | Omittable = OMIT
     business_notes: BusinessNotes | Omittable | None = OMIT
     tags: Annotated[list[Tag], msgspec.Meta(max_length=10)] | Omittable = OMIT
-    status: Literal["no_show", "completed"] | Omittable = OMIT
+    status: Literal["confirmed", "seated", "completed", "no_show"] | Omittable = OMIT
 
 
 class StaffBookingInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -361,6 +398,8 @@ class Change(msgspec.Struct, kw_only=True):
     cells: list[Cell]
     # Who made it: None for guests and expiries, "admin", or the staff token's id.
     actor: str | None = None
+    # The reservation's new status, on a `changed` entry that set one (else absent).
+    status: str | Omittable = OMIT
 
 
 class ChangePage(msgspec.Struct, kw_only=True, omit_defaults=True):

@@ -53,7 +53,7 @@ from holdsvc.venues import (
     date_range,
 )
 
-STATUSES = ("confirmed", "cancelled", "no_show", "completed")
+STATUSES = ("confirmed", "seated", "cancelled", "no_show", "completed")
 T = TypeVar("T")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -35,10 +36,18 @@ from holdsvc.venues import (
     Venues,
     check_slot_id,
     date_range,
+    details_view,
     read_cell,
+    stored_details,
 )
 
 KIND = VenueKind.RESTAURANT
+# next_available reads the grid forward this many slots at a time, and at most this many in
+# all: a venue booked solid for months answers null rather than scanning without end.
+NEXT_AVAILABLE_BATCH = 200
+NEXT_AVAILABLE_SLOTS = 4000
+# How long an add-tables Idempotency-Key is remembered: long enough for any retry of a form.
+TABLE_REQUEST_SECONDS = 86_400
 T = TypeVar("T")
 
 
@@ -78,6 +87,7 @@ class Restaurants:
             "max_days_ahead": str(data.max_days_ahead),
             "bookings_open": "1",
             "horizon_days": str(data.horizon_days),
+            **stored_details(data.address, data.description, data.locale, data.reminder_hours),
             "created": str(await redis_now_ms(self._redis)),
         }
         if data.schedule is not None:
@@ -109,14 +119,32 @@ class Restaurants:
     async def add_tables(self, venue_id: str, tables: list[TableInput]) -> list[Table]:
         """Add tables; ids are ``T<n>`` in creation order; ValidationFailed (nothing added)
         beyond the venue's table limit."""
+        created, _ = await self.add_tables_once(venue_id, tables, None)
+        return created
+
+    async def add_tables_once(
+        self, venue_id: str, tables: list[TableInput], idempotency_key: str | None
+    ) -> tuple[list[Table], bool]:
+        """``add_tables``; with ``idempotency_key`` the same key and body
+        answer the tables the first request made (replayed: True) instead of adding more:
+        a form sent twice adds its tables once."""
         keys = self._keys.of(venue_id)
         await self._venues.load(venue_id, KIND)
         limit = self._venues.settings.max_tables_per_venue
+        request_key = keys.table_request(idempotency_key) if idempotency_key else None
+        fingerprint = hashlib.sha256(msgspec.json.encode(tables)).hexdigest()
+        watched = [keys.venue, keys.units, *([request_key] if request_key else [])]
         async with self._redis.pipeline(transaction=True) as pipe:
             while True:
                 try:
-                    # WATCH: the count checked and the ids taken are those the write extends.
-                    await pipe.watch(keys.venue, keys.units)
+                    # WATCH: the count checked and the ids taken are those the write extends;
+                    # the request key: a twin request that committed first is answered here.
+                    await pipe.watch(*watched)
+                    if request_key is not None:
+                        earlier = await self._redis.get(request_key)
+                        if earlier is not None:
+                            await pipe.reset()
+                            return _replayed_tables(earlier, fingerprint), True
                     have = int(await self._redis.hlen(keys.units))
                     if have + len(tables) > limit:
                         raise ValidationFailed(
@@ -136,8 +164,11 @@ class Restaurants:
                         if table.label is not None:
                             pipe.hset(keys.unit_labels, table.id, table.label)
                         pipe.zadd(keys.units_by_fit, {table.id: table.capacity * FIT_SCALE + seq})
+                    if request_key is not None:
+                        answer = msgspec.json.encode(created).decode()
+                        pipe.set(request_key, f"{fingerprint}|{answer}", ex=TABLE_REQUEST_SECONDS)
                     await pipe.execute()
-                    return created
+                    return created, False
                 except WatchError:
                     continue
 
@@ -231,6 +262,56 @@ class Restaurants:
 
         return await self._grid_page(venue_id, first_text, last_text, request, view)
 
+    async def next_available(self, venue_id: str, last_text: str, party_size: int) -> str | None:
+        """The first date after ``last_text`` (while its slots may still be booked: within
+        ``max_days_ahead``) with a slot that fits the party, else None.
+
+        Bounded work: the grid is read forward in batches of NEXT_AVAILABLE_BATCH slots, at
+        most NEXT_AVAILABLE_SLOTS slots in all, stopping at the first bookable one.
+        """
+        venue = await self._venues.load(venue_id, KIND)
+        _, last = date_range(last_text, last_text)
+        keys = self._keys.of(venue_id)
+        fitting = [t.id for t in await self._tables(keys) if t.capacity >= party_size]
+        if not fitting:
+            return None
+        now = await redis_now_ms(self._redis)
+        _, low = timegrid.local_day_bounds_ms(last, last, venue.tz)
+        high = now + venue.number("max_days_ahead", 90) * 86_400_000
+        after: Position | None = None
+        for _ in range(NEXT_AVAILABLE_SLOTS // NEXT_AVAILABLE_BATCH):
+            grid = await zset_window(
+                self._redis, keys.slots, count=NEXT_AVAILABLE_BATCH, after=after, low=low, high=high
+            )
+            if not grid:
+                return None
+            closed = await self._grid.closed_dates(
+                venue_id,
+                timegrid.parse_date(grid[0][0][:10]),
+                timegrid.parse_date(grid[-1][0][:10]),
+            )
+            # Only the fitting tables' cells, read raw: no per-table objects for full slots.
+            pipe = self._redis.pipeline(transaction=False)
+            for slot, _ in grid:
+                pipe.hmget(keys.cells(slot), fitting)
+            rows: list[list[str | None]] = await pipe.execute()
+            for (slot, start), states in zip(grid, rows, strict=True):
+                free = any(read_cell(state, now).status == "available" for state in states)
+                if free and slot[:10] not in closed and _bookable(venue, start, now):
+                    return slot[:10]
+            after = (grid[-1][1], grid[-1][0])
+        return None
+
+    async def last_grid_day(self, venue_id: str) -> str | None:
+        """The date of the grid's last slot (None: no slot yet)."""
+        last: list[str] = await self._redis.zrange(self._keys.of(venue_id).slots, -1, -1)
+        return last[0][:10] if last else None
+
+    async def max_party_size(self, venue_id: str) -> int:
+        """The largest party one table of the venue seats (0 without tables)."""
+        tables = await self._tables(self._keys.of(venue_id))
+        return max((t.capacity for t in tables), default=0)
+
     async def slot_views(
         self, venue_id: str, first_text: str, last_text: str, request: PageRequest | None = None
     ) -> Page[SlotView]:
@@ -276,6 +357,15 @@ class Restaurants:
             )
             for (slot, start), cells in zip(grid, cell_maps, strict=True)
         ]
+
+
+def _replayed_tables(stored: str, fingerprint: str) -> list[Table]:
+    """The tables an earlier request with the same Idempotency-Key added; ValidationFailed
+    when that request had another body."""
+    earlier, _, answer = stored.partition("|")
+    if earlier != fingerprint:
+        raise ValidationFailed("This Idempotency-Key was used with a different request body")
+    return msgspec.json.decode(answer, type=list[Table])
 
 
 def _schedule_writes(schedule: Schedule | None) -> Callable[[Any, VenueKeys], None]:
@@ -342,4 +432,5 @@ def restaurant_view(venue: Venue) -> Restaurant:
         created_at=venue.time(venue.number("created")),
         schedule=read_schedule(f),
         horizon_days=venue.number("horizon_days"),
+        **details_view(venue),
     )

@@ -13,6 +13,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
+from enum import Enum
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -66,6 +67,15 @@ def read_script(name: str, directory: Path | None = None) -> str:
     for helper in INCLUDE.findall(script):
         take(helper, ())
     return "\n".join([*helpers, INCLUDE.sub("", script)])
+
+
+class Omitted(Enum):
+    """A value left out of a request (distinct from None, which clears it)."""
+
+    OMITTED = "omitted"
+
+
+OMITTED = Omitted.OMITTED
 
 
 @dataclass(frozen=True, slots=True)
@@ -488,6 +498,65 @@ class Scripts:
         if int(reply[0]) == Status.REPLAYED:
             return None
         return int(reply[2]) == 1
+
+    async def remove_table(self, keys: VenueKeys, *, unit: str, open_slots: list[str]) -> None:
+        """Remove a table unless a booking or live hold is on it in a slot not yet ended;
+        ``open_slots``: every slot of the grid the caller read as not yet ended.
+
+        Raises:
+            NotFound: no such table.
+            TableInUse: bookings or holds stand in the way (named in the detail).
+            NeedsSweep: lapsed holds sit on its cells; expire them, then call again.
+            Stale: the grid gained a slot not in ``open_slots``: read it again.
+        """
+        await self._call(
+            "remove_table",
+            [
+                keys.slots,
+                keys.units,
+                keys.unit_labels,
+                keys.units_by_fit,
+                keys.units_removed,
+                keys.venue,
+                *(keys.cells(slot) for slot in open_slots),
+            ],
+            [unit, *open_slots],
+        )
+
+    async def edit_table(
+        self,
+        keys: VenueKeys,
+        *,
+        unit: str,
+        capacity: int | None,
+        label: str | Omitted | None,
+        open_slots: list[str],
+    ) -> None:
+        """Change a table's capacity (None: kept) and label (OMITTED: kept, None: cleared);
+        a smaller capacity only while nothing is booked or held on it in a slot not yet ended.
+
+        Raises:
+            NotFound, TableInUse, NeedsSweep, Stale: as for ``remove_table``.
+        """
+        action = "keep" if label is OMITTED else ("clear" if label is None else "set")
+        await self._call(
+            "edit_table",
+            [
+                keys.slots,
+                keys.units,
+                keys.unit_labels,
+                keys.units_by_fit,
+                keys.venue,
+                *(keys.cells(slot) for slot in open_slots),
+            ],
+            [
+                unit,
+                "" if capacity is None else capacity,
+                action,
+                label if isinstance(label, str) else "",
+                *open_slots,
+            ],
+        )
 
     async def throttle(self, rate_key: str, *, interval_us: int, window_us: int) -> Throttled:
         """Count one request against a client's rate limit.

@@ -18,6 +18,7 @@ from holdsvc.scripts import AnyRedis, Scripts
 from holdsvc.settings import Settings
 from holdsvc.staff import StaffTokens
 from holdsvc.sweeper import Sweeper
+from holdsvc.tables import Tables
 from holdsvc.venues import Venues
 
 
@@ -45,6 +46,7 @@ class Services:
         *,
         grid: Grid,
         rolling_grid: RollingGrid,
+        tables: Tables,
     ) -> None:
         self.redis = redis
         self.scripts = scripts
@@ -58,6 +60,7 @@ class Services:
         self.auditor = auditor
         self.metrics = metrics
         self.grid = grid
+        self.tables = tables
         self.rolling_grid = rolling_grid
         self.staff = staff
         self.eviction = eviction
@@ -115,6 +118,7 @@ class Services:
             eviction=EvictionCheck(redis, allowed=settings.allow_eviction),
             grid=grid,
             rolling_grid=rolling_grid,
+            tables=Tables(redis, keys, scripts, venues, sweeper),
         )
 
     async def ready(self) -> bool:

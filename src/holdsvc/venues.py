@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 import msgspec
+from babel import Locale, UnknownLocaleError
 from redis.exceptions import WatchError
 
 from holdsvc import slots as timegrid
@@ -123,6 +124,43 @@ def instant_ms(moment: datetime) -> int:
     if day is None or not EARLIEST_DATE <= day <= LATEST_DATE:
         raise ValidationFailed(f"times run from {EARLIEST_DATE} to {LATEST_DATE} (UTC)")
     return int(moment.timestamp() * 1000)
+
+
+DETAIL_FIELDS = ("address", "description", "locale", "reminder_hours")
+DEFAULT_LOCALE = "en-US"
+
+
+def check_locale(tag: str) -> str:
+    """A BCP 47 tag Babel knows (``de-DE``), as given; ValidationFailed otherwise."""
+    try:
+        Locale.parse(tag, sep="-")
+    except (ValueError, TypeError, UnknownLocaleError):
+        raise ValidationFailed(f"locale {tag!r} is not a known BCP 47 tag") from None
+    return tag
+
+
+def stored_details(
+    address: str, description: str, locale: str, reminder_hours: int
+) -> dict[str, str]:
+    """What guests read about a venue (address, description, locale, reminder hours) as the
+    venue hash stores it; the locale checked first."""
+    return {
+        "address": address,
+        "description": description,
+        "locale": check_locale(locale),
+        "reminder_hours": str(reminder_hours),
+    }
+
+
+def details_view(venue: Venue) -> dict[str, Any]:
+    """The detail fields of a venue as the API shows them (defaults for older venues)."""
+    fields = venue.fields
+    return {
+        "address": fields.get("address", ""),
+        "description": fields.get("description", ""),
+        "locale": fields.get("locale") or DEFAULT_LOCALE,
+        "reminder_hours": venue.number("reminder_hours"),
+    }
 
 
 def check_slot_id(slot: str) -> None:
@@ -308,6 +346,8 @@ class Venues:
                 changes[field] = "1" if value else "0"
             elif field == "phone":
                 changes[field] = self.phone(value)
+            elif field == "locale":
+                changes[field] = check_locale(value)
             else:
                 changes[field] = str(value)
         return changes

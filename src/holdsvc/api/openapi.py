@@ -24,6 +24,7 @@ new status only needs the rule saying which routes give it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import ClassVar
 
@@ -32,6 +33,7 @@ from litestar.constants import RESERVED_KWARGS
 from litestar.enums import ParamType
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import OpenAPIRenderPlugin
 from litestar.openapi.spec import (
     Components,
     OpenAPIHeader,
@@ -90,14 +92,16 @@ RETRY_AFTER_STATUSES = frozenset(
 RATE_LIMITED = errors.Problem.RATE_LIMITED.status
 
 
-def openapi_config() -> OpenAPIConfig:
-    """The document's settings: no generated examples, the security schemes."""
+def openapi_config(render_plugins: Sequence[OpenAPIRenderPlugin]) -> OpenAPIConfig:
+    """The document's settings: no generated examples, the security schemes, and the pages
+    that draw it (``render_plugins``)."""
     return OpenAPIConfig(
         title="holdsvc",
         version="1.0.0",
         path="/schema",
         create_examples=False,
         components=Components(security_schemes=dict(SECURITY_SCHEMES), headers=dict(HEADERS)),
+        render_plugins=list(render_plugins),
     )
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Controller, Request, delete, get, patch, post
+from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody, Parameter, QueryParameter
+from litestar.params import FromPath, HeaderParameter, JSONBody, Parameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK
 
 from holdsvc.api.auth import HOST_PATCHABLE, admin_guard, staff_guard
@@ -21,6 +21,7 @@ from holdsvc.api.schemas import (
     TableList,
     problems,
 )
+from holdsvc.holds import check_idempotency_key
 from holdsvc.models import (
     Reservation,
     Restaurant,
@@ -30,6 +31,8 @@ from holdsvc.models import (
     SlotsInput,
     SlotView,
     StaffBookingInput,
+    Table,
+    TablePatch,
     TablesInput,
 )
 from holdsvc.paging import PageRequest, page_request
@@ -116,10 +119,60 @@ class RestaurantController(Controller):
         responses=problems(400, 401, 403, 404),
     )
     async def add_tables(
-        self, rid: FromPath[str], data: JSONBody[TablesInput], services: NamedDependency[Services]
-    ) -> TableList:
-        """Add tables (capacity 2..8)."""
-        return TableList(await services.restaurants.add_tables(rid, data.tables))
+        self,
+        rid: FromPath[str],
+        data: JSONBody[TablesInput],
+        services: NamedDependency[Services],
+        idempotency_key: Annotated[
+            str | None,
+            HeaderParameter(
+                name="Idempotency-Key",
+                max_length=255,
+                description="The same key and body within a day answer the tables the first "
+                "request added (200) instead of adding them again",
+            ),
+        ] = None,
+    ) -> Response[TableList]:
+        """Add tables (capacity 2..8); a repeated Idempotency-Key adds nothing (200)."""
+        check_idempotency_key(idempotency_key)
+        created, replayed = await services.restaurants.add_tables_once(
+            rid, data.tables, idempotency_key
+        )
+        return Response(TableList(created), status_code=200 if replayed else 201)
+
+    @patch(
+        "/{rid:str}/tables/{tid:str}",
+        guards=[staff_guard(Role.MANAGER)],
+        dto=StrictBody[TablePatch],
+        return_dto=None,
+        operation_id="updateTable",
+        responses=problems(400, 401, 403, 404, 409),
+    )
+    async def update_table(
+        self,
+        rid: FromPath[str],
+        tid: FromPath[str],
+        data: JSONBody[TablePatch],
+        services: NamedDependency[Services],
+    ) -> Table:
+        """Change a table's label (null clears it) or capacity; a smaller capacity only while
+        no booking or hold on it has yet to end (409 table_in_use)."""
+        await services.restaurants.get(rid)
+        return await services.tables.edit(rid, tid, data)
+
+    @delete(
+        "/{rid:str}/tables/{tid:str}",
+        guards=[staff_guard(Role.MANAGER)],
+        operation_id="removeTable",
+        responses=problems(400, 401, 403, 404, 409),
+    )
+    async def remove_table(
+        self, rid: FromPath[str], tid: FromPath[str], services: NamedDependency[Services]
+    ) -> None:
+        """Remove a table with no booking or live hold that has yet to end; else 409
+        table_in_use naming the bookings in the way."""
+        await services.restaurants.get(rid)
+        await services.tables.remove(rid, tid)
 
     @get("/{rid:str}/tables", operation_id="listTables", responses=problems(400, 404))
     async def tables(self, rid: FromPath[str], services: NamedDependency[Services]) -> TableList:
@@ -154,10 +207,20 @@ class RestaurantController(Controller):
     ) -> AvailableSlotList:
         """Slots not yet started with at least one free table that fits the party (a range
         of at most HOLDSVC_MAX_QUERY_DAYS days, one page at a time)."""
-        page = await services.restaurants.availability(
+        restaurants = services.restaurants
+        page = await restaurants.availability(
             rid, first, last, party_size, slot_page(services, limit, cursor)
         )
-        return AvailableSlotList(page.items, page.next_cursor)
+        # Only a range with no fitting slot at all points further ahead.
+        empty = not page.items and page.next_cursor is None and cursor is None
+        return AvailableSlotList(
+            slots=page.items,
+            next_available=await restaurants.next_available(rid, last, party_size)
+            if empty
+            else None,
+            max_party_size=await restaurants.max_party_size(rid),
+            next_cursor=page.next_cursor,
+        )
 
     @get("/{rid:str}/slots", operation_id="listSlots", responses=problems(400, 404))
     async def slots(

@@ -65,9 +65,13 @@ class SlotList(msgspec.Struct, omit_defaults=True):
 
 
 class AvailableSlotList(msgspec.Struct, omit_defaults=True):
-    """``{"slots": [...]}`` of bookable slots."""
+    """``{"slots": [...]}`` of bookable slots; ``next_available``: when the range has none,
+    the first later date (within ``max_days_ahead``) that has one, else null;
+    ``max_party_size``: the largest party one table of the venue seats."""
 
     slots: list[AvailableSlot]
+    next_available: str | None
+    max_party_size: int
     next_cursor: str | None = None
 
 

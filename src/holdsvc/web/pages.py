@@ -32,7 +32,14 @@ from holdsvc.errors import HoldsvcError
 from holdsvc.models import AvailableSlot, Reservation, Restaurant, SeatStatus
 from holdsvc.services import Services
 from holdsvc.venues import VenueKind
-from holdsvc.web.views import DAYS, MESSAGES, day_label, message_for, parse_day, week_day
+from holdsvc.web.views import (
+    MESSAGES,
+    local_day,
+    local_phone,
+    message_for,
+    parse_day,
+    week_day,
+)
 
 log = logging.getLogger(__name__)
 
@@ -139,27 +146,37 @@ async def slot_choices(
     today = venue_today(profile.tz)
     day = parse_day(day_text) if day_text else today
     party = party_from(party_text)
+    locale = restaurant.locale
+    max_party = await services.restaurants.max_party_size(restaurant.id)
     context: dict[str, Any] = {
         "restaurant": restaurant,
+        "locale": locale,
+        "phone": local_phone(restaurant.phone),
         "day": day.isoformat() if day else "",
-        "day_label": day_label(day) if day else "",
+        "day_label": local_day(day, locale) if day else "",
         "party": party,
+        "max_party": max_party,
+        "too_many": False,
         "slots": [],
         "problem": None,
         "current": None,
         "closed": None,
+        "next_available": None,
     }
     last_day = today + timedelta(days=restaurant.max_days_ahead)
     if day is None:
         context["problem"] = "Please pick a valid date."
     elif party is None:
         context["problem"] = f"The number of guests must be a whole number from 1 to {MAX_PARTY}."
+    elif party > max_party:
+        # No table seats them online: the venue arranges larger parties by phone.
+        context["too_many"] = True
     elif day < today:
         context["problem"] = "That day is in the past. Please pick today or a later day."
     elif day > last_day:
         context["problem"] = (
             f"We take bookings up to {restaurant.max_days_ahead} days ahead "
-            f"(until {day_label(last_day)})."
+            f"(until {local_day(last_day, locale)})."
         )
     else:
         iso = day.isoformat()
@@ -170,6 +187,10 @@ async def slot_choices(
         context["slots"] = found
         if not found:
             context["closed"] = await closed_note(services, restaurant, day)
+            following = await services.restaurants.next_available(restaurant.id, iso, party)
+            if following is not None:
+                context["next_available"] = following
+                context["next_label"] = local_day(following, locale)
     return context
 
 
@@ -178,12 +199,12 @@ async def closed_note(services: Services, restaurant: Restaurant, day: date) -> 
     None when it is open (and simply full)."""
     closed = await services.grid.closed_dates(restaurant.id, day, day)
     closure = closed.get(day.isoformat())
+    label = local_day(day, restaurant.locale)
     if closure is not None:
         reason = f" ({closure.reason})" if closure.reason else ""
-        return f"We are closed on {day_label(day)}{reason}. Please pick another day."
+        return f"We are closed on {label}{reason}. Please pick another day."
     if restaurant.schedule is not None and not week_day(restaurant.schedule, day.weekday()):
-        weekdays = f"{DAYS[day.weekday()]}s"
-        return f"{day_label(day)}: we are closed on {weekdays}. Please pick another day."
+        return f"{label}: we are closed that day of the week. Please pick another day."
     return None
 
 
@@ -214,12 +235,23 @@ async def guest(
     context = await slot_choices(services, restaurant, day, party_size)
     tables = await services.restaurants.tables(rid)
     context.update(
-        tables=[{"id": t.id, "label": t.label, "capacity": t.capacity} for t in tables],
+        # Only labels reach the guest's page: no table ids, counts or capacities.
+        labels={t.id: t.label for t in tables if t.label},
         today=today.isoformat(),
-        last_day=(today + timedelta(days=restaurant.max_days_ahead)).isoformat(),
+        last_day=await booking_horizon(services, restaurant, today),
         purpose="book",
     )
     return Template("guest.html", context=context)
+
+
+async def booking_horizon(services: Services, restaurant: Restaurant, today: date) -> str:
+    """The last day a guest can pick: the booking window's, or the grid's last slot's day
+    when the grid stops sooner (a later day could only ever be empty)."""
+    window_end = (today + timedelta(days=restaurant.max_days_ahead)).isoformat()
+    grid_end = await services.restaurants.last_grid_day(restaurant.id)
+    if grid_end is None:
+        return today.isoformat()
+    return max(today.isoformat(), min(window_end, grid_end))
 
 
 @get("/r/{rid:str}/slots", name="web_guest_slots")
@@ -250,7 +282,12 @@ async def event_context(services: Services, eid: str) -> dict[str, Any]:
     """An event with its seats, for the page and the seat-map fragment."""
     event = await services.events.get(eid)
     seats: list[SeatStatus] = await services.events.seats(eid, None)
-    return {"event": event, "seats": seats, "cols": seat_columns(len(seats))}
+    return {
+        "event": event,
+        "seats": seats,
+        "cols": seat_columns(len(seats)),
+        "locale": event.locale,
+    }
 
 
 @get("/e/{eid:str}", name="web_event")
@@ -278,16 +315,25 @@ async def manage_context(services: Services, reference: str, token: str | None) 
         today = venue_today(profile.tz)
         context.update(
             venue_name=restaurant.name,
-            venue_phone=restaurant.phone,
+            venue_phone=local_phone(restaurant.phone),
+            venue_address=restaurant.address,
+            locale=restaurant.locale,
             restaurant=restaurant,
             table=tables.get(str(reservation.table_id)) if reservation.table_id else None,
             today=today.isoformat(),
-            last_day=(today + timedelta(days=restaurant.max_days_ahead)).isoformat(),
+            last_day=await booking_horizon(services, restaurant, today),
             day=reservation.slot[:10],
+            max_party=await services.restaurants.max_party_size(reservation.venue_id),
         )
     else:
         event = await services.events.get(reservation.venue_id)
-        context.update(venue_name=event.name, venue_phone=None, event=event)
+        context.update(
+            venue_name=event.name,
+            venue_phone=None,
+            venue_address=event.address,
+            locale=event.locale,
+            event=event,
+        )
     return context
 
 
@@ -316,7 +362,7 @@ async def manage_card(
 async def staff(rid: FromPath[str], services: NamedDependency[Services]) -> Template:
     """The staff page shell; the data comes from the JSON API with the admin token."""
     restaurant = await services.restaurants.get(rid)
-    return Template("staff.html", context={"restaurant": restaurant})
+    return Template("staff.html", context={"restaurant": restaurant, "locale": restaurant.locale})
 
 
 @functools.cache

@@ -35,8 +35,8 @@ function headers() {
   return bearer(storedToken() || "");
 }
 
-async function send(path, body, method = "POST") {
-  const result = await api(path, { method, body, headers: headers() });
+async function send(path, body, method = "POST", extra = {}) {
+  const result = await api(path, { method, body, headers: { ...headers(), ...extra } });
   if (!result.ok) {
     if (result.problem.code === "unauthorized") {
       forgetToken();
@@ -87,7 +87,7 @@ function tableRow(capacity = 2, label = "") {
     el("div", { class: "field" },
       el("label", { for: `tl-${n}`, text: `Table ${n} label (optional)` }),
       el("input", { id: `tl-${n}`, maxlength: "200", value: label, class: "t-label" })),
-    el("button", { type: "button", class: "secondary small-btn remove-row", "aria-label": `Remove table ${n}`, text: "Remove" }));
+    el("button", { type: "button", class: "secondary small-btn remove-row", "aria-label": `Remove row ${n}`, text: "Remove row" }));
   rows.append(row);
   return row;
 }
@@ -134,30 +134,58 @@ async function showStaffTokens() {
 }
 $("st-venue").addEventListener("change", () => showStaffTokens());
 
+// The picked restaurant's fields in the edit form.
+function showDetails(restaurant) {
+  const form = $("edit-form");
+  for (const field of form.elements) field.disabled = !restaurant;
+  if (!restaurant) return;
+  $("x-name").value = restaurant.name;
+  $("x-phone").value = restaurant.phone;
+  $("x-max-days").value = String(restaurant.max_days_ahead);
+  $("x-min-notice").value = String(restaurant.min_notice_minutes);
+  $("x-address").value = restaurant.address || "";
+  $("x-locale").value = restaurant.locale || "en-US";
+  $("x-reminder").value = String(restaurant.reminder_hours || 0);
+  $("x-description").value = restaurant.description || "";
+}
+
+// Each table with its label and seats editable in place, saved or removed one at a time.
+function tableEditor(rid, tables) {
+  if (!tables.length) return el("p", { class: "muted small", text: "No tables yet." });
+  const head = el("tr", {}, ...["Table", "Label", "Seats"].map((text) => el("th", { scope: "col", text })),
+    el("th", { scope: "col" }, el("span", { class: "sr-only", text: "Actions" })));
+  const rows = tables.map((t) => el("tr", { dataset: { table: t.id } },
+    el("th", { scope: "row", text: t.id }),
+    el("td", {}, el("label", { class: "sr-only", for: `te-label-${t.id}`, text: `Label of table ${t.id}` }),
+      el("input", { id: `te-label-${t.id}`, class: "te-label", maxlength: "200", value: t.label || "" })),
+    el("td", {}, el("label", { class: "sr-only", for: `te-cap-${t.id}`, text: `Seats at table ${t.id}` }),
+      el("input", { id: `te-cap-${t.id}`, class: "te-capacity", type: "number", min: "2", max: "8", value: String(t.capacity), required: true })),
+    el("td", { class: "actions" },
+      el("button", { type: "button", class: "small-btn te-save", dataset: { table: t.id }, text: `Save table ${t.id}` }),
+      el("button", { type: "button", class: "small-btn danger te-remove", dataset: { table: t.id }, text: `Remove table ${t.id}` }))));
+  return el("table", { class: "list tables-edit" }, el("caption", { class: "sr-only", text: "Tables now" }),
+    el("thead", {}, head), el("tbody", {}, ...rows));
+}
+
 async function showTables() {
   const rid = $("t-restaurant").value;
   schedule.show(restaurants.find((x) => x.id === rid));
+  showDetails(restaurants.find((x) => x.id === rid));
   if (!rid) {
-    $("tables-now").textContent = "Create a restaurant first.";
+    $("tables-now").replaceChildren(el("p", { class: "muted small", text: "Create a restaurant first." }));
     $("venue-links").replaceChildren();
     return;
   }
   const result = await api(`/v1/restaurants/${encodeURIComponent(rid)}/tables`);
   const tables = result.ok ? result.data.tables : [];
-  $("tables-now").textContent = tables.length
-    ? `Tables now: ${tables.map((t) => `${t.label || t.id} (${t.capacity})`).join(", ")}`
-    : "No tables yet.";
+  $("tables-now").replaceChildren(tableEditor(rid, tables));
   $("venue-links").replaceChildren("Pages: ", el("a", { href: `/r/${rid}`, text: "guest booking" }), " · ",
     el("a", { href: `/staff/${rid}`, text: "staff" }));
 }
 
 function start() {
   const today = todayIn(localZone);
-  if (!$("table-rows").children.length) {
-    tableRow(2);
-    tableRow(4);
-    tableRow(6);
-  }
+  if (!$("table-rows").children.length) resetTableRows();
   $("s-from").value = today;
   $("s-to").value = addDays(today, 13);
   for (const id of ["r-timezone", "e-timezone"]) if (!$(id).value) $(id).value = localZone;
@@ -184,6 +212,10 @@ $("restaurant-form").addEventListener("submit", async (event) => {
     max_holds_per_user: numberField("r-max-holds"),
     min_notice_minutes: numberField("r-min-notice"),
     max_days_ahead: numberField("r-max-days"),
+    address: $("r-address").value.trim(),
+    description: $("r-description").value.trim(),
+    locale: $("r-locale").value.trim() || "en-US",
+    reminder_hours: numberField("r-reminder") ?? 0,
   };
   const result = await send("/v1/restaurants", body);
   if (!result.ok) return;
@@ -194,14 +226,73 @@ $("restaurant-form").addEventListener("submit", async (event) => {
   $("tables-h").scrollIntoView({ block: "start" });
 });
 
-$("add-table-row").addEventListener("click", () => tableRow(2).querySelector("input").focus());
+$("add-table-row").addEventListener("click", () => {
+  newTablesKey();
+  tableRow(2).querySelector("input").focus();
+});
 $("table-rows").addEventListener("click", (event) => {
   const button = event.target.closest(".remove-row");
   if (!button) return;
   button.closest(".table-row").remove();
+  newTablesKey();
   $("add-table-row").focus();
 });
 $("t-restaurant").addEventListener("change", showTables);
+
+$("edit-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const rid = $("t-restaurant").value;
+  if (!rid) return;
+  const body = {
+    name: $("x-name").value.trim(),
+    phone: $("x-phone").value.trim(),
+    max_days_ahead: numberField("x-max-days"),
+    min_notice_minutes: numberField("x-min-notice"),
+    address: $("x-address").value.trim(),
+    description: $("x-description").value.trim(),
+    locale: $("x-locale").value.trim() || "en-US",
+    reminder_hours: numberField("x-reminder") ?? 0,
+  };
+  const result = await send(`/v1/restaurants/${encodeURIComponent(rid)}`, body, "PATCH");
+  if (!result.ok) return;
+  say(`Saved the details of ${result.data.name}.`, "success");
+  await loadVenues(rid);
+});
+
+$("tables-now").addEventListener("click", async (event) => {
+  const rid = $("t-restaurant").value;
+  const save = event.target.closest(".te-save");
+  const remove = event.target.closest(".te-remove");
+  if (!rid || !(save || remove)) return;
+  const id = (save || remove).dataset.table;
+  const path = `/v1/restaurants/${encodeURIComponent(rid)}/tables/${encodeURIComponent(id)}`;
+  if (save) {
+    const row = save.closest("tr");
+    const label = row.querySelector(".te-label").value.trim();
+    const body = { capacity: Number(row.querySelector(".te-capacity").value), label: label || null };
+    const result = await send(path, body, "PATCH");
+    if (result.ok) say(`Saved table ${id}: ${result.data.label || "no label"}, ${result.data.capacity} seats.`, "success");
+  } else {
+    const result = await send(path, undefined, "DELETE");
+    if (result.ok) say(`Removed table ${id}.`, "success");
+  }
+  await showTables();
+});
+
+// One key per filled-in form: pressing "Add" twice (or a retry) adds the tables once.
+function newTablesKey() {
+  $("tables-form").dataset.key = crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random()}`;
+}
+
+function resetTableRows() {
+  $("table-rows").replaceChildren();
+  tableRow(2);
+  tableRow(4);
+  tableRow(6);
+  newTablesKey();
+}
+
+$("tables-form").addEventListener("input", () => newTablesKey());
 
 $("tables-form").addEventListener("submit", async (event) => {
   event.preventDefault();
@@ -216,9 +307,17 @@ $("tables-form").addEventListener("submit", async (event) => {
     say("Pick a restaurant and add at least one table.", "error");
     return;
   }
-  const result = await send(`/v1/restaurants/${encodeURIComponent(rid)}/tables`, { tables });
+  const button = $("add-tables-btn");
+  button.disabled = true;
+  const result = await send(`/v1/restaurants/${encodeURIComponent(rid)}/tables`, { tables }, "POST",
+    { "Idempotency-Key": $("tables-form").dataset.key });
+  button.disabled = false;
   if (!result.ok) return;
-  say(`Added ${result.data.tables.length} tables.`, "success");
+  const ids = result.data.tables.map((t) => t.id).join(", ");
+  say(result.status === 200
+    ? `These tables were added already (${ids}): nothing added twice.`
+    : `Added ${result.data.tables.length} tables (${ids}).`, "success");
+  resetTableRows();
   showTables();
 });
 

@@ -2,19 +2,18 @@
 
 import { HoldPanel } from "./hold.js";
 import { describe, say } from "./messages.js";
-import { clock, dayLabel } from "./fmt.js";
+import { clock, dayLabel, number } from "./fmt.js";
 
 const root = document.getElementById("booking");
 const rid = root.dataset.venue;
-const tables = new Map(JSON.parse(root.dataset.tables || "[]").map((t) => [t.id, t]));
+// Only table labels reach the guest's page (no ids, counts or capacities).
+const labels = JSON.parse(root.dataset.labels || "{}");
 const searchForm = document.getElementById("search");
 const slots = document.getElementById("slots");
 let chosen = null;
 
 function tableText(id) {
-  const table = tables.get(id);
-  if (!table) return `table ${id}`;
-  return `${table.label || `table ${table.id}`} (seats ${table.capacity})`;
+  return labels[id] ? ` (${labels[id]})` : "";
 }
 
 function refreshSlots() {
@@ -33,13 +32,22 @@ const panel = new HoldPanel({
   },
   onDone: (reservation) => {
     document.getElementById("done-summary").textContent =
-      `A table for ${reservation.party_size} on ${dayLabel(reservation.slot)} at ${clock(reservation.slot)}, ` +
+      `A table for ${number(reservation.party_size)} on ${dayLabel(reservation.slot)} at ${clock(reservation.slot)}` +
       `${tableText(reservation.table_id)}, in the name of ${reservation.name}.`;
   },
 });
 
 // Codes after which the list is out of date: fetch it again.
 const STALE = new Set(["unit_unavailable", "no_table_available", "slot_in_past", "outside_booking_window", "bookings_paused", "not_found"]);
+
+// A full day points to the next one with a free table: show it in place.
+slots.addEventListener("click", (event) => {
+  const link = event.target.closest(".next-link");
+  if (!link) return;
+  event.preventDefault();
+  document.getElementById("date").value = link.dataset.date;
+  refreshSlots();
+});
 
 slots.addEventListener("click", async (event) => {
   const button = event.target.closest(".slot-btn");
@@ -56,7 +64,7 @@ slots.addEventListener("click", async (event) => {
   for (const b of all) b.disabled = false;
   if (result.ok) {
     const held = result.data;
-    document.getElementById("hold-summary").textContent = `${summary}: ${tableText(held.table_id)}`;
+    document.getElementById("hold-summary").textContent = `${summary}${tableText(held.table_id)}.`;
     return;
   }
   const code = result.problem.code;

@@ -1,27 +1,51 @@
 // Dates and times as people read them. Slot ids and API times are already in the venue's
 // local time, so formatting never converts zones: it reads the wall-clock parts.
 
-const DAYS = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
-const MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August",
-  "September", "October", "November", "December"];
-
 function parts(iso) {
   const [y, m, d] = iso.slice(0, 10).split("-").map(Number);
   return { y, m, d, weekday: new Date(Date.UTC(y, m - 1, d)).getUTCDay() };
 }
 
+// The venue's locale (BCP 47), set by the page: dates, times and numbers are written its way.
+export function locale() {
+  return (typeof document !== "undefined" && document.body && document.body.dataset.locale) || "en-US";
+}
+
+function formatter(options) {
+  try {
+    return new Intl.DateTimeFormat(locale(), { ...options, timeZone: "UTC" });
+  } catch {
+    return new Intl.DateTimeFormat("en-US", { ...options, timeZone: "UTC" });
+  }
+}
+
+// The wall-clock parts, read as UTC: formatting never converts zones.
+function wall(iso) {
+  const { y, m, d } = parts(iso);
+  const h = iso.length >= 16 ? Number(iso.slice(11, 13)) : 0;
+  const min = iso.length >= 16 ? Number(iso.slice(14, 16)) : 0;
+  return new Date(Date.UTC(y, m - 1, d, h, min));
+}
+
 export function dayLabel(iso) {
-  const { y, m, d, weekday } = parts(iso);
-  return `${DAYS[weekday]} ${d} ${MONTHS[m - 1]} ${y}`;
+  return formatter({ weekday: "long", year: "numeric", month: "long", day: "numeric" }).format(wall(iso));
 }
 
 export function shortDay(iso) {
-  const { m, d, weekday } = parts(iso);
-  return `${DAYS[weekday].slice(0, 3)} ${d} ${MONTHS[m - 1].slice(0, 3)}`;
+  return formatter({ weekday: "short", month: "short", day: "numeric" }).format(wall(iso));
 }
 
 export function clock(iso) {
-  return iso && iso.length >= 16 ? iso.slice(11, 16) : "";
+  if (!iso || iso.length < 16) return "";
+  return formatter({ hour: "numeric", minute: "2-digit" }).format(wall(iso));
+}
+
+export function number(value) {
+  try {
+    return new Intl.NumberFormat(locale()).format(value);
+  } catch {
+    return String(value);
+  }
 }
 
 export function addDays(isoDay, days) {

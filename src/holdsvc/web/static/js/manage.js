@@ -34,10 +34,23 @@ function showSections() {
   const active = details && details.dataset.status === "confirmed";
   if (moveSection) moveSection.hidden = !active;
   cancelSection.hidden = !active;
+  // A cancelled booking offers to book again.
+  document.getElementById("again-section").hidden = !(details && details.dataset.status === "cancelled");
 }
 
 function refreshMoveSlots() {
   if (moveForm && window.htmx) window.htmx.trigger(moveForm, "refresh");
+}
+
+// A full day points to the next one with a free table: show it in place.
+if (moveSlots) {
+  moveSlots.addEventListener("click", (event) => {
+    const link = event.target.closest(".next-link");
+    if (!link) return;
+    event.preventDefault();
+    document.getElementById("move-date").value = link.dataset.date;
+    refreshMoveSlots();
+  });
 }
 
 cancelButton.addEventListener("click", () => {

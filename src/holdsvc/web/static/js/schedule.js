@@ -44,7 +44,7 @@ function dayRow(key, name, services) {
     el("td", {},
       list,
       el("p", { class: "muted small closed-note", text: "Closed" }),
-      el("button", { type: "button", class: "secondary small-btn add-service", "aria-label": `Add a service on ${name}`, text: "Add service" })));
+      el("button", { type: "button", class: "secondary small-btn add-service", "aria-label": `Add service on ${name}`, text: "Add service" })));
   renumber(row);
   return row;
 }

@@ -4,7 +4,7 @@
 
 import { api, apiAll, bearer } from "./api.js";
 import { clearMessages, describe, say } from "./messages.js";
-import { addDays, clock, dayLabel, el, shortDay, todayIn } from "./fmt.js";
+import { addDays, clock, dayLabel, el, number, shortDay, todayIn } from "./fmt.js";
 import { forgetToken, login } from "./auth.js";
 import * as store from "./store.js";
 import { readEvents } from "./sse.js";
@@ -18,7 +18,12 @@ const rid = root.dataset.rid;
 const zone = root.dataset.timezone;
 const V = `/v1/restaurants/${encodeURIComponent(rid)}`;
 const $ = (id) => document.getElementById(id);
-const STATUS_WORDS = { confirmed: "Confirmed", cancelled: "Cancelled", no_show: "No-show", completed: "Completed" };
+const STATUS_WORDS = { confirmed: "Confirmed", seated: "Seated", cancelled: "Cancelled", no_show: "No-show", completed: "Completed" };
+// What the activity feed says a status change did.
+const STATUS_CHANGES = { confirmed: "back to confirmed", seated: "seated", completed: "completed", no_show: "no-show" };
+// Guests expected or served: a cancelled booking or a no-show brings nobody.
+const COVER_STATUSES = new Set(["confirmed", "seated", "completed"]);
+const WEEKDAY_KEYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
 const CELL_WORDS = { available: "Free", held: "Held", reserved: "Reserved" };
 
 const state = {
@@ -323,12 +328,36 @@ const ACTIVITY = {
 // the lists were read (see currentPosition) do not fill it with old news.
 let logFloor = Date.now();
 
+// What a `changed` entry did, in words: "moved 19:00 → 20:00", "no-show", "details changed".
+function changeWords(change) {
+  const cells = change.cells || [];
+  const parts = [];
+  if (change.status) parts.push(STATUS_CHANGES[change.status] || change.status);
+  if (cells.length >= 2) {
+    const from = cells[0];
+    const to = cells[cells.length - 1];
+    if (from.slot !== to.slot) {
+      const day = from.slot.slice(0, 10) === to.slot.slice(0, 10) ? "" : `${shortDay(to.slot)} `;
+      parts.push(`moved ${clock(from.slot)} → ${day}${clock(to.slot)}`);
+    }
+    if (from.unit !== to.unit) parts.push(`table ${tableName(from.unit)} → ${tableName(to.unit)}`);
+  }
+  return parts.length ? parts.join(", ") : "details changed";
+}
+
 function logActivity(change) {
   const text = ACTIVITY[change.event];
   if (!text || Date.parse(change.at) < logFloor - 1000) return;
-  const where = (change.cells || []).map((c) => `${shortDay(c.slot)} ${clock(c.slot)} ${tableName(c.unit)}`).join(" → ");
-  const item = el("li", {}, el("span", { class: "muted", text: clock(change.at) }), " ",
-    `${text}${change.reference ? ` ${change.reference}` : ""} ${where}`);
+  let line;
+  if (change.event === "changed") {
+    const first = (change.cells || [])[0];
+    const when = first ? ` (${shortDay(first.slot)} ${clock(first.slot)})` : "";
+    line = `${change.reference}${when}: ${changeWords(change)}`;
+  } else {
+    const where = (change.cells || []).map((c) => `${shortDay(c.slot)} ${clock(c.slot)} ${tableName(c.unit)}`).join(" → ");
+    line = `${text}${change.reference ? ` ${change.reference}` : ""} ${where}`;
+  }
+  const item = el("li", {}, el("span", { class: "muted", text: clock(change.at) }), " ", line);
   const log = $("activity");
   log.prepend(item);
   while (log.children.length > 20) log.lastElementChild.remove();
@@ -391,16 +420,59 @@ function paintCell(button, slot, table, status, freeAt) {
     delete button.dataset.ref;
     if (status === "held" && freeAt) detail = `until ${clock(freeAt)}`;
   }
-  button.replaceChildren(el("span", { class: "cell-main", text }), detail ? el("span", { class: "cell-sub", text: detail }) : "");
-  const who = reservation ? `reserved for ${reservation.name}, ${reservation.party_size} guests, ${reservation.reference}` : (CELL_WORDS[status] || status).toLowerCase();
-  button.setAttribute("aria-label", `${clock(slot)}, ${tableName(table)}: ${who}${detail && !reservation ? `, ${detail}` : ""}`);
+  // The name is the visible text with its context around it (never a label that hides it).
+  const before = `${clock(slot)}, ${tableName(table)}: ${reservation ? "reserved for " : ""}`;
+  const after = reservation ? `, ${reservation.party_size} guests, ${reservation.reference}` : "";
+  button.replaceChildren(
+    el("span", { class: "sr-only", text: before }),
+    el("span", { class: "cell-main", text }),
+    detail ? " " : "",
+    detail ? el("span", { class: "cell-sub", text: detail }) : "",
+    after ? el("span", { class: "sr-only", text: after }) : "");
+  button.removeAttribute("aria-label");
   button.dataset.status = status;
 }
 
 const gridNav = gridKeys($("grid"), ".cell");
 
+// The services of the grid's day: the schedule's for that weekday, else opens-closes.
+function servicesOf(day) {
+  const restaurant = state.restaurant;
+  if (!restaurant) return [];
+  if (restaurant.schedule) {
+    const weekday = new Date(`${day}T00:00:00Z`).getUTCDay();
+    return restaurant.schedule[WEEKDAY_KEYS[weekday]] || [];
+  }
+  return [{ opens: restaurant.opens, closes: restaurant.closes }];
+}
+
+function inService(hhmm, service) {
+  if (service.opens < service.closes) return hhmm >= service.opens && hhmm < service.closes;
+  return hhmm >= service.opens || hhmm < service.closes; // past midnight
+}
+
+// Covers (guests) of the grid's day, in all and per service.
+function renderCovers() {
+  const day = state.gridDay;
+  const coming = state.dayReservations.filter((r) => r.slot.slice(0, 10) === day && COVER_STATUSES.has(r.status));
+  const total = coming.reduce((sum, r) => sum + r.party_size, 0);
+  const services = servicesOf(day);
+  const parts = services.length > 1
+    ? services.map((service, i) => {
+      const covers = coming.filter((r) => inService(r.slot.slice(11, 16), service)).reduce((sum, r) => sum + r.party_size, 0);
+      const hours = `${clock(`${day}T${service.opens}`)}–${clock(`${day}T${service.closes}`)}`;
+      return el("span", { class: "covers-part", text: `Service ${i + 1} (${hours}): ${number(covers)}` });
+    })
+    : [];
+  $("covers").replaceChildren(
+    el("strong", { text: `Covers on ${shortDay(day)}: ${number(total)}` }),
+    ...parts.flatMap((part) => [" · ", part]),
+  );
+}
+
 function renderGrid() {
   const wrap = $("grid");
+  renderCovers();
   $("grid-day-label").textContent = dayLabel(state.gridDay);
   $("grid-day").value = state.gridDay;
   if (!state.slots.length) {
@@ -446,13 +518,13 @@ function renderList() {
     wrap.replaceChildren(el("p", { class: "muted", text: "No reservations match." }));
     return;
   }
-  const head = el("tr", {}, ...["When", "Name", "Guests", "Phone", "Table", "Status", "Tags", ""].map(
-    (text) => el("th", { scope: "col", text })));
+  const head = el("tr", {}, ...["When", "Name", "Guests", "Phone", "Table", "Status", "Tags"].map(
+    (text) => el("th", { scope: "col", text })), el("th", { scope: "col" }, el("span", { class: "sr-only", text: "Actions" })));
   const body = rows.map((r) =>
     el("tr", { dataset: { ref: r.reference }, class: r.reference === state.selected ? "selected" : "" },
       el("td", { "data-label": "When" }, `${shortDay(r.slot)} ${clock(r.slot)}`),
       el("td", { "data-label": "Name" }, el("strong", { text: r.name }), el("span", { class: "muted small ref", text: ` ${r.reference}` })),
-      el("td", { "data-label": "Guests", text: String(r.party_size) }),
+      el("td", { "data-label": "Guests", text: number(r.party_size) }),
       el("td", { "data-label": "Phone", text: r.phone }),
       el("td", { "data-label": "Table", text: tableName(r.table_id) }),
       el("td", { "data-label": "Status" }, el("span", { class: `badge ${r.status}`, text: STATUS_WORDS[r.status] || r.status })),
@@ -487,8 +559,11 @@ function renderDetail(focus) {
   $("d-facts").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })]));
   const cancelled = r.status === "cancelled";
   $("d-cancel").disabled = cancelled;
+  $("d-seated").disabled = cancelled || r.status === "seated";
   $("d-noshow").disabled = cancelled || r.status === "no_show";
   $("d-completed").disabled = cancelled || r.status === "completed";
+  // A mistaken mark is undone by going back to confirmed.
+  $("d-undo").hidden = cancelled || r.status === "confirmed";
   for (const field of $("d-move-form").elements) field.disabled = cancelled;
   if (focus) {
     $("d-notes").value = r.business_notes || "";
@@ -502,6 +577,7 @@ function renderDetail(focus) {
 
 function openDetail(reference) {
   state.selected = reference;
+  closeNoShow();
   resetCancelButton();
   renderDetail(true);
   renderList();
@@ -616,10 +692,30 @@ $("d-cancel").addEventListener("click", async () => {
   await sync();
 });
 
-$("d-noshow").addEventListener("click", () =>
-  change(state.selected, { status: "no_show" }, (r) => `${r.reference} is marked as a no-show.`));
+// A no-show is asked twice: a guest marked by mistake is a guest turned away.
+$("d-noshow").addEventListener("click", () => {
+  $("d-noshow-ref").textContent = state.selected;
+  $("d-noshow-confirm").hidden = false;
+  $("d-noshow-yes").focus();
+});
+function closeNoShow() {
+  $("d-noshow-confirm").hidden = true;
+}
+$("d-noshow-no").addEventListener("click", () => {
+  closeNoShow();
+  $("d-noshow").focus();
+});
+$("d-noshow-yes").addEventListener("click", async () => {
+  closeNoShow();
+  await change(state.selected, { status: "no_show" }, (r) => `${r.reference} is marked as a no-show.`);
+  $("d-undo").focus();
+});
+$("d-seated").addEventListener("click", () =>
+  change(state.selected, { status: "seated" }, (r) => `${r.reference} is seated.`));
 $("d-completed").addEventListener("click", () =>
   change(state.selected, { status: "completed" }, (r) => `${r.reference} is marked as completed.`));
+$("d-undo").addEventListener("click", () =>
+  change(state.selected, { status: "confirmed" }, (r) => `${r.reference} is back to confirmed.`));
 $("d-close").addEventListener("click", () => {
   const reference = state.selected;
   state.selected = null;
