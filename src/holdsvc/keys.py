@@ -151,6 +151,28 @@ class VenueKeys:
         """Hash: staff token id -> when it was last accepted (epoch ms)."""
         return f"{self.base}staff:used"
 
+    @property
+    def webhooks(self) -> str:
+        """Hash: webhook id -> the venue's subscription (JSON, with its signing secret)."""
+        return f"{self.base}webhooks"
+
+    @property
+    def consumers(self) -> str:
+        """Hash: feed consumer name -> its position (JSON: cursor, attempt, next try ms)."""
+        return f"{self.base}consumers"
+
+    def consumer_lease(self, name: str) -> str:
+        """String: the worker that delivers for one feed consumer now (a token, with a TTL)."""
+        return f"{self.base}consumer:lease:{name}"
+
+    def deliveries(self, webhook_id: str) -> str:
+        """List: a venue webhook's delivery log, newest first (capped)."""
+        return f"{self.base}wh:log:{webhook_id}"
+
+    def resend(self, reference: str) -> str:
+        """String: set while a reference's manage link was just mailed again (the limit)."""
+        return f"{self.base}mail:resend:{reference}"
+
     # -- what a SCAN of the venue's keys may count ----------------------------------------
 
     @property
@@ -197,6 +219,25 @@ class Keys:
     def venues(self, kind: str) -> str:
         """Zset: venue id -> created ms, one per kind (restaurant, event). Not per venue."""
         return f"{self.prefix}:venues:{kind}"
+
+    @property
+    def webhooks(self) -> str:
+        """Hash: webhook id -> an admin's subscription to every venue (JSON). Not per venue."""
+        return f"{self.prefix}:webhooks"
+
+    @property
+    def webhook_venues(self) -> str:
+        """Set: ids of venues that have webhooks of their own (what the delivery loop walks)."""
+        return f"{self.prefix}:webhook-venues"
+
+    @property
+    def mail_since(self) -> str:
+        """String: epoch ms when mail was first turned on; feeds are mailed from then on."""
+        return f"{self.prefix}:mail:since"
+
+    def global_deliveries(self, webhook_id: str) -> str:
+        """List: an every-venue webhook's delivery log, newest first (capped), in its own slot."""
+        return f"{self.prefix}:wh:log:{{{webhook_id}}}"
 
     @property
     def every_venue(self) -> KeyFamily:

@@ -498,6 +498,21 @@ class Scripts:
         reply = await self._call("throttle", [rate_key], [interval_us, window_us])
         return Throttled(remaining=int(reply[2]), reset_us=int(reply[3]))
 
+    async def consumer_save(
+        self, keys: VenueKeys, name: str, *, token: str, position: str, lease_ms: int
+    ) -> None:
+        """Save a feed consumer's position (``""``: keep it) and renew (or, at 0, release)
+        its lease, only while ``token`` holds that lease.
+
+        Raises:
+            LeaseLost: another worker holds the lease now; nothing changed.
+        """
+        await self._call(
+            "consumer_save",
+            [keys.consumer_lease(name), keys.consumers],
+            [token, name, position, lease_ms],
+        )
+
     async def book(
         self,
         keys: VenueKeys,

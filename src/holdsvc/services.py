@@ -9,6 +9,7 @@ from holdsvc.feed import Feed
 from holdsvc.grid import Grid
 from holdsvc.holds import Holds
 from holdsvc.keys import Keys
+from holdsvc.mail import Mailer
 from holdsvc.metrics import Metrics
 from holdsvc.pipelined import ClusterPipelines, PipelinedConnection
 from holdsvc.reservations import Reservations
@@ -19,6 +20,7 @@ from holdsvc.settings import Settings
 from holdsvc.staff import StaffTokens
 from holdsvc.sweeper import Sweeper
 from holdsvc.venues import Venues
+from holdsvc.webhooks import Webhooks
 
 
 class Services:
@@ -45,6 +47,8 @@ class Services:
         *,
         grid: Grid,
         rolling_grid: RollingGrid,
+        webhooks: Webhooks,
+        mailer: Mailer,
     ) -> None:
         self.redis = redis
         self.scripts = scripts
@@ -61,6 +65,8 @@ class Services:
         self.rolling_grid = rolling_grid
         self.staff = staff
         self.eviction = eviction
+        self.webhooks = webhooks
+        self.mailer = mailer
 
     @classmethod
     def build(
@@ -88,6 +94,9 @@ class Services:
         restaurants = Restaurants(redis, keys, venues, grid)
         rolling_grid = RollingGrid(redis, keys, grid)
         reservations = Reservations(redis, keys, scripts, venues, sweeper)
+        reservations.link_secret = (
+            settings.secret_key.get_secret_value() if settings.secret_key else None
+        )
         holds = Holds(redis, keys, scripts, venues, reservations, sweeper, settings, metrics)
         feed = Feed(
             redis,
@@ -115,6 +124,8 @@ class Services:
             eviction=EvictionCheck(redis, allowed=settings.allow_eviction),
             grid=grid,
             rolling_grid=rolling_grid,
+            webhooks=Webhooks(redis, keys, venues, settings),
+            mailer=Mailer(redis, keys, venues, reservations, settings, metrics),
         )
 
     async def ready(self) -> bool:
