@@ -77,7 +77,7 @@ class Settings(BaseSettings):
     # Deliveries (webhooks and mails) one worker process runs at once.
     webhook_concurrency: int = Field(default=16, ge=1, le=1000)
     # Seconds between passes of the delivery loop over the subscribed feeds (in every worker).
-    webhook_poll_seconds: float = Field(default=0.5, gt=0, le=60)
+    webhook_poll_seconds: float = Field(default=0.5, gt=0, le=3600)
 
     # E-mail: smtp://[user:password@]host:port (smtps:// for TLS, ?starttls=true); unset: no mail.
     smtp_url: SecretStr | None = None
