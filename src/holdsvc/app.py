@@ -152,6 +152,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         workers = FeedWorkers(
             redis, keys, services.scripts, metrics, concurrency=settings.webhook_concurrency
         )
+        with contextlib.suppress(RedisError, RedisClusterException, OSError):
+            await services.mailer.begin()
         if not services.mailer.enabled:
             log.info("mail: HOLDSVC_SMTP_URL or HOLDSVC_MAIL_FROM is unset: no mail is sent")
         deliveries = asyncio.create_task(

@@ -123,6 +123,7 @@ class Mailer:
         self._timeout = settings.webhook_timeout_seconds
         self.lease_ms = int(self._timeout * 1000) + 5_000
         self._since: str | None = None
+        self._started_ms: int | None = None
         self._resends: set[asyncio.Task[None]] = set()
 
     @property
@@ -140,12 +141,17 @@ class Mailer:
                 found.append(Target(str(venue_id), NAME))
         return found
 
+    async def begin(self) -> None:
+        """Note when this worker started with mail on (before it serves a request)."""
+        if self.enabled:
+            self._started_ms = await redis_now_ms(self._redis)
+
     async def start(self, target: Target) -> str:
         """Entries since mail was first turned on for this Redis (older bookings get none)."""
         if self._since is None:
-            now = await redis_now_ms(self._redis)
+            started = self._started_ms or await redis_now_ms(self._redis)
             # The first worker to ask fixes the moment for every worker, now and later.
-            await self._redis.set(self._keys.mail_since, now, nx=True)
+            await self._redis.set(self._keys.mail_since, started, nx=True)
             self._since = f"{await self._redis.get(self._keys.mail_since)}-0"
         return self._since
 
