@@ -247,9 +247,9 @@ class Webhooks:
             Webhook.load(text) for text in (await self._redis.hgetall(self._keys.webhooks)).values()
         ]
         for venue_id in sorted(await self._redis.smembers(self._keys.webhook_venues)):
+            # A venue stays on the list once it had a webhook: taking it off could race a new
+            # subscription (written, then listed) and leave that one undelivered.
             rows = await self._redis.hgetall(self._keys.of(venue_id).webhooks)
-            if not rows:
-                await self._redis.srem(self._keys.webhook_venues, venue_id)
             hooks.extend(Webhook.load(text) for text in rows.values())
         return [hook for hook in hooks if hook.enabled]
 
