@@ -91,7 +91,7 @@ def text_of(message: EmailMessage) -> str:
     return str(body.get_content())
 
 
-def calendar_of(message: EmailMessage) -> icalendar.Event:
+def calendar_of(message: EmailMessage) -> Any:
     (attachment,) = list(message.iter_attachments())
     assert attachment.get_content_type() == "text/calendar"
     parsed = icalendar.Calendar.from_ical(attachment.get_content())
@@ -244,14 +244,15 @@ async def test_a_worker_killed_mid_send_is_replaced_and_each_mail_arrives_once(
         "HOLDSVC_WEBHOOK_POLL_SECONDS": "0.05",
         "HOLDSVC_ADMIN_TOKENS": "test-admin",  # the helpers' ADMIN
     }
-    with ServerProcess(redis_url, workers=2, env=env) as server:
+    with ServerProcess(redis_url, workers=2, env=env, startup_timeout=90) as server:
         assert server.pid is not None
         workers = child_pids(server.pid)
 
         def kill_the_first_sender(session: Session) -> bool:
             if killed:
                 return True
-            pid = pid_with_local_port(int(session.peer[1]), child_pids(server.pid or 0))
+            peer: Any = session.peer
+            pid = pid_with_local_port(int(peer[1]), child_pids(server.pid or 0))
             assert pid is not None
             killed.append(pid)
             os.kill(pid, signal.SIGKILL)

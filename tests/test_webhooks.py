@@ -363,7 +363,7 @@ async def test_killing_the_delivering_worker_mid_retry_loses_and_reorders_nothin
     }
     victim: list[int] = []
     tries: dict[str, int] = {}
-    with ServerProcess(redis_url, workers=2, env=env) as server:
+    with ServerProcess(redis_url, workers=2, env=env, startup_timeout=90) as server:
         assert server.pid is not None
         workers = child_pids(server.pid)
 
