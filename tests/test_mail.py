@@ -12,6 +12,7 @@ import os
 import signal
 import threading
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
 from email.message import EmailMessage
 from typing import Any
 
@@ -23,10 +24,11 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from litestar.testing import AsyncTestClient
 from pydantic import SecretStr
 
+from holdsvc.keys import Keys
 from holdsvc.redis_server import free_tcp_port
 from tests.cluster import both_backends
 from tests.conftest import MakeClient
-from tests.helpers import ADMIN, GUEST, new_reservation, new_venue, slot_tomorrow
+from tests.helpers import ADMIN, GUEST, assert_problem, new_reservation, new_venue, slot_tomorrow
 from tests.receiver import child_pids, pid_with_local_port, until
 from tests.serverproc import ServerProcess
 
@@ -187,6 +189,48 @@ async def test_resend_is_202_whatever_the_reference_and_limited(
         assert answer.status_code == 202
     await asyncio.sleep(0.3)
     assert len(inbox.messages) == 2  # once per reference a minute, none for unknown ones
+
+
+async def test_a_reminder_goes_out_reminder_hours_before_the_start_once(
+    client: Any, smtp: tuple[Inbox, int], redis: Any
+) -> None:
+    inbox, _ = smtp
+    rid = await new_venue(client, reminder_hours=2)
+    assert (await client.get(f"/v1/restaurants/{rid}")).json()["reminder_hours"] == 2
+    made = await new_reservation(client, rid, slot=HOURS[0])
+    gone = await new_reservation(client, rid, slot=HOURS[1], guest={**GUEST, "email": "b@x.org"})
+    await until(lambda: len(inbox.messages) == 2, what="both confirmations")
+    reminders = Keys().of(rid).reminders
+    starts = datetime.fromisoformat(made["starts_at"]).timestamp() * 1000
+    assert await redis.zscore(reminders, made["reference"]) == starts - 2 * 3_600_000
+    cancelled = await client.delete(
+        f"/v1/reservations/{gone['reference']}", headers={"Manage-Token": gone["manage_token"]}
+    )
+    assert cancelled.status_code == 200
+    await until(lambda: len(inbox.messages) == 3, what="the cancel notice")
+    assert await redis.zscore(reminders, gone["reference"]) is None
+    # Time passes: the reminder falls due.
+    await redis.zadd(reminders, {made["reference"]: 1})
+    await until(lambda: any("Reminder" in m["Subject"] for m in inbox.messages), what="reminder")
+    await asyncio.sleep(0.4)
+    reminded = [m for m in inbox.messages if "Reminder" in m["Subject"]]
+    assert len(reminded) == 1 and reminded[0]["To"] == GUEST["email"]
+    assert made["reference"] in text_of(reminded[0])
+    assert await redis.zcard(reminders) == 0
+
+
+@pytest.mark.parametrize("hours", [-1, 169, "2", 1.5])
+async def test_reminder_hours_out_of_range_is_a_400(client: Any, hours: Any) -> None:
+    rid = await new_venue(client)
+    answer = await client.patch(
+        f"/v1/restaurants/{rid}", json={"reminder_hours": hours}, headers=ADMIN
+    )
+    assert_problem(answer, 400, "validation_error")
+    ok = await client.patch(f"/v1/restaurants/{rid}", json={"reminder_hours": 168}, headers=ADMIN)
+    assert ok.status_code == 200 and ok.json()["reminder_hours"] == 168
+    event = {"name": "E", "starts_at": f"{HOURS[0]}:00Z", "total_seats": 10, "reminder_hours": 3}
+    made = await client.post("/v1/events", json=event, headers=ADMIN)
+    assert made.status_code == 201 and made.json()["reminder_hours"] == 3
 
 
 async def test_calendar_needs_the_token(client: Any) -> None:

@@ -159,10 +159,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
         deliveries = asyncio.create_task(
             workers.run([sender, services.mailer], settings.webhook_poll_seconds)
         )
+        reminders = asyncio.create_task(
+            services.mailer.run_reminders(settings.webhook_poll_seconds)
+        )
         try:
             yield
         finally:
-            for task in (sweeper, grid, deliveries):
+            for task in (sweeper, grid, deliveries, reminders):
                 await stop_task(task)
             await sender.aclose()
             if pipeline is not None:

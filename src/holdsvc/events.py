@@ -57,6 +57,7 @@ class Events:
             **rules,
             "bookings_open": "1",
             "next_unit": str(data.total_seats),
+            "reminder_hours": str(data.reminder_hours),
             "created": str(await redis_now_ms(self._redis)),
         }
         if zone is not None:
@@ -141,4 +142,5 @@ class Events:
             max_holds_per_user=venue.number("max_holds_per_user"),
             bookings_open=venue.fields.get("bookings_open") == "1",
             created_at=venue.time(venue.number("created")),
+            reminder_hours=venue.number("reminder_hours"),
         )

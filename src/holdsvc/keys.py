@@ -24,6 +24,7 @@ _HOLD_ID = "[A-Za-z0-9_-]{1,64}"  # token_urlsafe ids (new_hold_id)
 _SLOT_ID = "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}"
 _DIGEST = "[0-9a-f]{32}"
 _E164 = r"\+[0-9]{1,15}"
+REMINDERS = "reminders"  # the lease name of a venue's reminder mails
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
 
 
@@ -168,6 +169,11 @@ class VenueKeys:
     def deliveries(self, webhook_id: str) -> str:
         """List: a venue webhook's delivery log, newest first (capped)."""
         return f"{self.base}wh:log:{webhook_id}"
+
+    @property
+    def reminders(self) -> str:
+        """Zset: reference -> epoch ms its reminder mail is due (removed once sent)."""
+        return f"{self.base}mail:reminders"
 
     def resend(self, reference: str) -> str:
         """String: set while a reference's manage link was just mailed again (the limit)."""

@@ -16,7 +16,9 @@ like the manage token.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import secrets
 import urllib.parse
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,16 +26,17 @@ from email.message import EmailMessage
 
 import aiosmtplib
 import icalendar
+from redis.exceptions import RedisClusterException, RedisError
 
 from holdsvc.clock import redis_now_ms
-from holdsvc.errors import HoldsvcError
+from holdsvc.errors import HoldsvcError, LeaseLost
 from holdsvc.feedwork import Done, Entry, Outcome, Retry, Target
 from holdsvc.identifiers import link_token
-from holdsvc.keys import Keys
+from holdsvc.keys import REMINDERS, Keys
 from holdsvc.metrics import Metrics
 from holdsvc.models import Reservation
 from holdsvc.reservations import Reservations
-from holdsvc.scripts import AnyRedis
+from holdsvc.scripts import AnyRedis, Scripts
 from holdsvc.settings import Settings
 from holdsvc.venues import VenueKind, Venues
 
@@ -108,8 +111,10 @@ class Mailer:
         reservations: Reservations,
         settings: Settings,
         metrics: Metrics,
+        scripts: Scripts,
     ) -> None:
         self._redis = redis
+        self._scripts = scripts
         self._keys = keys
         self._venues = venues
         self._reservations = reservations
@@ -176,6 +181,7 @@ class Mailer:
             return Done()  # gone (archived): nobody to mail
         if not reservation.email:
             return Done()
+        await self._schedule_reminder(reservation)
         try:
             await self.send(reservation, kind)
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
@@ -185,6 +191,77 @@ class Mailer:
             log.warning("mail: %s for %s failed (%s); retrying", kind, reservation.reference, error)
             return Retry(RETRY_DELAYS[attempt - 1])
         return Done()
+
+    async def _schedule_reminder(self, reservation: Reservation) -> None:
+        """Keep the reservation's reminder due ``reminder_hours`` before its start (none when
+        cancelled, the venue sends none, or that moment has passed)."""
+        keys = self._keys.of(reservation.venue_id)
+        venue = await self._venues.load(reservation.venue_id)
+        hours = venue.number("reminder_hours")
+        starts_ms = int(datetime.fromisoformat(reservation.starts_at).timestamp() * 1000)
+        due = starts_ms - hours * 3_600_000
+        if reservation.status != "confirmed" or hours <= 0:
+            await self._redis.zrem(keys.reminders, reservation.reference)
+        elif due > await redis_now_ms(self._redis):
+            await self._redis.zadd(keys.reminders, {reservation.reference: due})
+
+    async def run_reminders(self, interval: float) -> None:
+        """Send due reminders every ``interval`` seconds, until cancelled."""
+        while self.enabled:
+            try:
+                for target in await self.targets():
+                    await self.remind(target.venue_id)
+            except (RedisError, RedisClusterException, OSError) as error:
+                log.warning("mail: reminders: redis error (%s)", type(error).__name__)
+            await asyncio.sleep(interval)
+
+    async def remind(self, venue_id: str) -> int:
+        """Send one venue's due reminders under its reminders' lease; how many were sent."""
+        keys = self._keys.of(venue_id)
+        now = await redis_now_ms(self._redis)
+        due = await self._redis.zrangebyscore(
+            keys.reminders, "-inf", now, start=0, num=50, withscores=True
+        )
+        if not due:
+            return 0
+        token = secrets.token_hex(16)
+        # One worker sends a venue's reminders at a time: whoever sets the lease first.
+        if not await self._redis.set(
+            keys.consumer_lease(REMINDERS), token, nx=True, px=self.lease_ms
+        ):
+            return 0
+        sent = 0
+        try:
+            for reference, score in due:
+                if not await self._remind_one(str(reference)):
+                    break
+                await self._scripts.reminder_sent(
+                    keys, token=token, reference=str(reference), due_ms=int(score)
+                )
+                sent += 1
+        except LeaseLost:
+            return sent
+        finally:
+            with contextlib.suppress(LeaseLost, RedisError, RedisClusterException, OSError):
+                await self._scripts.consumer_save(
+                    keys, REMINDERS, token=token, position="", lease_ms=0
+                )
+        return sent
+
+    async def _remind_one(self, reference: str) -> bool:
+        """Mail one reminder; False when the SMTP server failed (tried again next pass)."""
+        try:
+            reservation = await self._reservations.get(reference, admin=True)
+        except HoldsvcError:
+            return True  # gone: nothing to remind
+        if reservation.status != "confirmed" or not reservation.email:
+            return True
+        try:
+            await self.send(reservation, "reminder")
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
+            log.warning("mail: reminder for %s failed (%s)", reference, error)
+            return False
+        return True
 
     def manage_link(self, reference: str) -> str:
         """The manage page's address for a guest (with a link token when a key is set)."""
@@ -203,6 +280,7 @@ class Mailer:
             "change": f"Your booking at {name} has changed",
             "cancel": f"Your booking at {name} is cancelled",
             "link": f"Your booking at {name}: the link to manage it",
+            "reminder": f"Reminder: your booking at {name}",
         }
         message = EmailMessage()
         message["From"] = str(self._sender)

@@ -31,6 +31,7 @@ class Restaurant(msgspec.Struct, kw_only=True):
     created_at: str
     schedule: Schedule | None = None
     horizon_days: int = 0
+    reminder_hours: int = 0
 
 
 class Table(msgspec.Struct, kw_only=True):
@@ -118,6 +119,8 @@ HoldSeconds = Annotated[int, msgspec.Meta(ge=1, le=86_400)]
 MaxHoldSeconds = Annotated[int, msgspec.Meta(ge=1, le=604_800)]
 MaxHoldsPerUser = Annotated[int, msgspec.Meta(ge=1, le=1000)]
 MinNotice = Annotated[int, msgspec.Meta(ge=0, le=525_600)]
+# Hours before the start that a guest with an e-mail address is reminded (0: never).
+ReminderHours = Annotated[int, msgspec.Meta(ge=0, le=168)]
 MaxDaysAhead = Annotated[int, msgspec.Meta(ge=1, le=3660)]
 SlotMinutes = Annotated[int, msgspec.Meta(ge=15, le=240)]
 PartySize = Annotated[int, msgspec.Meta(ge=1, le=50)]
@@ -171,6 +174,7 @@ class RestaurantInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     max_days_ahead: MaxDaysAhead = 90
     schedule: Schedule | None = None
     horizon_days: HorizonDays = 0
+    reminder_hours: ReminderHours = 0
 
 
 class RestaurantPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -186,6 +190,7 @@ class RestaurantPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     max_days_ahead: MaxDaysAhead | Omittable = OMIT
     schedule: Schedule | Omittable | None = OMIT
     horizon_days: HorizonDays | Omittable = OMIT
+    reminder_hours: ReminderHours | Omittable = OMIT
 
 
 class TableInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -268,6 +273,7 @@ class Event(msgspec.Struct, kw_only=True):
     max_holds_per_user: int
     bookings_open: bool
     created_at: str
+    reminder_hours: int = 0
 
 
 class SeatStatus(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -288,6 +294,7 @@ class EventInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     hold_seconds: HoldSeconds | None = None
     max_hold_seconds: MaxHoldSeconds | None = None
     max_holds_per_user: MaxHoldsPerUser | None = None
+    reminder_hours: ReminderHours = 0
 
 
 class EventPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -298,6 +305,7 @@ class EventPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     hold_seconds: HoldSeconds | Omittable = OMIT
     max_hold_seconds: MaxHoldSeconds | Omittable = OMIT
     max_holds_per_user: MaxHoldsPerUser | Omittable = OMIT
+    reminder_hours: ReminderHours | Omittable = OMIT
 
 
 class SeatHoldInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

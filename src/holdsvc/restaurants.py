@@ -78,6 +78,7 @@ class Restaurants:
             "max_days_ahead": str(data.max_days_ahead),
             "bookings_open": "1",
             "horizon_days": str(data.horizon_days),
+            "reminder_hours": str(data.reminder_hours),
             "created": str(await redis_now_ms(self._redis)),
         }
         if data.schedule is not None:
@@ -342,4 +343,5 @@ def restaurant_view(venue: Venue) -> Restaurant:
         created_at=venue.time(venue.number("created")),
         schedule=read_schedule(f),
         horizon_days=venue.number("horizon_days"),
+        reminder_hours=venue.number("reminder_hours"),
     )

@@ -125,7 +125,7 @@ class Services:
             grid=grid,
             rolling_grid=rolling_grid,
             webhooks=Webhooks(redis, keys, venues, settings),
-            mailer=Mailer(redis, keys, venues, reservations, settings, metrics),
+            mailer=Mailer(redis, keys, venues, reservations, settings, metrics, scripts),
         )
 
     async def ready(self) -> bool:
