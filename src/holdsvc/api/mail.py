@@ -34,7 +34,7 @@ class MailController(Controller):
     @get(
         "/manage/{reference:str}/calendar.ics",
         operation_id="reservation_calendar",
-        responses=problems(403, 404),
+        responses=problems(400, 403, 404),
         tags=["reservations"],
         media_type="text/calendar",
     )
