@@ -233,13 +233,18 @@ class FeedWorkers:
             await save(position)
             entries = [(i, f) for i, f in entries if _stream_id(str(i)) > _stream_id(lost)]
         handled = 0
+        passed_over = False
         for entry_id, fields in entries:
             entry = Entry(target.venue_id, str(entry_id), fields)
             if not consumer.wants(target, fields):
                 position = Position(entry.id)
+                passed_over = True
                 continue
-            # Progress over passed-over entries is kept, and the lease renewed for this try.
-            await save(position)
+            if passed_over:
+                # Progress over passed-over entries is kept before a try that may fail. (The
+                # lease was renewed by the last save: it outlives this one delivery.)
+                await save(position)
+                passed_over = False
             outcome = await consumer.handle(target, entry, position.attempt + 1)
             handled += 1
             if isinstance(outcome, Retry):

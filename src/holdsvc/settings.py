@@ -64,7 +64,7 @@ class Settings(BaseSettings):
     sse_heartbeat_seconds: float = Field(default=15.0, gt=0, le=300)
 
     # Webhooks (Standard Webhooks), driven by each venue's change feed.
-    # Seconds one delivery may take (connect, send, answer) before it counts as failed.
+    # Seconds one delivery (a webhook POST, a mail's SMTP hand-off) may take before it fails.
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     # Delays before each retry of a failed delivery, comma-separated seconds (fractions allowed).
     webhook_retry_schedule: str = Field(
