@@ -1,5 +1,6 @@
 """Webhook lag under load: `holdsvc loadtest` against a real 2-worker server while an admin
-webhook (every venue, every event) delivers to a receiver on 127.0.0.1.
+webhook (every venue, every event) delivers to a receiver on 127.0.0.1 (its own process,
+bench/receiver_proc.py).
 
 Every 0.25 s it samples the lag in entries (feed entries of the load-test venue not yet
 delivered); each delivery's delay is its arrival time minus the entry's ``at``. Prints the
@@ -13,6 +14,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from datetime import datetime
@@ -25,7 +28,6 @@ from redis.asyncio import Redis
 from holdsvc.keys import Keys
 from holdsvc.loadtest import LoadConfig, LoadTest
 from holdsvc.redis_server import EmbeddedRedis
-from tests.receiver import Received, Receiver
 from tests.serverproc import ServerProcess
 
 
@@ -37,17 +39,23 @@ def nearest(values: list[float], share: float) -> float:
 
 async def run(users: int, duration: float, url: str) -> None:
     env = {"HOLDSVC_WEBHOOK_ALLOW_PRIVATE": "true", "HOLDSVC_WEBHOOK_POLL_SECONDS": "0.1"}
-    arrivals: list[tuple[float, Received]] = []
+    log = Path(tempfile.mkdtemp(prefix="wh-receiver-")) / "arrivals.txt"
+    log.touch()
+    # The receiver runs in its own process: the load generator must not starve it.
+    receiver = subprocess.Popen(  # noqa: ASYNC220 - started once, before the measured part
+        [sys.executable, "-m", "bench.receiver_proc", str(log)], stdout=subprocess.PIPE, text=True
+    )
+    assert receiver.stdout is not None
+    hook_url = f"http://127.0.0.1:{receiver.stdout.readline().strip()}/hook"
 
-    async def answer(received: Received) -> int:
-        arrivals.append((time.time(), received))
-        return 200
+    def arrivals() -> list[list[str]]:
+        return [line.split() for line in log.read_text().splitlines()]
 
     raw = Redis.from_url(url, decode_responses=True)
     with ServerProcess(url, workers=2, env=env, startup_timeout=90) as server:
         admin = {"Authorization": f"Bearer {server.admin_token}"}
-        async with Receiver(answer) as receiver, httpx.AsyncClient(base_url=server.url) as http:
-            made = await http.post("/v1/webhooks", json={"url": receiver.url}, headers=admin)
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            made = await http.post("/v1/webhooks", json={"url": hook_url}, headers=admin)
             assert made.status_code == 201, made.text
             load = LoadTest(
                 LoadConfig(server.url, server.admin_token, users=users, duration=duration)
@@ -60,20 +68,22 @@ async def run(users: int, duration: float, url: str) -> None:
                     await asyncio.sleep(0.25)
                     if load.venue:
                         length = await raw.xlen(Keys().of(load.venue).feed)
-                        lags.append(length - len(receiver.delivered()))
+                        lags.append(length - len(arrivals()))
 
             sampler = asyncio.create_task(sample())
             report = await load.run()
             stopped = time.monotonic()
             total = await raw.xlen(Keys().of(load.venue).feed)
-            while len(receiver.delivered()) < total and time.monotonic() - stopped < 120:  # noqa: ASYNC110
+            while len(arrivals()) < total and time.monotonic() - stopped < 120:  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
             drained = time.monotonic() - stopped
             sampler.cancel()
             entries: Any = await raw.xrange(Keys().of(load.venue).feed, "-", "+")
-    delays = [at - datetime.fromisoformat(r.json["timestamp"]).timestamp() for at, r in arrivals]
+    receiver.terminate()
+    rows = arrivals()
+    delays = [float(at) - datetime.fromisoformat(stamp).timestamp() for at, _, stamp in rows]
     ids = [f"msg_{load.venue}_{entry_id!s}" for entry_id, _ in entries]
-    got = [r.message_id for r in receiver.delivered()]
+    got = [message_id for _, message_id, _ in rows]
     print(f"webhook lag: {users} users for {duration:g} s, 2 workers, one admin webhook")
     print(
         f"  load: {report['requests']} requests, {report['throughput_rps']:.0f} req/s, "
