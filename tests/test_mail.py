@@ -146,6 +146,9 @@ async def test_change_and_cancel_notices(client: Any, smtp: tuple[Inbox, int]) -
     token = {"Manage-Token": made["manage_token"]}
     path = f"/v1/reservations/{made['reference']}"
     await until(lambda: len(inbox.to(GUEST["email"])) == 1)
+    # A change the guest does not see (a staff tag) mails nothing.
+    tagged = await client.patch(path, json={"tags": ["vip"]}, headers=ADMIN)
+    assert tagged.status_code == 200
     assert (await client.patch(path, json={"party_size": 1}, headers=token)).status_code == 200
     await until(lambda: len(inbox.to(GUEST["email"])) == 2, what="the change notice")
     assert (await client.delete(path, headers=token)).status_code == 200

@@ -171,6 +171,11 @@ class VenueKeys:
         return f"{self.base}wh:log:{webhook_id}"
 
     @property
+    def mail_told(self) -> str:
+        """Hash: reference -> what its guest was last mailed (status, start, party, address)."""
+        return f"{self.base}mail:told"
+
+    @property
     def reminders(self) -> str:
         """Zset: reference -> epoch ms its reminder mail is due (removed once sent)."""
         return f"{self.base}mail:reminders"

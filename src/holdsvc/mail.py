@@ -77,6 +77,19 @@ class SmtpTarget:
         )
 
 
+def told(reservation: Reservation) -> str:
+    """What a guest's mail says that matters to them: a change of anything else (staff
+    notes, tags) mails nothing."""
+    return "|".join(
+        (
+            reservation.status,
+            reservation.starts_at,
+            str(reservation.party_size),
+            reservation.email or "",
+        )
+    )
+
+
 def calendar(reservation: Reservation, venue_name: str, address: str | None) -> bytes:
     """The reservation as an iCalendar event (one VEVENT)."""
     cal = icalendar.Calendar()
@@ -182,6 +195,12 @@ class Mailer:
         if not reservation.email:
             return Done()
         await self._schedule_reminder(reservation)
+        told_key = self._keys.of(reservation.venue_id).mail_told
+        summary = told(reservation)
+        if await self._redis.hget(told_key, reservation.reference) == summary:
+            return Done()  # nothing the guest sees has changed (a staff note, a tag)
+        if reservation.status == "cancelled":
+            kind = "cancel"
         try:
             await self.send(reservation, kind)
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
@@ -190,6 +209,10 @@ class Mailer:
                 return Done()
             log.warning("mail: %s for %s failed (%s); retrying", kind, reservation.reference, error)
             return Retry(RETRY_DELAYS[attempt - 1])
+        if kind == "cancel":
+            await self._redis.hdel(told_key, reservation.reference)  # the last word
+        else:
+            await self._redis.hset(told_key, reservation.reference, summary)
         return Done()
 
     async def _schedule_reminder(self, reservation: Reservation) -> None:
