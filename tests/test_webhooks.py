@@ -187,6 +187,16 @@ async def test_order_holds_under_retries(client: Any) -> None:
             (3, 200),
         ]
         assert first[-1]["error"] == "nope"  # an excerpt of the answer
+        metrics = (await client.get("/metrics")).text
+        assert 'holdsvc_webhook_attempts_total{result="ok"} 6.0' in metrics
+        assert 'holdsvc_webhook_attempts_total{result="failed"} 2.0' in metrics
+        assert 'holdsvc_webhook_failures_total{cause="status"} 2.0' in metrics
+        lag = f'holdsvc_feed_lag_entries{{consumer="webhook",venue="{rid}"}} 0.0'
+        for _ in range(100):
+            if lag in (await client.get("/metrics")).text:
+                break
+            await asyncio.sleep(0.05)
+        assert lag in (await client.get("/metrics")).text
 
 
 async def test_410_disables_and_resume_goes_on_after_the_entry_given_up(client: Any) -> None:

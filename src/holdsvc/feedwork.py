@@ -171,7 +171,7 @@ class FeedWorkers:
     async def work(self, consumer: Consumer, target: Target) -> int:
         """Move one position as far as it goes now, under its lease; the entries handled."""
         keys = self._keys.of(target.venue_id)
-        if await self._idle(keys.consumers, keys.feed, target):
+        if await self._idle(consumer, keys.consumers, keys.feed, target):
             return 0
         token = secrets.token_hex(16)
         # Only one worker moves a position at a time: whoever sets the lease first.
@@ -190,7 +190,7 @@ class FeedWorkers:
                     keys, target.name, token=token, position="", lease_ms=0
                 )
 
-    async def _idle(self, consumers: str, feed: str, target: Target) -> bool:
+    async def _idle(self, consumer: Consumer, consumers: str, feed: str, target: Target) -> bool:
         """Whether a known position has nothing to do (no newer entry, or a retry not yet
         due): decided on reads alone, so an idle pass writes nothing."""
         pipe = self._redis.pipeline(transaction=False)
@@ -202,7 +202,10 @@ class FeedWorkers:
         position = Position.load(raw)
         if position.next_ms and position.next_ms > await redis_now_ms(self._redis):
             return True
-        return not newest or _stream_id(str(newest[0][0])) <= _stream_id(position.cursor)
+        if not newest or _stream_id(str(newest[0][0])) <= _stream_id(position.cursor):
+            self._metrics.feed_lag(consumer.label, target.venue_id, 0)
+            return True
+        return False
 
     async def _advance(self, consumer: Consumer, target: Target, token: str) -> int:
         keys = self._keys.of(target.venue_id)

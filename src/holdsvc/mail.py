@@ -338,16 +338,18 @@ class Mailer:
         if smtp is None:
             return
         message = await self.compose(reservation, kind)
-        await aiosmtplib.send(
-            message,
-            hostname=smtp.host,
-            port=smtp.port,
-            username=smtp.username,
-            password=smtp.password,
-            use_tls=smtp.use_tls,
-            start_tls=smtp.start_tls,
-            timeout=self._timeout,
-        )
+        # Bounded as a whole (aiosmtplib's timeout is per command): the lease outlives it.
+        async with asyncio.timeout(self._timeout):
+            await aiosmtplib.send(
+                message,
+                hostname=smtp.host,
+                port=smtp.port,
+                username=smtp.username,
+                password=smtp.password,
+                use_tls=smtp.use_tls,
+                start_tls=smtp.start_tls,
+                timeout=self._timeout,
+            )
         self._metrics.mails.labels(kind).inc()
 
     async def resend(self, reference: str, venue_id: str | None) -> None:
