@@ -25,7 +25,6 @@ from datetime import datetime
 from email.message import EmailMessage
 
 import aiosmtplib
-import icalendar
 from redis.exceptions import RedisClusterException, RedisError
 
 from holdsvc.clock import redis_now_ms
@@ -92,6 +91,9 @@ def told(reservation: Reservation) -> str:
 
 def calendar(reservation: Reservation, venue_name: str, address: str | None) -> bytes:
     """The reservation as an iCalendar event (one VEVENT)."""
+    # Imported on first use: it is a large package, and worker start-up is on every restart.
+    import icalendar  # noqa: PLC0415
+
     cal = icalendar.Calendar()
     cal.add("prodid", "-//holdsvc//reservations//EN")
     cal.add("version", "2.0")

@@ -35,8 +35,9 @@ class MailController(Controller):
         "/manage/{reference:str}/calendar.ics",
         operation_id="reservation_calendar",
         responses=problems(400, 403, 404),
-        tags=["reservations"],
         media_type="text/calendar",
+        # A page's link like /manage/{reference}: pages stay out of the API document.
+        include_in_schema=False,
     )
     async def calendar_file(
         self,
