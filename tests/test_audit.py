@@ -280,6 +280,25 @@ async def test_a_venue_left_off_the_list_is_found_and_put_back(
     assert (await services.auditor.audit(lost)).ok
 
 
+async def test_a_consumer_position_ahead_of_the_clock_is_named(services: Services) -> None:
+    rid = await make_restaurant(services)
+    assert (await services.auditor.audit(rid)).ok
+    position = json.dumps({"cursor": "99999999999999-0", "attempt": 0, "next": 0})
+    await services.redis.hset(V.of(rid).consumers, "wh:wh_planted", position)
+    report = await services.auditor.audit(rid)
+    assert [v.check for v in report.violations] == ["consumer_position"]
+    assert "wh:wh_planted" in report.violations[0].detail
+
+
+async def test_a_venue_with_webhooks_off_the_delivery_list_is_named(services: Services) -> None:
+    rid = await make_restaurant(services)
+    await services.webhooks.create(rid, "https://93.184.215.14/hook", None, None)
+    assert (await services.auditor.audit(rid)).ok
+    await services.redis.srem(V.webhook_venues, rid)
+    report = await services.auditor.audit(rid)
+    assert [v.check for v in report.violations] == ["webhook_index"]
+
+
 CRAFTED_USERS = ["x}:venue", "}:venue", "{X}:venue", "*", "a:b:c", "user:1", "\\}"]
 
 

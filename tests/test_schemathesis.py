@@ -16,7 +16,8 @@ from redis.asyncio import Redis
 
 from tests.serverproc import ServerProcess
 
-pytestmark = pytest.mark.slow
+# The run itself may take up to its subprocess timeout (300 s) on a busy machine.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(360)]
 CHECKS = ",".join(
     (
         "not_a_server_error",

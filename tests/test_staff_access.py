@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from redis.asyncio import Redis
 
 from holdsvc.cli import main
 from tests.cluster import both_backends
+from tests.conftest import MakeClient
 from tests.helpers import (
     ADMIN,
     GUEST,
@@ -114,6 +116,10 @@ class World:
             base = url.rsplit("/", 1)[0]
             made = await client.post(base, json={"name": "x", "role": "host"}, headers=ADMIN)
             url = f"{base}/{made.json()['id']}"
+        if "/webhooks/{id}" in url:
+            base, _, rest = url.partition("/webhooks/{id}")
+            made = await client.post(f"{base}/webhooks", json=WEBHOOK, headers=ADMIN)
+            url = f"{base}/webhooks/{made.json()['id']}{rest}"
         if "{reference}" in url:
             reference = venue.reference
             if method == "DELETE":
@@ -138,7 +144,14 @@ class World:
         return url, body
 
 
+WEBHOOK = {"url": "https://93.184.215.14/hook"}  # a public address (no private ones here)
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("POST", "/v1/restaurants/{rid}/webhooks"): WEBHOOK,
+    ("POST", "/v1/events/{eid}/webhooks"): WEBHOOK,
+    ("POST", "/v1/webhooks"): WEBHOOK,
+    ("PATCH", "/v1/restaurants/{rid}/webhooks/{id}"): {"enabled": True},
+    ("PATCH", "/v1/events/{eid}/webhooks/{id}"): {"enabled": True},
+    ("PATCH", "/v1/webhooks/{id}"): {"enabled": True},
     ("POST", "/v1/restaurants"): restaurant_body(),
     ("POST", "/v1/events"): {
         "name": "Gala",
@@ -170,6 +183,14 @@ def expected(who: str, actor: str) -> int:
     if who == "manager":
         return 2 if actor == "manager" else 403
     return 2  # host rows: a host or a manager of the venue
+
+
+@pytest.fixture
+async def client(make_client: MakeClient) -> AsyncIterator[Client]:
+    """The app with no delivery pass after the first: a refused call must leave Redis as it
+    was, and webhooks that earlier rows made would otherwise be tried meanwhile."""
+    async with make_client(webhook_poll_seconds=3600) as test_client:
+        yield test_client
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from holdsvc.api.events import EventController
 from holdsvc.api.faces import EVENTS, FACES, RESTAURANTS
 from holdsvc.api.grid import ClosureController
 from holdsvc.api.holds import hold_router
+from holdsvc.api.mail import MailController
 from holdsvc.api.media import json_bodies_only
 from holdsvc.api.openapi import document_answers, openapi_config
 from holdsvc.api.ops import OpsController
@@ -32,13 +33,16 @@ from holdsvc.api.reservations import ReservationController
 from holdsvc.api.restaurants import RestaurantController, book_as_staff
 from holdsvc.api.throttle import throttle_holds
 from holdsvc.api.venue import venue_router
+from holdsvc.api.webhooks import webhook_router
 from holdsvc.connection import connect_redis, pipelined_connection
+from holdsvc.feedwork import FeedWorkers
 from holdsvc.keys import Keys
 from holdsvc.metrics import Metrics
 from holdsvc.services import Services
 from holdsvc.settings import Settings
 from holdsvc.web import WebPlugin
 from holdsvc.web.docs import offline_docs
+from holdsvc.webhooks import WebhookSender
 
 log = logging.getLogger("holdsvc")
 access_log = logging.getLogger("holdsvc.access")
@@ -144,11 +148,28 @@ def create_app(settings: Settings | None = None) -> Litestar:
         gc.freeze()
         sweeper = asyncio.create_task(services.sweeper.run(settings.sweep_interval_seconds))
         grid = asyncio.create_task(services.rolling_grid.run(settings.grid_interval_seconds))
+        # Webhooks and mail: consumers of the venues' feeds, off the request path.
+        keys = Keys(settings.key_prefix)
+        sender = WebhookSender(redis, keys, services.venues, services.webhooks, settings, metrics)
+        workers = FeedWorkers(
+            redis, keys, services.scripts, metrics, concurrency=settings.webhook_concurrency
+        )
+        with contextlib.suppress(RedisError, RedisClusterException, OSError):
+            await services.mailer.begin()
+        if not services.mailer.enabled:
+            log.info("mail: HOLDSVC_SMTP_URL or HOLDSVC_MAIL_FROM is unset: no mail is sent")
+        deliveries = asyncio.create_task(
+            workers.run([sender, services.mailer], settings.webhook_poll_seconds)
+        )
+        reminders = asyncio.create_task(
+            services.mailer.run_reminders(settings.webhook_poll_seconds)
+        )
         try:
             yield
         finally:
-            for task in (sweeper, grid):
+            for task in (sweeper, grid, deliveries, reminders):
                 await stop_task(task)
+            await sender.aclose()
             if pipeline is not None:
                 await pipeline.aclose()
             await stream_redis.aclose()
@@ -165,6 +186,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             venue_router(EVENTS),
             ReservationController,
             OpsController,
+            *(webhook_router(face) for face in FACES),
+            webhook_router(None),
+            MailController,
         ],
         lifespan=[lifespan],
         # One Provide per app, cached: the services never change once the lifespan built them.

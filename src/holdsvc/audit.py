@@ -8,6 +8,7 @@ when a second, fresh pass finds it again, so a change racing the audit is not a 
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -453,7 +454,38 @@ class Auditor:
             *await self._check_user_sets(keys, venue),
             *await self._check_reservation_indexes(keys, venue),
             *await self._check_venue_listed(venue_id, venue),
+            *await self._check_consumers(venue_id, keys, venue),
         ]
+
+    async def _check_consumers(
+        self, venue_id: str, keys: VenueKeys, venue: _Venue
+    ) -> list[Violation]:
+        """Invariant 12: feed consumers (webhooks, mail) can reach every entry to come: no
+        position is ahead of the clock (entries written later would be skipped), and a venue
+        with webhooks of its own is on the list the delivery loop walks."""
+        found: list[Violation] = []
+        positions = await self._redis.hgetall(keys.consumers)
+        for name, text in sorted(positions.items()):
+            cursor = str(json.loads(text).get("cursor", "0-0"))
+            if int(cursor.partition("-")[0]) > venue.now:
+                found.append(
+                    Violation(
+                        check="consumer_position",
+                        detail=f"{name} stands at {cursor}, ahead of the clock: "
+                        "entries written before then would be skipped",
+                    )
+                )
+        if await self._redis.hlen(keys.webhooks) and not await self._redis.sismember(
+            self._keys.webhook_venues, venue_id
+        ):
+            found.append(
+                Violation(
+                    check="webhook_index",
+                    detail="the venue has webhooks but is missing from the list of "
+                    "venues with webhooks: nothing would be delivered",
+                )
+            )
+        return found
 
     async def _check_expiry_index(self, keys: VenueKeys, venue: _Venue) -> list[Violation]:
         """The sweeper's set names exactly the live holds, at their expiry."""

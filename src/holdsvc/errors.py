@@ -192,6 +192,7 @@ class Status(IntEnum):
     NOT_EXPIRED = 53, None
     STALE = 54, None
     UNIT_REPEATED = 55, Problem.VALIDATION_ERROR, "{0} is named more than once"
+    LEASE_LOST = 56, None
     RATE_LIMITED = (
         60,
         Problem.RATE_LIMITED,
@@ -371,6 +372,10 @@ class Stale(Exception):
     """Internal: the record changed between the read that built the keys and the script."""
 
 
+class LeaseLost(Exception):
+    """Internal: a feed consumer's lease passed to another worker; this one must stop."""
+
+
 class UnknownStatus(RuntimeError):
     """A script answered a code this version does not know: a bug, never hidden."""
 
@@ -391,6 +396,8 @@ def _signal(status: Status, extra: list[object]) -> Exception | None:
         return NeedsSweep([_as_str(hold_id) for hold_id in extra])
     if status is Status.STALE:
         return Stale()
+    if status is Status.LEASE_LOST:
+        return LeaseLost()
     return None
 
 

@@ -75,6 +75,20 @@ def manage_token_of(hold_token: str, venue_id: str, hold_id: str) -> str:
     return hashlib.blake2b(message, key=hold_token.encode()[:64], digest_size=24).hexdigest()
 
 
+def link_token(secret_key: str, reference: str) -> str:
+    """The token of a mailed manage link: a MAC of the reference (keyed BLAKE2b), so the
+    mailer can write the link while Redis keeps only the manage token's digest."""
+    message = f"manage-link:{reference.upper()}".encode()
+    return hashlib.blake2b(message, key=mac_key(secret_key), digest_size=20).hexdigest()
+
+
+def is_link_token(secret_key: str | None, reference: str, presented: str | None) -> bool:
+    """Whether ``presented`` is the link token of ``reference`` (constant-time compare)."""
+    if not secret_key or not presented:
+        return False
+    return hmac.compare_digest(link_token(secret_key, reference), presented)
+
+
 def mac_key(secret: str) -> bytes:
     """The 64-byte key hold tokens are made with, derived from the configured secret."""
     return hashlib.blake2b(secret.encode()).digest()

@@ -24,6 +24,7 @@ _HOLD_ID = "[A-Za-z0-9_-]{1,64}"  # token_urlsafe ids (new_hold_id)
 _SLOT_ID = "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}"
 _DIGEST = "[0-9a-f]{32}"
 _E164 = r"\+[0-9]{1,15}"
+REMINDERS = "reminders"  # the lease name of a venue's reminder mails
 _GLOB_SPECIAL = re.compile(r"([*?\[\]\\])")
 
 
@@ -162,6 +163,38 @@ class VenueKeys:
         """Hash: staff token id -> when it was last accepted (epoch ms)."""
         return f"{self.base}staff:used"
 
+    @property
+    def webhooks(self) -> str:
+        """Hash: webhook id -> the venue's subscription (JSON, with its signing secret)."""
+        return f"{self.base}webhooks"
+
+    @property
+    def consumers(self) -> str:
+        """Hash: feed consumer name -> its position (JSON: cursor, attempt, next try ms)."""
+        return f"{self.base}consumers"
+
+    def consumer_lease(self, name: str) -> str:
+        """String: the worker that delivers for one feed consumer now (a token, with a TTL)."""
+        return f"{self.base}consumer:lease:{name}"
+
+    def deliveries(self, webhook_id: str) -> str:
+        """List: a venue webhook's delivery log, newest first (capped)."""
+        return f"{self.base}wh:log:{webhook_id}"
+
+    @property
+    def mail_told(self) -> str:
+        """Hash: reference -> what its guest was last mailed (status, start, party, address)."""
+        return f"{self.base}mail:told"
+
+    @property
+    def reminders(self) -> str:
+        """Zset: reference -> epoch ms its reminder mail is due (removed once sent)."""
+        return f"{self.base}mail:reminders"
+
+    def resend(self, reference: str) -> str:
+        """String: set while a reference's manage link was just mailed again (the limit)."""
+        return f"{self.base}mail:resend:{reference}"
+
     # -- what a SCAN of the venue's keys may count ----------------------------------------
 
     @property
@@ -208,6 +241,25 @@ class Keys:
     def venues(self, kind: str) -> str:
         """Zset: venue id -> created ms, one per kind (restaurant, event). Not per venue."""
         return f"{self.prefix}:venues:{kind}"
+
+    @property
+    def webhooks(self) -> str:
+        """Hash: webhook id -> an admin's subscription to every venue (JSON). Not per venue."""
+        return f"{self.prefix}:webhooks"
+
+    @property
+    def webhook_venues(self) -> str:
+        """Set: ids of venues that have webhooks of their own (what the delivery loop walks)."""
+        return f"{self.prefix}:webhook-venues"
+
+    @property
+    def mail_since(self) -> str:
+        """String: epoch ms when mail was first turned on; feeds are mailed from then on."""
+        return f"{self.prefix}:mail:since"
+
+    def global_deliveries(self, webhook_id: str) -> str:
+        """List: an every-venue webhook's delivery log, newest first (capped), in its own slot."""
+        return f"{self.prefix}:wh:log:{{{webhook_id}}}"
 
     @property
     def every_venue(self) -> KeyFamily:

@@ -57,6 +57,35 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.deliveries = Counter(
+            "holdsvc_webhook_attempts",
+            "Webhook delivery attempts, by result (ok, failed)",
+            ["result"],
+            registry=self.registry,
+        )
+        self.delivery_failures = Counter(
+            "holdsvc_webhook_failures",
+            "Webhook delivery attempts that failed (non-2xx, timeout, refused), by cause",
+            ["cause"],
+            registry=self.registry,
+        )
+        self.mails = Counter(
+            "holdsvc_mails",
+            "Guest mails handed to the SMTP server, by kind",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.lag = Gauge(
+            "holdsvc_feed_lag_entries",
+            "Feed entries a consumer has not handled yet, per venue (up to 100 counted)",
+            ["consumer", "venue"],
+            registry=self.registry,
+        )
+
+    def feed_lag(self, consumer: str, venue_id: str, entries: int) -> None:
+        """Record how many entries one consumer has yet to handle in one venue's feed."""
+        self.lag.labels(consumer, venue_id).set(entries)
+
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count and time one HTTP request (label children cached: this runs per request)."""
         counter = self._request_children.get((method, route, status))

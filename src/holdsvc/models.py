@@ -122,6 +122,8 @@ HoldSeconds = Annotated[int, msgspec.Meta(ge=1, le=86_400)]
 MaxHoldSeconds = Annotated[int, msgspec.Meta(ge=1, le=604_800)]
 MaxHoldsPerUser = Annotated[int, msgspec.Meta(ge=1, le=1000)]
 MinNotice = Annotated[int, msgspec.Meta(ge=0, le=525_600)]
+# Hours before the start that a guest with an e-mail address is reminded (0: never).
+ReminderHours = Annotated[int, msgspec.Meta(ge=0, le=168)]
 MaxDaysAhead = Annotated[int, msgspec.Meta(ge=1, le=3660)]
 SlotMinutes = Annotated[int, msgspec.Meta(ge=15, le=240)]
 PartySize = Annotated[int, msgspec.Meta(ge=1, le=50)]
@@ -139,7 +141,6 @@ Address = Annotated[str, msgspec.Meta(max_length=300)]
 Description = Annotated[str, msgspec.Meta(max_length=2000)]
 # A BCP 47 tag's shape; whether Babel knows it is checked by the venue core (else 400).
 LocaleTag = Annotated[str, msgspec.Meta(min_length=2, max_length=35, pattern=r"^[A-Za-z0-9-]+$")]
-ReminderHours = Annotated[int, msgspec.Meta(ge=0, le=168)]
 
 
 class ServiceHours(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

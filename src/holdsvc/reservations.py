@@ -18,6 +18,7 @@ from holdsvc.errors import (
 )
 from holdsvc.identifiers import (
     digest,
+    is_link_token,
     new_reference,
     new_secret,
     same_secret,
@@ -68,6 +69,21 @@ class Reservations:
         self._scripts = scripts
         self._venues = venues
         self._sweeper = sweeper
+        # The key of mailed manage links (holdsvc.mail); None: only manage tokens are accepted.
+        self.link_secret: str | None = None
+
+    def _token_ok(self, reference: str, token: str | None, stored: dict[str, str]) -> bool:
+        """Whether ``token`` is the reservation's manage token, or its mailed link's token."""
+        if is_link_token(self.link_secret, reference, token):
+            return True
+        return same_secret(token, stored.get("digest"))
+
+    def _presented(self, reference: str, token: str | None, stored: dict[str, str]) -> str:
+        """The manage digest a script compares: a mailed link's token stands for the
+        reservation's own (the scripts know only the digest)."""
+        if is_link_token(self.link_secret, reference, token):
+            return stored.get("digest", "")
+        return digest(token) if token else ""
 
     async def _record(self, reference: str) -> tuple[VenueProfile, dict[str, str]]:
         venue_id = venue_of_reference(reference)
@@ -91,7 +107,7 @@ class Reservations:
     ) -> Reservation:
         """A reservation, for the bearer of its manage token or an admin."""
         profile, fields = await self._record(reference)
-        if not (admin or skip_auth or same_secret(manage_token, fields.get("digest"))):
+        if not (admin or skip_auth or self._token_ok(reference, manage_token, fields)):
             raise Forbidden("The Manage-Token does not match this reservation")
         return reservation_view(profile, fields, admin=admin)
 
@@ -109,14 +125,13 @@ class Reservations:
         Who may cancel (its manage token, or an admin) and in which status (a guest only a
         confirmed one) is decided by cancel.lua on what it reads, not on this read.
         """
-        presented = digest(manage_token) if manage_token else ""
         cancelled = await self._until_current(
             reference,
             lambda profile, stored: self._scripts.cancel(
                 self._keys.of(profile.id),
                 reference=stored["reference"],
                 slot=stored["slot"],
-                manage_digest=presented,
+                manage_digest=self._presented(reference, manage_token, stored),
                 actor=feed_actor(admin, actor),
             ),
         )
@@ -197,7 +212,7 @@ class Reservations:
         """Who may change what, checked before the body is validated: staff fields are
         for admins only (a manage token gets 403 for them, whatever their values)."""
         _, stored = await self._record(reference)
-        if not (admin or same_secret(manage_token, stored.get("digest"))):
+        if not (admin or self._token_ok(reference, manage_token, stored)):
             raise Forbidden("The Manage-Token does not match this reservation")
         if not admin and fields & set(STAFF_FIELDS):
             raise Forbidden(f"Only staff may set {', '.join(sorted(fields & set(STAFF_FIELDS)))}")
@@ -220,7 +235,6 @@ class Reservations:
         target_unit = None if patch.table_id is OMIT else str(patch.table_id)
         party_size = None if patch.party_size is OMIT else int(patch.party_size)
         fields = self._stored_fields(patch)
-        presented = digest(manage_token) if manage_token else ""
 
         async def act(profile: VenueProfile, stored: dict[str, str]) -> Changed:
             if profile.kind is VenueKind.EVENT and {"slot", "table_id", "party_size"} & given:
@@ -236,7 +250,7 @@ class Reservations:
                 target_unit=target_unit,
                 party_size=party_size,
                 actor=feed_actor(admin, actor),
-                manage_digest=presented,
+                manage_digest=self._presented(reference, manage_token, stored),
             )
             return await after_sweeping(
                 self._sweeper, profile.id, claim, slot=target_slot or stored["slot"]

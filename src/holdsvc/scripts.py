@@ -21,7 +21,7 @@ from typing import Any, TypeAlias
 from redis.exceptions import NoScriptError
 
 from holdsvc.errors import Status, raise_for_status
-from holdsvc.keys import VenueKeys
+from holdsvc.keys import REMINDERS, VenueKeys
 from holdsvc.pipelined import ClusterPipelines, PipelinedConnection
 from holdsvc.replication import NO_WAIT, Replication, eval_then_wait
 from holdsvc.units import decode_units, encode_units
@@ -566,6 +566,35 @@ class Scripts:
         """
         reply = await self._call("throttle", [rate_key], [interval_us, window_us])
         return Throttled(remaining=int(reply[2]), reset_us=int(reply[3]))
+
+    async def consumer_save(
+        self, keys: VenueKeys, name: str, *, token: str, position: str, lease_ms: int
+    ) -> None:
+        """Save a feed consumer's position (``""``: keep it) and renew (or, at 0, release)
+        its lease, only while ``token`` holds that lease.
+
+        Raises:
+            LeaseLost: another worker holds the lease now; nothing changed.
+        """
+        await self._call(
+            "consumer_save",
+            [keys.consumer_lease(name), keys.consumers],
+            [token, name, position, lease_ms],
+        )
+
+    async def reminder_sent(
+        self, keys: VenueKeys, *, token: str, reference: str, due_ms: int
+    ) -> None:
+        """Record a sent reminder (unless it moved meanwhile), under the reminders' lease.
+
+        Raises:
+            LeaseLost: another worker holds the lease now; nothing changed.
+        """
+        await self._call(
+            "reminder_sent",
+            [keys.consumer_lease(REMINDERS), keys.reminders],
+            [token, reference, due_ms],
+        )
 
     async def book(
         self,

@@ -9,6 +9,7 @@ from holdsvc.feed import Feed
 from holdsvc.grid import Grid
 from holdsvc.holds import Holds
 from holdsvc.keys import Keys
+from holdsvc.mail import Mailer
 from holdsvc.metrics import Metrics
 from holdsvc.pipelined import ClusterPipelines, PipelinedConnection
 from holdsvc.reservations import Reservations
@@ -20,6 +21,7 @@ from holdsvc.staff import StaffTokens
 from holdsvc.sweeper import Sweeper
 from holdsvc.tables import Tables
 from holdsvc.venues import Venues
+from holdsvc.webhooks import Webhooks
 
 
 class Services:
@@ -47,6 +49,8 @@ class Services:
         grid: Grid,
         rolling_grid: RollingGrid,
         tables: Tables,
+        webhooks: Webhooks,
+        mailer: Mailer,
     ) -> None:
         self.redis = redis
         self.scripts = scripts
@@ -64,6 +68,8 @@ class Services:
         self.rolling_grid = rolling_grid
         self.staff = staff
         self.eviction = eviction
+        self.webhooks = webhooks
+        self.mailer = mailer
 
     @classmethod
     def build(
@@ -91,6 +97,9 @@ class Services:
         restaurants = Restaurants(redis, keys, venues, grid)
         rolling_grid = RollingGrid(redis, keys, grid)
         reservations = Reservations(redis, keys, scripts, venues, sweeper)
+        reservations.link_secret = (
+            settings.secret_key.get_secret_value() if settings.secret_key else None
+        )
         holds = Holds(redis, keys, scripts, venues, reservations, sweeper, settings, metrics)
         feed = Feed(
             redis,
@@ -119,6 +128,8 @@ class Services:
             grid=grid,
             rolling_grid=rolling_grid,
             tables=Tables(redis, keys, scripts, venues, sweeper),
+            webhooks=Webhooks(redis, keys, venues, settings),
+            mailer=Mailer(redis, keys, venues, reservations, settings, metrics, scripts),
         )
 
     async def ready(self) -> bool:

@@ -63,6 +63,28 @@ class Settings(BaseSettings):
     sse_max_streams: int = Field(default=200, ge=1, le=100_000)
     sse_heartbeat_seconds: float = Field(default=15.0, gt=0, le=300)
 
+    # Webhooks (Standard Webhooks), driven by each venue's change feed.
+    # Seconds one delivery (a webhook POST, a mail's SMTP hand-off) may take before it fails.
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    # Delays before each retry of a failed delivery, comma-separated seconds (fractions allowed).
+    webhook_retry_schedule: str = Field(
+        default="5,300,1800,7200,18000,36000,36000",
+        pattern=r"^\s*\d+(\.\d+)?(\s*,\s*\d+(\.\d+)?)*\s*$",
+        max_length=1000,
+    )
+    # Allow webhook URLs on loopback, private and link-local addresses (tests, local receivers).
+    webhook_allow_private: bool = False
+    # Deliveries (webhooks and mails) one worker process runs at once.
+    webhook_concurrency: int = Field(default=16, ge=1, le=1000)
+    # Seconds between passes of the delivery loop over the subscribed feeds (in every worker).
+    webhook_poll_seconds: float = Field(default=0.5, gt=0, le=3600)
+
+    # E-mail: smtp://[user:password@]host:port (smtps:// for TLS, ?starttls=true); unset: no mail.
+    smtp_url: SecretStr | None = None
+    mail_from: str | None = None
+    # Where the links in mails point (the manage page).
+    public_url: str = Field(default="http://127.0.0.1:8000", pattern=r"^https?://[^\s]+$")
+
     # Limits: what one venue may hold, one request may ask for and one answer may carry.
     # Tables of one restaurant (an add beyond it is a 400 and adds none).
     max_tables_per_venue: int = Field(default=200, ge=1, le=100_000)
@@ -94,6 +116,10 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    def retry_delays(self) -> tuple[float, ...]:
+        """The webhook retry schedule as seconds, one delay per retry."""
+        return tuple(float(part) for part in self.webhook_retry_schedule.split(","))
 
     def admin_token_digests(self) -> frozenset[str]:
         """Digests of the admin tokens; the plain tokens are not kept anywhere else."""

@@ -9,8 +9,8 @@ guard, no rate-limit count, no Redis call), on every route whose handler declare
 the hold fast path included. A request without a body passes (its handler answers 400 for the
 missing body); a body with no Content-Type at all is refused too.
 
-``document_json_bodies`` adds the 415 answer to the OpenAPI entry of exactly those routes, by
-the same test, so the document and the rule cannot drift apart.
+``api/openapi.py`` lists the 415 answer of exactly those routes by the same test
+(``takes_json_body``), so the document and the rule cannot drift apart.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ import { addDays, dayLabel, clock, el, todayIn } from "./fmt.js";
 import { forgetToken, login, storedToken } from "./auth.js";
 import { scheduleEditor } from "./schedule.js";
 import { mountStaffTokens } from "./stafftokens.js";
+import { mountWebhooks } from "./webhooks.js";
 
 const $ = (id) => document.getElementById(id);
 const localZone = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
@@ -129,8 +130,12 @@ async function showStaffTokens() {
   const base = $("st-venue").value;
   const panel = $("staff-tokens");
   panel.hidden = !base;
+  $("webhooks").hidden = !base;
   if (!base) return;
   await mountStaffTokens({ root: panel, base, headers, say, describe }).load();
+  const hooks = $("webhooks");
+  hooks.hidden = false;
+  await mountWebhooks({ root: hooks, base, headers, say, describe }).load();
 }
 $("st-venue").addEventListener("change", () => showStaffTokens());
 
