@@ -85,7 +85,7 @@ async def test_availability_lists_free_fitting_tables_smallest_first(client: Cli
     none = await client.get(
         f"/v1/restaurants/{rid}/availability", params=days | {"party_size": "7"}
     )
-    assert none.json() == {"slots": []}
+    assert none.json() == {"slots": [], "next_available": None, "max_party_size": 6}
 
 
 async def test_availability_leaves_out_started_slots(client: Client) -> None:
@@ -123,7 +123,7 @@ async def test_availability_keeps_to_the_booking_window(client: Client) -> None:
         f"/v1/restaurants/{soon}/availability",
         params={"from": tomorrow(), "to": tomorrow(), "party_size": "2"},
     )
-    assert response.json() == {"slots": []}
+    assert response.json() == {"slots": [], "next_available": None, "max_party_size": 2}
 
 
 async def test_availability_shows_a_table_again_once_its_hold_lapses(

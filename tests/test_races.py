@@ -108,7 +108,8 @@ async def test_30_confirms_of_one_hold_make_one_reservation(
     codes = Counter(a.status_code for a in answers)
     assert codes == {201: 1, 200: 29}
     assert len({a.json()["reference"] for a in answers}) == 1
-    assert sum("manage_token" in a.json() for a in answers) == 1
+    # Every answer carries the one manage token (a replay answers it again).
+    assert len({a.json()["manage_token"] for a in answers}) == 1
     assert await redis.zcard(f"hs:{{{rid}}}:res:by-start") == 1
 
 
