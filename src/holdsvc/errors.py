@@ -56,6 +56,12 @@ class Problem(Enum):
         "Not enough free seats",
         "Sorry, there are not enough free seats left for that.",
     )
+    NOT_ENOUGH_TOGETHER = (
+        409,
+        "Enough free seats, but no block of that many together in one row",
+        "Sorry, there are not that many free seats together in one row any more. Try fewer "
+        "seats, or allow seats apart.",
+    )
     HOLD_LIMIT_REACHED = (
         409,
         "Too many live held units for this user",
@@ -145,6 +151,7 @@ class Status(IntEnum):
     UNIT_NOT_FOUND = 12, Problem.NOT_FOUND, "No such unit: {0}"
     HOLD_NOT_FOUND = 13, Problem.NOT_FOUND, "No such hold"
     RESERVATION_NOT_FOUND = 14, Problem.NOT_FOUND, "No such reservation"
+    SECTION_NOT_FOUND = 19, Problem.NOT_FOUND, "No such section in this event's map"
     FORBIDDEN = 20, Problem.FORBIDDEN, "The token does not allow this change"
     UNIT_UNAVAILABLE = (
         30,
@@ -165,6 +172,7 @@ class Status(IntEnum):
     RESERVATION_CANCELLED = 37, Problem.RESERVATION_CANCELLED
     HOLD_LIFETIME_EXCEEDED = 38, Problem.HOLD_LIFETIME_EXCEEDED
     HOLD_EXPIRED = 40, Problem.HOLD_EXPIRED
+    NOT_ENOUGH_TOGETHER = 46, Problem.NOT_ENOUGH_TOGETHER, "", 0
     HOLD_CONFIRMED = 41, Problem.HOLD_EXPIRED, "The hold was confirmed as reservation {0}"
     IDEMPOTENCY_MISMATCH = (
         50,
@@ -263,6 +271,10 @@ class NoTableAvailable(HoldsvcError):
 
 class NotEnoughSeats(HoldsvcError):
     problem = Problem.NOT_ENOUGH_SEATS
+
+
+class NotEnoughTogether(HoldsvcError):
+    problem = Problem.NOT_ENOUGH_TOGETHER
 
 
 class HoldLimitReached(HoldsvcError):

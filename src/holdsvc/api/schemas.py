@@ -15,6 +15,7 @@ from holdsvc.models import (
     Reservation,
     Restaurant,
     SeatStatus,
+    SectionView,
     SlotView,
     StaffTokenView,
     Table,
@@ -138,6 +139,12 @@ class SeatList(msgspec.Struct, omit_defaults=True):
 
     seats: list[SeatStatus]
     next_cursor: str | None = None
+
+
+class SectionList(msgspec.Struct):
+    """``{"sections": [...]}``: a seat map's sections in map order, rows with their free seats."""
+
+    sections: list[SectionView]
 
 
 class StaffTokenList(msgspec.Struct):
