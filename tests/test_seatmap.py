@@ -10,6 +10,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
+from holdsvc.keys import Keys
 from tests.cluster import both_backends
 from tests.helpers import ADMIN
 from tests.serverproc import ServerProcess
@@ -20,7 +21,7 @@ redis_backend = both_backends
 Client = AsyncTestClient[Any]
 
 STARTS = "2030-06-01T20:00:00+02:00"
-SMALL_MAP = [
+SMALL_MAP: list[dict[str, Any]] = [
     {"id": "A", "name": "Stalls", "rows": [{"id": "1", "seats": 10}, {"id": "2", "seats": 10}]},
     {"id": "B", "name": "Balcony", "rows": [{"id": "1", "seats": 6}]},
     {"id": "F", "name": "Floor", "capacity": 30},
@@ -80,7 +81,10 @@ async def test_create_and_read_a_map(client: Client) -> None:
     [
         [{"id": "A", "name": "x", "capacity": 9}],  # fewer than 10 places
         [{"id": "A", "name": "x", "capacity": 100_001}],
-        [{"id": "A", "name": "x", "capacity": 60_000}, {"id": "B", "name": "y", "capacity": 40_001}],
+        [
+            {"id": "A", "name": "x", "capacity": 60_000},
+            {"id": "B", "name": "y", "capacity": 40_001},
+        ],
         [{"id": "A", "name": "x", "capacity": 10}, {"id": "A", "name": "y", "capacity": 10}],
         [{"id": "A-1", "name": "x", "capacity": 10}],
         [{"id": "A" * 17, "name": "x", "capacity": 10}],
@@ -254,13 +258,11 @@ async def test_cancel_frees_seats_for_the_next_block(client: Client) -> None:
     assert again.json()["seats"] == ["A-1-4", "A-1-5", "A-1-6", "A-1-7"]
 
 
-async def test_lapsed_holds_are_free_for_the_next_pick(
-    make_client: Any, redis: Redis
-) -> None:
+async def test_lapsed_holds_are_free_for_the_next_pick(make_client: Any, redis: Redis) -> None:
     async with make_client() as client:
-        eid = (
-            await make_map(client, [row("A", "1", 10)], hold_seconds=1, max_holds_per_user=10)
-        )["id"]
+        eid = (await make_map(client, [row("A", "1", 10)], hold_seconds=1, max_holds_per_user=10))[
+            "id"
+        ]
         first = await hold(client, eid, count=10)
         assert first.status_code == 201
         await asyncio.sleep(1.2)
@@ -331,9 +333,7 @@ async def test_racing_best_four_blocks_are_disjoint_and_adjacent(
     eid = created.json()["id"]
 
     async def racer(n: int) -> httpx.Response:
-        return await http.post(
-            f"/v1/events/{eid}/holds", json={"user_id": f"r{n}", "count": 4}
-        )
+        return await http.post(f"/v1/events/{eid}/holds", json={"user_id": f"r{n}", "count": 4})
 
     answers = await asyncio.gather(*(racer(n) for n in range(60)))
     won = [a.json()["seats"] for a in answers if a.status_code == 201]
@@ -375,10 +375,44 @@ async def test_racing_general_admission_is_never_oversold(
     won = [a.json()["ga"]["count"] for a in answers if a.status_code == 201]
     # 50 places, 3 at a time: 16 holds, 2 places never sold, 24 refused.
     assert sum(won) == 48 and len(won) == 16
-    assert {a.json()["code"] for a in answers if a.status_code != 201} == {
-        "not_enough_seats"
-    }
+    assert {a.json()["code"] for a in answers if a.status_code != 201} == {"not_enough_seats"}
     sections_now = (await http.get(f"/v1/events/{eid}/sections")).json()["sections"]
     assert sections_now[0]["available"] == 2
     audit = (await http.get(f"/v1/events/{eid}/audit", headers=server_admin(server))).json()
     assert audit["ok"] and audit["violations"] == [], audit
+
+
+# -- the audit: the row index and GA counters against the cells ----------------------------
+
+
+async def audit_checks(client: Client, eid: str) -> set[tuple[str, str | None]]:
+    report = (await client.get(f"/v1/events/{eid}/audit", headers=ADMIN)).json()
+    return {(v["check"], v.get("unit")) for v in report["violations"]}
+
+
+async def test_audit_names_a_planted_row_mismatch(client: Client, redis: Redis) -> None:
+    eid = (await make_map(client, SMALL_MAP))["id"]
+    await take(client, eid, ["A-1-2"])
+    key = Keys("hs").of(eid).seat_index
+    record = await redis.hget(key, "R:A-1")
+    assert record is not None
+    text = record.decode() if isinstance(record, bytes) else str(record)
+    leaf, section, bits = text.split("|")
+    # Seat 2 (taken) marked free, seat 5 (free) marked taken.
+    planted = bits[0] + "." + bits[2:4] + "x" + bits[5:]
+    await redis.hset(key, "R:A-1", f"{leaf}|{section}|{planted}")
+    checks = await audit_checks(client, eid)
+    assert ("seat_index", "A-1-2") in checks and ("seat_index", "A-1-5") in checks
+
+
+async def test_audit_names_a_planted_ga_counter(client: Client, redis: Redis) -> None:
+    eid = (await make_map(client, SMALL_MAP))["id"]
+    await hold(client, eid, count=2, section="F")
+    await redis.hincrby(Keys("hs").of(eid).seat_index, "A:F", 1)
+    assert ("ga_counter", None) in await audit_checks(client, eid)
+
+
+async def test_audit_names_a_planted_run_tree_node(client: Client, redis: Redis) -> None:
+    eid = (await make_map(client, SMALL_MAP))["id"]
+    await redis.hset(Keys("hs").of(eid).seat_index, "T:1", "1")
+    assert ("seat_index", None) in await audit_checks(client, eid)

@@ -180,9 +180,7 @@ class Events:
             raise NotFound("This event has no seat map")
         return await self._sections(venue, plan, with_rows=with_rows)
 
-    async def _sections(
-        self, venue: Venue, plan: SeatMap, *, with_rows: bool
-    ) -> list[SectionView]:
+    async def _sections(self, venue: Venue, plan: SeatMap, *, with_rows: bool) -> list[SectionView]:
         fields = [f"A:{s.id}" for s in plan.sections]
         if with_rows:
             fields += [f"R:{k}" for s in plan.sections if s.kind == "seated" for k in s.row_keys()]

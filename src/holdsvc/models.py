@@ -309,7 +309,9 @@ class SeatStatus(msgspec.Struct, kw_only=True, omit_defaults=True):
     number: int | Omittable = OMIT
 
 
-MapId = Annotated[str, msgspec.Meta(min_length=1, max_length=16, pattern=r"^[A-Za-z0-9]{1,16}$(?!\n)")]
+MapId = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=16, pattern=r"^[A-Za-z0-9]{1,16}$(?!\n)")
+]
 
 
 class RowInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -334,9 +336,9 @@ class EventInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     name: Name
     starts_at: Annotated[str, msgspec.Meta(min_length=16, max_length=40)]
     total_seats: Annotated[int, msgspec.Meta(ge=10, le=10_000)] | None = None
-    sections: Annotated[list[SectionInput], msgspec.Meta(min_length=1, max_length=100_000)] | None = (
-        None
-    )
+    sections: (
+        Annotated[list[SectionInput], msgspec.Meta(min_length=1, max_length=100_000)] | None
+    ) = None
     timezone: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
     hold_seconds: HoldSeconds | None = None
     max_hold_seconds: MaxHoldSeconds | None = None

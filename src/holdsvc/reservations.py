@@ -25,9 +25,9 @@ from holdsvc.identifiers import (
 )
 from holdsvc.keys import Keys, VenueKeys
 from holdsvc.models import (
-    GaPlaces,
     OMIT,
     STAFF_FIELDS,
+    GaPlaces,
     Reservation,
     ReservationPatch,
     StaffBookingInput,

@@ -103,9 +103,7 @@ def seat_map(inputs: list[SectionInput]) -> SeatMap:
             if len(set(row_ids)) != len(row_ids):
                 raise ValidationFailed(f"section {given.id!r} names a row twice")
             rows = tuple((r.id, r.seats) for r in given.rows)
-            sections.append(
-                Section(given.id, given.name, "seated", sum(n for _, n in rows), rows)
-            )
+            sections.append(Section(given.id, given.name, "seated", sum(n for _, n in rows), rows))
         else:
             sections.append(Section(given.id, given.name, "ga", int(given.capacity or 0)))
     built = SeatMap(tuple(sections))
@@ -211,3 +209,57 @@ def counts_from_index(
                 rows.append((row, bits.count(".") + extra.get(f"{section.id}-{row}", 0)))
         out[section.id] = (min(free, section.capacity), rows)
     return out
+
+
+def index_problems(index: dict[str, str], cells: dict[str, str]) -> list[tuple[str, str, str]]:
+    """Where a seat map's free-run index disagrees with its cells: (check, detail, unit).
+
+    A place is taken in its row exactly when it has a cell (a lapsed hold included, until
+    the sweeper ends it); each section's free count (``ga_counter`` for general admission)
+    and the seated total match the rows; every tree node is its longest run / its children's
+    maximum."""
+    if "map" not in index:
+        return [("seat_index", "the event's seat map index is missing", "")]
+    plan = SeatMap.from_json(index["map"])
+    found: list[tuple[str, str, str]] = []
+    size = int(index.get("size", "1"))
+    leaves: dict[int, int] = {}
+    seated_free = 0
+    for section in plan.sections:
+        free = 0
+        for key, length in zip(section.row_keys(), row_lengths(section), strict=True):
+            leaf, _, bits = index.get(f"R:{key}", "0||").split("|", 2)
+            if len(bits) != length:
+                found.append(("seat_index", f"row {key} has {len(bits)} places, not {length}", ""))
+                continue
+            for pos, mark in enumerate(bits, start=1):
+                unit = _unit(key, pos)
+                if (mark == "x") != (unit in cells):
+                    state = "taken" if mark == "x" else "free"
+                    found.append(("seat_index", f"{unit} is {state} in the row index", unit))
+            free += bits.count(".")
+            leaves[int(leaf)] = longest_run(bits)
+        counted = int(index.get(f"A:{section.id}", "-1"))
+        if counted != free:
+            check = "ga_counter" if section.kind == "ga" else "seat_index"
+            found.append((check, f"section {section.id} counts {counted} free, rows {free}", ""))
+        if section.kind == "seated":
+            seated_free += free
+    if int(index.get("A*", "-1")) != seated_free:
+        found.append(("seat_index", f"seated free count is not {seated_free}", ""))
+    for node in range(2 * size - 1, 0, -1):
+        want = (
+            leaves.get(node - size, 0)
+            if node >= size
+            else max(int(index.get(f"T:{2 * node}", "0")), int(index.get(f"T:{2 * node + 1}", "0")))
+        )
+        if int(index.get(f"T:{node}", "0")) != want:
+            found.append(("seat_index", f"tree node {node} is not {want}", ""))
+    return found
+
+
+def _unit(row_key: str, pos: int) -> str:
+    if "~" in row_key:
+        section, r = row_key.split("~")
+        return f"{section}~{int(r) * GA_ROW + pos}"
+    return f"{row_key}-{pos}"

@@ -95,7 +95,9 @@ class EventController(Controller):
         return SeatList(page.items, page.next_cursor)
 
     @get("/{eid:str}/sections", operation_id="listSections", responses=problems(404))
-    async def sections(self, eid: FromPath[str], services: NamedDependency[Services]) -> SectionList:
+    async def sections(
+        self, eid: FromPath[str], services: NamedDependency[Services]
+    ) -> SectionList:
         """A seat map's sections in map order, each with its free places now and, for
         seated sections, every row with its free seats."""
         return SectionList(await services.events.sections(eid))
