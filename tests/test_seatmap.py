@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import io
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -11,6 +14,8 @@ from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
 from holdsvc.keys import Keys
+from holdsvc.services import Services
+from holdsvc.transfer import Transfer, read_venues
 from tests.cluster import both_backends
 from tests.helpers import ADMIN
 from tests.serverproc import ServerProcess
@@ -416,3 +421,54 @@ async def test_audit_names_a_planted_run_tree_node(client: Client, redis: Redis)
     eid = (await make_map(client, SMALL_MAP))["id"]
     await redis.hset(Keys("hs").of(eid).seat_index, "T:1", "1")
     assert ("seat_index", None) in await audit_checks(client, eid)
+
+
+# -- export and import ---------------------------------------------------------------------
+
+
+async def confirm(client: Client, eid: str, held: dict[str, Any]) -> dict[str, Any]:
+    answer = await client.post(
+        f"/v1/events/{eid}/holds/{held['id']}/confirm",
+        json={"name": "Ann", "phone": "+33612345678"},
+        headers={"Hold-Token": held["token"]},
+    )
+    assert answer.status_code == 201, answer.text
+    reservation: dict[str, Any] = answer.json()
+    return reservation
+
+
+async def test_a_seat_map_survives_export_and_import(
+    client: Client, services: Services, redis: Redis, tmp_path: Path
+) -> None:
+    eid = (await make_map(client, SMALL_MAP))["id"]
+    seated = await confirm(client, eid, (await hold(client, eid, count=4)).json())
+    standing = await confirm(client, eid, (await hold(client, eid, count=3, section="F")).json())
+    await hold(client, eid, "u2", count=2, section="B")  # a live hold: not exported
+    transfer = Transfer(services.redis, Keys("hs"), services.scripts, services.sweeper)
+    out = io.StringIO()
+    await transfer.export([eid], out)
+    exported = tmp_path / "venues.jsonl"
+    exported.write_text(out.getvalue())
+    await redis.flushall()
+    await transfer.import_venues(read_venues(str(exported)))
+
+    sections = (await client.get(f"/v1/events/{eid}/sections")).json()["sections"]
+    assert [s["available"] for s in sections] == [16, 6, 27]
+    assert sections[0]["rows"] == [{"id": "1", "available": 6}, {"id": "2", "available": 10}]
+    assert (await client.get(res_url(seated["reference"]), headers=manage(seated))).json()[
+        "seats"
+    ] == seated["seats"]
+    got = (await client.get(res_url(standing["reference"]), headers=manage(standing))).json()
+    assert got["ga"] == {"section": "F", "count": 3}
+    # Row 1 keeps only runs of 3 around the reserved middle: four together go to row 2.
+    again = await hold(client, eid, "u3", count=4)
+    assert again.json()["seats"] == ["A-2-4", "A-2-5", "A-2-6", "A-2-7"]
+    assert (await services.auditor.audit(eid)).ok
+
+
+def res_url(reference: str) -> str:
+    return f"/v1/reservations/{quote(reference, safe='')}"
+
+
+def manage(reservation: dict[str, Any]) -> dict[str, str]:
+    return {"Manage-Token": reservation["manage_token"]}

@@ -135,27 +135,32 @@ def row_lengths(section: Section) -> list[int]:
     return [GA_ROW] * full + ([rest] if rest else [])
 
 
-def index_fields(seats: SeatMap) -> dict[str, str]:
-    """The whole free-run index of an empty map, as seat_runs.lua reads it."""
+def index_fields(seats: SeatMap, taken: set[str] | frozenset[str] = frozenset()) -> dict[str, str]:
+    """The whole free-run index of the map with ``taken`` units taken (none: an empty map),
+    as seat_runs.lua reads it."""
     ordered = [s for s in seats.sections if s.kind == "seated"] + [
         s for s in seats.sections if s.kind == "ga"
     ]
     leaves: list[int] = []
     out: dict[str, str] = {"map": seats.to_json()}
-    seated_leaves = 0
+    seated_leaves = seated_free = 0
     for section in ordered:
         first = len(leaves)
+        free = 0
         for key, length in zip(section.row_keys(), row_lengths(section), strict=True):
             leaf = len(leaves)
-            out[f"R:{key}"] = f"{leaf}|{section.id}|{'.' * length}"
+            bits = "".join("x" if _unit(key, n) in taken else "." for n in range(1, length + 1))
+            out[f"R:{key}"] = f"{leaf}|{section.id}|{bits}"
             out[f"L:{leaf}"] = key
-            leaves.append(length)
+            leaves.append(longest_run(bits))
+            free += bits.count(".")
         out[f"S:{section.id}"] = f"{first}|{len(leaves) - 1}|{section.kind}"
-        out[f"A:{section.id}"] = str(section.capacity)
+        out[f"A:{section.id}"] = str(free)
         if section.kind == "seated":
             seated_leaves = len(leaves)
+            seated_free += free
     out["seated"] = f"0|{seated_leaves - 1}"
-    out["A*"] = str(sum(s.capacity for s in seats.sections if s.kind == "seated"))
+    out["A*"] = str(seated_free)
     size = 1
     while size < len(leaves):
         size *= 2
