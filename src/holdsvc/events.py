@@ -13,6 +13,7 @@ from holdsvc.paging import Page, PageRequest, numbered_window, scan_page
 from holdsvc.scripts import AnyRedis, Scripts
 from holdsvc.seatmap import (
     SeatMap,
+    Section,
     all_units,
     counts_from_index,
     index_fields,
@@ -180,6 +181,25 @@ class Events:
             raise NotFound("This event has no seat map")
         return await self._sections(venue, plan, with_rows=with_rows)
 
+    async def map_data(self, event_id: str) -> dict[str, Any]:
+        """The whole map in a compact form for the page to draw: per section its places and,
+        per seated row, one character per seat ('.' free, 'h' held, 'r' reserved). One
+        HGETALL of the taken cells; about a byte a seat."""
+        venue = await self._venues.load(event_id, KIND)
+        plan = await self.seat_map(event_id)
+        if plan is None:
+            raise NotFound("This event has no seat map")
+        cells_key = self._keys.of(event_id).cells(venue.fields["slot"])
+        cells: dict[str, str] = await self._redis.hgetall(cells_key)
+        now = await redis_now_ms(self._redis)
+        marks = {"held": "h", "reserved": "r"}
+        taken: dict[str, str] = {}
+        for unit, raw in cells.items():
+            status = read_cell(raw, now).status
+            if status in marks:
+                taken[unit] = marks[status]
+        return {"id": event_id, "sections": [map_entry(s, taken) for s in plan.sections]}
+
     async def _sections(self, venue: Venue, plan: SeatMap, *, with_rows: bool) -> list[SectionView]:
         fields = [f"A:{s.id}" for s in plan.sections]
         if with_rows:
@@ -224,3 +244,24 @@ class Events:
             if plan is not None:
                 event.sections = await self._sections(venue, plan, with_rows=False)
         return event
+
+
+def map_entry(section: Section, taken: dict[str, str]) -> dict[str, Any]:
+    """One section for the page: its places, and each seated row's seat states."""
+    entry: dict[str, Any] = {
+        "id": section.id,
+        "name": section.name,
+        "kind": section.kind,
+        "capacity": section.capacity,
+    }
+    if section.kind == "seated":
+        rows = [
+            [row, "".join(taken.get(f"{section.id}-{row}-{n}", ".") for n in range(1, seats + 1))]
+            for row, seats in section.rows
+        ]
+        entry["rows"] = rows
+        entry["available"] = sum(states.count(".") for _, states in rows)
+    else:
+        prefix = f"{section.id}~"
+        entry["available"] = section.capacity - sum(1 for u in taken if u.startswith(prefix))
+    return entry
