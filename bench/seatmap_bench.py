@@ -103,6 +103,15 @@ class Filler:
         target = round(self.capacity * fill)
         while self.taken < target:
             n = min(rng.randint(1, 6), target - self.taken)
+            if not seat_map:
+                # The scan's best available takes the lowest free numbers: naming them is the
+                # same state without paying the scan for every fill step.
+                seats = [f"S{k}" for k in range(self.taken + 1, self.taken + n + 1)]
+                hold, code = await self.place({"seats": seats})
+                if hold is None:
+                    raise SystemExit(f"bench: fill refused with {code} at {self.taken}")
+                self.taken += n
+                continue
             hold, code = await self.place({"count": n})
             if hold is None and seat_map and code == "not_enough_together":
                 hold, code = await self.place({"count": n, "together": False})
