@@ -472,3 +472,18 @@ def res_url(reference: str) -> str:
 
 def manage(reservation: dict[str, Any]) -> dict[str, str]:
     return {"Manage-Token": reservation["manage_token"]}
+
+
+async def test_manage_page_shows_map_seats_and_standing(client: Client) -> None:
+    eid = (await make_map(client, SMALL_MAP))["id"]
+    seated = await confirm(client, eid, (await hold(client, eid, count=2)).json())
+    standing = await confirm(client, eid, (await hold(client, eid, count=3, section="F")).json())
+    page = await client.get(
+        f"/manage/{quote(seated['reference'], safe='')}", params={"token": seated["manage_token"]}
+    )
+    assert page.status_code == 200 and "A-1-5, A-1-6" in page.text
+    page = await client.get(
+        f"/manage/{quote(standing['reference'], safe='')}",
+        params={"token": standing["manage_token"]},
+    )
+    assert page.status_code == 200 and "3 in F" in page.text
