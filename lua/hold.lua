@@ -128,8 +128,8 @@ for _, unit in ipairs(chosen) do
   redis.call('HSET', KEYS[3], unit, state)
   redis.call('ZADD', KEYS[4], expires, unit)
 end
--- The free-run index follows the cells in this same step.
-seat_runs_taken(KEYS[12], chosen)
+-- The free-run index follows the cells in this same step (only events may have one).
+if kind == 'event' then seat_runs_taken(KEYS[12], chosen) end
 -- A JSON array: no character of a unit id can split it when it is read back.
 local units_json = cjson.encode(chosen)
 redis.call('HSET', KEYS[7], 'user', user_id, 'digest', token_digest, 'slot', slot,
