@@ -14,6 +14,7 @@ Input:
   KEYS[6..5+n] reservation hash  one per entry of ARGV[3].reservations, in that order
   KEYS[6+n..]  by-phone set      one per distinct phone; ARGV[3].reservations[i].phone is
                                  its index (1-based) among these
+  KEYS[last]   seat index hash   of a seat-map event (keys.seat_index; else absent)
   ARGV[1]  slot id
   ARGV[2]  cutoff ms           the slot must have ended by then (and by Redis TIME)
   ARGV[3]  expected            JSON {"cells": {unit: state}, "reservations": [{"ref": reference,
@@ -31,6 +32,7 @@ Output: {code, now ms, ...}
 
 --- @include "now_ms"
 --- @include "parse_cell"
+--- @include "seat_runs"
 --- @include "sweep_reply"
 
 local slot = ARGV[1]
@@ -93,6 +95,10 @@ for i, reservation in ipairs(reservations) do
   redis.call('ZREM', KEYS[5], reservation.ref)
   redis.call('SREM', KEYS[5 + n + reservation.phone], reservation.ref)
 end
+-- The free-run index learns of the freed seats in this same step (KEYS[#KEYS]).
+local freed_units = {}
+for i = 1, #cells, 2 do freed_units[#freed_units + 1] = cells[i] end
+seat_runs_freed(KEYS[#KEYS], freed_units)
 redis.call('DEL', KEYS[3], KEYS[4])
 redis.call('ZREM', KEYS[2], slot)
 return {0, now, n}

@@ -7,6 +7,7 @@ Input:
   KEYS[1]  reservation hash
   KEYS[2]  cells hash          of the slot the caller read (its keys were built from it)
   KEYS[3]  feed stream
+  KEYS[4]  seat index hash     of a seat-map event (keys.seat_index; else absent)
   ARGV[1]  reference
   ARGV[2]  expected slot       what the caller read
   ARGV[3]  manage digest       sha256 hex of the presented Manage-Token; '' = none
@@ -26,6 +27,7 @@ Output: {code, now ms}
 --- @include "feed_append"
 --- @include "now_ms"
 --- @include "record_units"
+--- @include "seat_runs"
 
 local reference = ARGV[1]
 local expected_slot = ARGV[2]
@@ -49,6 +51,8 @@ if res[3] ~= expected_slot then return {54, now} end
 
 local units = record_units(res[2])
 local state = 'r|' .. reference
+-- The free-run index learns of the freed seats in this same step.
+seat_runs_release(KEYS[4], KEYS[2], units, state)
 for _, unit in ipairs(units) do
   -- Free only what points at it (a cell that does not is another owner's: the audit says so).
   if redis.call('HGET', KEYS[2], unit) == state then redis.call('HDEL', KEYS[2], unit) end

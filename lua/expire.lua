@@ -9,6 +9,7 @@ Input:
   KEYS[4]  holds zset          live hold id -> expires ms
   KEYS[5]  user zset           "<hold id>|<units>" -> expires ms
   KEYS[6]  feed stream
+  KEYS[7]  seat index hash     of a seat-map event (keys.seat_index; else absent)
   ARGV[1]  hold id
   ARGV[2]  feed maxlen
   ARGV[3]  tombstone ms        how long the ended hold is remembered
@@ -24,6 +25,7 @@ Output: {code, now ms}
 --- @include "free_hold_cells"
 --- @include "now_ms"
 --- @include "record_units"
+--- @include "seat_runs"
 
 local hold_id = ARGV[1]
 local feed_maxlen = tonumber(ARGV[2])
@@ -39,6 +41,8 @@ end
 if tonumber(hold[2]) > now then return {53, now} end
 
 local units = record_units(hold[3])
+-- The free-run index learns of the freed seats in this same step.
+seat_runs_release(KEYS[7], KEYS[2], units, 'h|' .. hold_id .. '|')
 free_hold_cells(KEYS[2], KEYS[3], hold_id, units)
 end_hold(KEYS[1], KEYS[4], KEYS[5], hold_id, hold[4], 'expired', tombstone_ms)
 feed_append(KEYS[6], feed_maxlen, 'expired', now, hold_id, hold[5], nil,

@@ -12,6 +12,7 @@ Input:
                                when unknown: a key nobody uses)
   KEYS[4]  feed stream
   KEYS[5], KEYS[6], ...        per slot that may hold its cells: cells hash, held zset
+  KEYS[last]                   seat index hash of a seat-map event (keys.seat_index; else absent)
   ARGV[1]  hold id
   ARGV[2]  feed maxlen
   ARGV[3]  user id             "" when unknown
@@ -23,6 +24,7 @@ Output: {code, now ms}
 
 --- @include "feed_append"
 --- @include "now_ms"
+--- @include "seat_runs"
 
 local hold_id = ARGV[1]
 local feed_maxlen = tonumber(ARGV[2])
@@ -34,7 +36,8 @@ if redis.call('EXISTS', KEYS[1]) == 1 then return {1, now} end
 
 local prefix = 'h|' .. hold_id .. '|'
 local freed = {}
-for i = 5, #KEYS, 2 do
+local seat_index = KEYS[#KEYS]
+for i = 5, #KEYS - 1, 2 do
   local slot = ARGV[i - 1]
   for _, unit in ipairs(cjson.decode(ARGV[i])) do
     local state = redis.call('HGET', KEYS[i], unit)
@@ -44,6 +47,8 @@ for i = 5, #KEYS, 2 do
       redis.call('HDEL', KEYS[i], unit)
       redis.call('ZREM', KEYS[i + 1], unit)
       freed[#freed + 1] = {slot = slot, unit = unit}
+      -- The free-run index learns of the freed seat in this same step.
+      seat_runs_freed(seat_index, {unit})
     end
   end
 end

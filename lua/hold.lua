@@ -14,6 +14,8 @@ Input:
   KEYS[9]  units hash          unit id -> capacity
   KEYS[10] units-by-fit zset   unit id -> capacity * 2^20 + sequence
   KEYS[11] feed stream
+  KEYS[12] seat index hash     free-run index of a seat-map event (keys.seat_index; absent
+                               for restaurants and total_seats events)
   ARGV[1]  hold id             new, random
   ARGV[2]  token digest        sha256 hex of the hold token
   ARGV[3]  user id
@@ -23,12 +25,16 @@ Input:
   ARGV[7]  count               with best fit: how many units (lowest fit score first)
   ARGV[8]  fingerprint         of user + body for the Idempotency-Key; '' = no key
   ARGV[9]  feed maxlen         approximate
+  ARGV[10] seat-map pick       '1' = best available from the seat index, '' = as above
+  ARGV[11] section             with a seat-map pick: the section, '' = every seated one
+  ARGV[12] together            with a seat-map pick: '1' = one block in one row, '0' = apart
 Output: {code, now ms, ...}
   0  OK                      hold id, created ms, expires ms, units (JSON array)
   1  REPLAYED                hold id (same Idempotency-Key and body: the earlier hold)
   10 VENUE_NOT_FOUND
   11 SLOT_NOT_FOUND
   12 UNIT_NOT_FOUND          unit id
+  19 SECTION_NOT_FOUND       (a seat-map pick naming no section of the map)
   30 UNIT_UNAVAILABLE        unit id, latest expires ms of a blocking hold (-1: reserved)
   31 NO_TABLE_AVAILABLE      earliest expires ms of a blocking hold (-1: none)
   32 NOT_ENOUGH_SEATS        earliest expires ms of a blocking hold (-1: none)
@@ -36,6 +42,7 @@ Output: {code, now ms, ...}
   34 BOOKINGS_PAUSED
   35 SLOT_IN_PAST
   36 OUTSIDE_BOOKING_WINDOW
+  46 NOT_ENOUGH_TOGETHER     enough free seats, no block of count in one row; -1
   50 IDEMPOTENCY_MISMATCH    the key was used with another body
   52 NEEDS_SWEEP             hold ids of lapsed holds on the chosen cells (sweep, then retry)
   55 UNIT_REPEATED           unit id named more than once
@@ -48,6 +55,7 @@ Output: {code, now ms, ...}
 --- @include "held_state"
 --- @include "now_ms"
 --- @include "repeated_unit"
+--- @include "seat_runs"
 --- @include "sweep_reply"
 
 local hold_id = ARGV[1]
@@ -59,6 +67,9 @@ local asked_units = cjson.decode(ARGV[6])
 local count = tonumber(ARGV[7])
 local fingerprint = ARGV[8]
 local feed_maxlen = tonumber(ARGV[9])
+local seat_pick = ARGV[10] == '1'
+local pick_section = ARGV[11]
+local pick_together = ARGV[12] == '1'
 
 local now = now_ms()
 
@@ -98,8 +109,14 @@ end
 local cap = tonumber(venue[5])
 if held_units + wanted > cap then return {33, now, held_units, cap} end
 
-local chosen, lapsed = choose_units(KEYS[3], KEYS[9], KEYS[10], asked_units, party_size, wanted,
-  now, nil, kind)
+local chosen, lapsed
+if seat_pick then
+  chosen, lapsed = seat_map_choice(KEYS[3], KEYS[4], KEYS[12], pick_section, wanted,
+    pick_together, now)
+else
+  chosen, lapsed = choose_units(KEYS[3], KEYS[9], KEYS[10], asked_units, party_size, wanted,
+    now, nil, kind)
+end
 if not chosen then return lapsed end
 if #lapsed > 0 then return sweep_reply(now, lapsed) end
 
@@ -111,6 +128,8 @@ for _, unit in ipairs(chosen) do
   redis.call('HSET', KEYS[3], unit, state)
   redis.call('ZADD', KEYS[4], expires, unit)
 end
+-- The free-run index follows the cells in this same step (only events may have one).
+if kind == 'event' then seat_runs_taken(KEYS[12], chosen) end
 -- A JSON array: no character of a unit id can split it when it is read back.
 local units_json = cjson.encode(chosen)
 redis.call('HSET', KEYS[7], 'user', user_id, 'digest', token_digest, 'slot', slot,

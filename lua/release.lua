@@ -8,6 +8,7 @@ Input:
   KEYS[4]  holds zset          live hold id -> expires ms
   KEYS[5]  user zset           "<hold id>|<units>" -> expires ms
   KEYS[6]  feed stream
+  KEYS[7]  seat index hash     of a seat-map event (keys.seat_index; else absent)
   ARGV[1]  hold id
   ARGV[2]  token digest        sha256 hex of the presented Hold-Token
   ARGV[3]  feed maxlen
@@ -26,6 +27,7 @@ Output: {code, now ms, ...}
 --- @include "free_hold_cells"
 --- @include "now_ms"
 --- @include "record_units"
+--- @include "seat_runs"
 
 local hold_id = ARGV[1]
 local token_digest = ARGV[2]
@@ -44,6 +46,8 @@ if hold[2] ~= 'held' then return {1, now} end
 local event = 'released'
 if tonumber(hold[3]) <= now then event = 'expired' end
 local units = record_units(hold[4])
+-- The free-run index learns of the freed seats in this same step.
+seat_runs_release(KEYS[7], KEYS[2], units, 'h|' .. hold_id .. '|')
 free_hold_cells(KEYS[2], KEYS[3], hold_id, units)
 end_hold(KEYS[1], KEYS[4], KEYS[5], hold_id, hold[5], event, tombstone_ms)
 feed_append(KEYS[6], feed_maxlen, event, now, hold_id, hold[6], nil, cells_json(hold[7], units))

@@ -8,6 +8,7 @@ Input:
   KEYS[1]  cells hash          of the slot
   KEYS[2]  reservation hash    the reservation the audit saw in the cell
   KEYS[3]  feed stream
+  KEYS[4]  seat index hash     of a seat-map event (keys.seat_index; else absent)
   ARGV[1]  slot id
   ARGV[2]  unit id
   ARGV[3]  reference           the reservation the audit saw in the cell
@@ -21,6 +22,7 @@ Output: {code, now ms}
 --- @include "feed_append"
 --- @include "now_ms"
 --- @include "record_units"
+--- @include "seat_runs"
 
 local slot = ARGV[1]
 local unit = ARGV[2]
@@ -37,6 +39,8 @@ if res[1] and res[1] ~= 'cancelled' and res[2] == slot then
   end
 end
 
+-- The free-run index learns of the freed seat in this same step.
+seat_runs_freed(KEYS[4], {unit})
 redis.call('HDEL', KEYS[1], unit)
 feed_append(KEYS[3], feed_maxlen, 'changed', now, res[4], res[5], reference,
   cells_json(slot, {unit}), 'admin')

@@ -19,6 +19,7 @@ from holdsvc.clock import redis_now_ms
 from holdsvc.errors import NotFound
 from holdsvc.keys import KeyFamily, Keys, VenueKeys, user_digest
 from holdsvc.scripts import AnyRedis, Scripts
+from holdsvc.seatmap import index_problems
 from holdsvc.units import decode_units
 
 LIVE_RESERVATION = ("confirmed", "seated", "no_show", "completed")
@@ -91,6 +92,7 @@ class Auditor:
         violations += self._check_holds(venue)
         violations += self._check_reservations(venue)
         violations += await self._check_indexes(venue_id, keys, venue)
+        violations += await self._check_seat_index(keys, venue)
         feed_entries = await self._feed(keys)
         violations += self._check_feed(venue, feed_entries)
         counts = {
@@ -486,6 +488,21 @@ class Auditor:
                 )
             )
         return found
+
+    async def _check_seat_index(self, keys: VenueKeys, venue: _Venue) -> list[Violation]:
+        """A seat map's row index, GA counters and run tree agree with the cells."""
+        slot = venue.fields.get("slot")
+        if venue.fields.get("seatmap") != "1" or not slot:
+            return []
+        # The index and the cells from one MULTI: both change in the same scripts.
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.hgetall(keys.seat_index)
+        pipe.hgetall(keys.cells(slot))
+        index, cells = await pipe.execute()
+        return [
+            Violation(check=check, detail=detail, slot=slot, unit=unit or None)
+            for check, detail, unit in index_problems(index, cells)
+        ]
 
     async def _check_expiry_index(self, keys: VenueKeys, venue: _Venue) -> list[Violation]:
         """The sweeper's set names exactly the live holds, at their expiry."""

@@ -56,6 +56,12 @@ class Problem(Enum):
         "Not enough free seats",
         "Sorry, there are not enough free seats left for that.",
     )
+    NOT_ENOUGH_TOGETHER = (
+        409,
+        "Enough free seats, but no block of that many together in one row",
+        "Sorry, there are not that many free seats together in one row any more. Try fewer "
+        "seats, or allow seats apart.",
+    )
     HOLD_LIMIT_REACHED = (
         409,
         "Too many live held units for this user",
@@ -155,6 +161,7 @@ class Status(IntEnum):
     UNIT_NOT_FOUND = 12, Problem.NOT_FOUND, "No such unit: {0}"
     HOLD_NOT_FOUND = 13, Problem.NOT_FOUND, "No such hold"
     RESERVATION_NOT_FOUND = 14, Problem.NOT_FOUND, "No such reservation"
+    SECTION_NOT_FOUND = 19, Problem.NOT_FOUND, "No such section in this event's map"
     FORBIDDEN = 20, Problem.FORBIDDEN, "The token does not allow this change"
     UNIT_UNAVAILABLE = (
         30,
@@ -181,6 +188,7 @@ class Status(IntEnum):
         Problem.TABLE_IN_USE,
         "{0} has bookings or holds that have not ended: {1}",
     )
+    NOT_ENOUGH_TOGETHER = 46, Problem.NOT_ENOUGH_TOGETHER, "", 0
     HOLD_CONFIRMED = 41, Problem.HOLD_EXPIRED, "The hold was confirmed as reservation {0}"
     IDEMPOTENCY_MISMATCH = (
         50,
@@ -280,6 +288,10 @@ class NoTableAvailable(HoldsvcError):
 
 class NotEnoughSeats(HoldsvcError):
     problem = Problem.NOT_ENOUGH_SEATS
+
+
+class NotEnoughTogether(HoldsvcError):
+    problem = Problem.NOT_ENOUGH_TOGETHER
 
 
 class HoldLimitReached(HoldsvcError):

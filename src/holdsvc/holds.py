@@ -29,9 +29,10 @@ from holdsvc.identifiers import (
 )
 from holdsvc.keys import Keys, VenueKeys
 from holdsvc.metrics import Metrics
-from holdsvc.models import ConfirmInput, Hold, HoldInput, Reservation, SeatHoldInput
+from holdsvc.models import ConfirmInput, GaPlaces, Hold, HoldInput, Reservation, SeatHoldInput
 from holdsvc.reservations import Reservations
-from holdsvc.scripts import AnyRedis, HoldPlaced, Scripts
+from holdsvc.scripts import AnyRedis, HoldPlaced, Scripts, SeatPick
+from holdsvc.seatmap import ga_of
 from holdsvc.settings import Settings
 from holdsvc.sweeper import Sweeper, after_sweeping
 from holdsvc.units import decode_units, encode_units
@@ -62,6 +63,7 @@ class HoldRequest:
     units: list[str]
     count: int
     idempotency_key: str | None = None
+    pick: SeatPick | None = None
 
 
 class Holds:
@@ -131,6 +133,7 @@ class Holds:
             units=seats,
             count=body.count or len(seats),
             idempotency_key=idempotency_key,
+            pick=seat_pick(profile, body),
         )
 
     async def place(
@@ -148,6 +151,7 @@ class Holds:
             hashlib.sha256(
                 msgspec.json.encode(
                     [request.slot, request.party_size, request.units, request.count]
+                    + ([[request.pick.section, request.pick.together]] if request.pick else [])
                 )
             ).hexdigest()
             if request.idempotency_key
@@ -167,6 +171,7 @@ class Holds:
                 count=request.count,
                 idempotency_key=request.idempotency_key,
                 fingerprint=fingerprint,
+                pick=request.pick,
             )
 
         try:
@@ -345,10 +350,32 @@ def hold_view(venue: VenueProfile, hold_id: str, fields: dict[str, str], now_ms:
         refreshes=int(fields.get("refreshes", "0")),
     )
     if venue.kind is VenueKind.EVENT:
-        hold.seats = units
+        ga = ga_of(units)
+        if ga is not None:
+            # General-admission places have no seat ids: the section and how many.
+            hold.ga = GaPlaces(section=ga[0], count=ga[1])
+        else:
+            hold.seats = units
         hold.party_size = len(units)
     else:
         hold.table_id = units[0]
     if fields.get("ref"):
         hold.reference = fields["ref"]
     return hold
+
+
+def seat_pick(profile: VenueProfile, body: SeatHoldInput) -> SeatPick | None:
+    """How a seat-map event picks (None: named seats, or a ``total_seats`` event)."""
+    if body.seats is not None and (body.section is not None or body.together is not None):
+        raise ValidationFailed("'section' and 'together' go with 'count', not 'seats'")
+    if not profile.seat_map:
+        if body.section is not None:
+            raise NotFound("No such section: this event has no seat map")
+        if body.together is not None:
+            raise ValidationFailed("'together' applies to events with a seat map")
+        return None
+    if body.seats is not None:
+        # Named seats: general-admission places have no ids (a '~' is no UnitId), so only
+        # seats can be named, and hold.lua checks them like any unit.
+        return None
+    return SeatPick(section=body.section or "", together=body.together is not False)

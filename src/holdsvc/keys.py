@@ -107,6 +107,11 @@ class VenueKeys:
         return f"{self.base}held:{slot}"
 
     @property
+    def seat_index(self) -> str:
+        """Hash: a seat-map event's map and free-run index (lua/include/seat_runs.lua)."""
+        return f"{self.base}seatmap"
+
+    @property
     def closures(self) -> str:
         """Hash: first closed date -> ``<last closed date>`` or ``<last>|<reason>``."""
         return f"{self.base}closures"

@@ -88,8 +88,16 @@ class Hold(msgspec.Struct, kw_only=True, omit_defaults=True):
     refreshes: int
     table_id: str | Omittable = OMIT
     seats: list[str] | Omittable = OMIT
+    ga: GaPlaces | Omittable = OMIT
     reference: str | Omittable = OMIT
     token: str | Omittable = OMIT
+
+
+class GaPlaces(msgspec.Struct, kw_only=True):
+    """Places of a general-admission section held or reserved: no seat ids, a count."""
+
+    section: str
+    count: int
 
 
 class Reservation(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -110,6 +118,7 @@ class Reservation(msgspec.Struct, kw_only=True, omit_defaults=True):
     cancelled_at: str | None
     table_id: str | Omittable = OMIT
     seats: list[str] | Omittable = OMIT
+    ga: GaPlaces | Omittable = OMIT
     manage_token: str | Omittable = OMIT
     business_notes: str | Omittable | None = OMIT
     tags: list[str] | Omittable = OMIT
@@ -298,14 +307,57 @@ class Event(msgspec.Struct, kw_only=True):
     description: str = ""
     locale: str = "en-US"
     reminder_hours: int = 0
+    sections: list[SectionView] | Omittable = OMIT
+
+
+class RowView(msgspec.Struct, kw_only=True):
+    """A row of a seated section with its free seats now."""
+
+    id: str
+    available: int
+
+
+class SectionView(msgspec.Struct, kw_only=True):
+    """A section of a seat map with its free places now; ``rows`` in the sections list."""
+
+    id: str
+    name: str
+    kind: Literal["seated", "ga"]
+    capacity: int
+    available: int
+    rows: list[RowView] | Omittable = OMIT
 
 
 class SeatStatus(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """A seat and its state; ``free_at`` only while held."""
+    """A seat and its state; ``free_at`` only while held; where it is on a seat map."""
 
     id: str
     status: str
     free_at: str | None = None
+    section: str | Omittable = OMIT
+    row: str | Omittable = OMIT
+    number: int | Omittable = OMIT
+
+
+MapId = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=16, pattern=r"^[A-Za-z0-9]{1,16}$(?!\n)")
+]
+
+
+class RowInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A row of a seated section: its id and how many seats (numbered from 1)."""
+
+    id: MapId
+    seats: Annotated[int, msgspec.Meta(ge=1, le=200)]
+
+
+class SectionInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A section: seated (``rows``) or general admission (``capacity``), not both."""
+
+    id: MapId
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=80)]
+    rows: Annotated[list[RowInput], msgspec.Meta(min_length=1, max_length=100_000)] | None = None
+    capacity: Annotated[int, msgspec.Meta(ge=1, le=100_000)] | None = None
 
 
 class EventInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -313,7 +365,10 @@ class EventInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     name: Name
     starts_at: Annotated[str, msgspec.Meta(min_length=16, max_length=40)]
-    total_seats: Annotated[int, msgspec.Meta(ge=10, le=10_000)]
+    total_seats: Annotated[int, msgspec.Meta(ge=10, le=10_000)] | None = None
+    sections: (
+        Annotated[list[SectionInput], msgspec.Meta(min_length=1, max_length=100_000)] | None
+    ) = None
     timezone: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
     hold_seconds: HoldSeconds | None = None
     max_hold_seconds: MaxHoldSeconds | None = None
@@ -344,6 +399,8 @@ class SeatHoldInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     user_id: UserId
     seats: Annotated[list[UnitId], msgspec.Meta(min_length=1, max_length=1000)] | None = None
     count: Annotated[int, msgspec.Meta(ge=1, le=1000)] | None = None
+    section: MapId | None = None
+    together: bool | None = None
 
 
 Tag = Annotated[str, msgspec.Meta(min_length=1, max_length=32)]

@@ -28,6 +28,7 @@ from holdsvc.keys import Keys, VenueKeys
 from holdsvc.models import (
     OMIT,
     STAFF_FIELDS,
+    GaPlaces,
     Reservation,
     ReservationPatch,
     StaffBookingInput,
@@ -42,6 +43,7 @@ from holdsvc.paging import (
     zset_window,
 )
 from holdsvc.scripts import AnyRedis, Booked, Changed, Scripts
+from holdsvc.seatmap import ga_of
 from holdsvc.sweeper import Sweeper, after_sweeping
 from holdsvc.units import decode_units
 from holdsvc.venues import (
@@ -407,7 +409,12 @@ def reservation_view(profile: VenueProfile, fields: dict[str, str], *, admin: bo
         cancelled_at=_ms_text(profile, fields.get("cancelled_at")),
     )
     if profile.kind is VenueKind.EVENT:
-        reservation.seats = units
+        ga = ga_of(units)
+        if ga is not None:
+            # General-admission places have no seat ids: the section and how many.
+            reservation.ga = GaPlaces(section=ga[0], count=ga[1])
+        else:
+            reservation.seats = units
         reservation.party_size = len(units)
     else:
         reservation.table_id = units[0]

@@ -79,6 +79,14 @@ OMITTED = Omitted.OMITTED
 
 
 @dataclass(frozen=True, slots=True)
+class SeatPick:
+    """Best available on a seat map: in ``section`` ('' = every seated one), in one block."""
+
+    section: str
+    together: bool
+
+
+@dataclass(frozen=True, slots=True)
 class HoldPlaced:
     """What hold.lua answered: a new hold, or the earlier one an Idempotency-Key made."""
 
@@ -273,8 +281,10 @@ class Scripts:
         count: int,
         idempotency_key: str | None,
         fingerprint: str,
+        pick: SeatPick | None = None,
     ) -> HoldPlaced:
-        """Place a hold on ``units`` (or the best-fitting ``count`` units) of one slot."""
+        """Place a hold on ``units`` (or the best-fitting ``count`` units) of one slot;
+        ``pick``: best available from a seat map's free-run index instead."""
         idem_key = keys.idempotency(user_id, idempotency_key or "")
         reply = await self._call(
             "hold",
@@ -290,6 +300,7 @@ class Scripts:
                 keys.units,
                 keys.units_by_fit,
                 keys.feed,
+                keys.seat_index,
             ],
             [
                 hold_id,
@@ -301,6 +312,9 @@ class Scripts:
                 count,
                 fingerprint if idempotency_key else "",
                 self._feed_maxlen,
+                "1" if pick else "",
+                pick.section if pick else "",
+                "1" if pick is None or pick.together else "0",
             ],
         )
         if int(reply[0]) == Status.REPLAYED:
@@ -338,6 +352,7 @@ class Scripts:
             [
                 *_hold_keys(keys, hold_id, slot, user_id),
                 keys.feed,
+                keys.seat_index,
             ],
             [hold_id, token_digest, self._feed_maxlen, self._tombstone_ms],
         )
@@ -350,6 +365,7 @@ class Scripts:
             [
                 *_hold_keys(keys, hold_id, slot, user_id),
                 keys.feed,
+                keys.seat_index,
             ],
             [hold_id, self._feed_maxlen, self._tombstone_ms],
         )
@@ -367,7 +383,14 @@ class Scripts:
             slot_args += [slot, json.dumps(units)]
         reply = await self._call(
             "expire_orphan",
-            [keys.hold(hold_id), keys.holds, keys.user(user_id), keys.feed, *slot_keys],
+            [
+                keys.hold(hold_id),
+                keys.holds,
+                keys.user(user_id),
+                keys.feed,
+                *slot_keys,
+                keys.seat_index,
+            ],
             [hold_id, self._feed_maxlen, user_id, *slot_args],
         )
         return Changed(changed=int(reply[0]) == Status.OK, now_ms=int(reply[1]))
@@ -441,7 +464,7 @@ class Scripts:
         """
         reply, replication = await self._call_durable(
             "cancel",
-            [keys.reservation(reference), keys.cells(slot), keys.feed],
+            [keys.reservation(reference), keys.cells(slot), keys.feed, keys.seat_index],
             [reference, slot, manage_digest, actor or "", self._feed_maxlen],
         )
         return Changed(
@@ -453,10 +476,18 @@ class Scripts:
         claiming another cell), checked again in the script; False when it is not stuck."""
         reply = await self._call(
             "repair",
-            [keys.cells(slot), keys.reservation(reference), keys.feed],
+            [keys.cells(slot), keys.reservation(reference), keys.feed, keys.seat_index],
             [slot, unit, reference, self._feed_maxlen],
         )
         return Changed(changed=int(reply[0]) == Status.OK, now_ms=int(reply[1]))
+
+    async def seat_counts(
+        self, keys: VenueKeys, *, slot: str, fields: list[str]
+    ) -> tuple[dict[str, str], list[str]]:
+        """Seat-map index ``fields`` and the units of lapsed holds, from one snapshot."""
+        reply = await self._call("seat_counts", [keys.seat_index, keys.held(slot)], list(fields))
+        values = [_text(v) for v in reply[2]]
+        return dict(zip(fields, values, strict=True)), [_text(u) for u in reply[3]]
 
     async def available(self, keys: VenueKeys, *, slot: str) -> tuple[int, int]:
         """(free units, all units) of one slot, from one consistent snapshot."""
@@ -734,6 +765,7 @@ class Scripts:
                 keys.reservations_by_start,
                 *(keys.reservation(r.reference) for r in reservations),
                 *(keys.reservations_by_phone(phone) for phone in phones),
+                keys.seat_index,
             ],
             [slot, cutoff_ms, json.dumps(expected, ensure_ascii=False)],
         )

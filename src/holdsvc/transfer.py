@@ -65,6 +65,7 @@ from holdsvc.identifiers import UNAMBIGUOUS, VENUE_ID_LENGTH, venue_of_reference
 from holdsvc.keys import Keys, VenueKeys
 from holdsvc.metrics import Metrics
 from holdsvc.scripts import AnyRedis, ArchivedReservation, Scripts
+from holdsvc.seatmap import SeatMap, index_fields
 from holdsvc.settings import Settings
 from holdsvc.staff import ROLES
 from holdsvc.sweeper import Sweeper
@@ -92,6 +93,7 @@ STAFF_NAME_LENGTH = 80  # StaffTokenInput.name
 CLOSURE_REASON_LENGTH = 200  # ClosureInput.reason
 # The venue hash field of the rolling grid's marker (rolling_grid.py): left out of archives.
 GRID_MARKER = "grid_filled"
+SEAT_MAP_FIELD = "seat_map"  # on an exported venue line only: the event's seat map (JSON)
 SNAPSHOT_TRIES = 5
 SETTLE_ROUNDS = 3
 ARCHIVE_TRIES = 5
@@ -622,6 +624,10 @@ class Transfer:
     ) -> None:
         if not fields:
             raise NoSuchVenue(f"no venue {venue_id}")
+        if fields.get("seatmap") == "1":
+            # A seat map travels on its venue's line; the import rebuilds its index.
+            stored = await self._redis.hget(self._keys.of(venue_id).seat_index, "map")
+            fields = {**fields, SEAT_MAP_FIELD: stored or ""}
         listed = await self._redis.zscore(self._keys.venues(fields.get("kind", "")), venue_id)
         out.write(
             VenueLine(FORMAT_VERSION, venue_id, fields, None if listed is None else int(listed))
@@ -795,6 +801,7 @@ class Transfer:
             keys.staff_ids,
             keys.staff_used,
             keys.closures,
+            keys.seat_index,
             *(keys.cells(slot) for slot in data.slots),
             *(keys.held(slot) for slot in data.slots),
             *(keys.reservation(ref) for ref in data.reservations),
@@ -838,7 +845,16 @@ class Transfer:
         """Queue the venue's writes on a MULTI pipeline."""
         assert data.venue is not None
         keys = self._keys.of(data.venue_id)
-        pipe.hset(keys.venue, mapping=data.venue.fields)
+        fields = dict(data.venue.fields)
+        seat_map_json = fields.pop(SEAT_MAP_FIELD, None)
+        pipe.hset(keys.venue, mapping=fields)
+        if seat_map_json:
+            # The free-run index of the map, with the reserved seats taken (holds do not
+            # travel: every other place is free).
+            reserved = {unit for slot in data.slots.values() for unit in slot.reserved}
+            pipe.hset(
+                keys.seat_index, mapping=index_fields(SeatMap.from_json(seat_map_json), reserved)
+            )
         units = list(data.units.values())
         if units:
             pipe.hset(keys.units, mapping={u.id: u.capacity for u in units})

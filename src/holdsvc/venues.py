@@ -74,6 +74,7 @@ class VenueProfile:
     tz: tzinfo
     slot_minutes: int
     event_slot: str | None = None
+    seat_map: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,7 +208,12 @@ class Venues:
         if profile is None:
             venue = await self.load(venue_id)
             profile = VenueProfile(
-                venue.id, venue.kind, venue.tz, venue.slot_minutes, venue.fields.get("slot")
+                venue.id,
+                venue.kind,
+                venue.tz,
+                venue.slot_minutes,
+                venue.fields.get("slot"),
+                venue.fields.get("seatmap") == "1",
             )
             self._profiles[venue_id] = profile
         if kind is not None and profile.kind != kind:

@@ -10,7 +10,14 @@ from litestar.params import FromPath, JSONBody, Parameter
 
 from holdsvc.api.auth import HOST_PATCHABLE, admin_guard, staff_guard
 from holdsvc.api.dto import StrictBody
-from holdsvc.api.schemas import EventList, PageCursor, PageLimit, SeatList, problems
+from holdsvc.api.schemas import (
+    EventList,
+    PageCursor,
+    PageLimit,
+    SeatList,
+    SectionList,
+    problems,
+)
 from holdsvc.models import (
     Event,
     EventInput,
@@ -38,7 +45,7 @@ class EventController(Controller):
     async def create(
         self, data: JSONBody[EventInput], services: NamedDependency[Services]
     ) -> Event:
-        """Create an event with seats S1..SN (10..10 000)."""
+        """Create an event with seats S1..SN (10..10 000), or a seat map (``sections``)."""
         return await services.events.create(data)
 
     @get("/", operation_id="listEvents", responses=problems(400))
@@ -86,3 +93,11 @@ class EventController(Controller):
         size = services.venues.settings.page_size
         page = await services.events.seat_page(eid, status, page_request(limit, cursor, size=size))
         return SeatList(page.items, page.next_cursor)
+
+    @get("/{eid:str}/sections", operation_id="listSections", responses=problems(404))
+    async def sections(
+        self, eid: FromPath[str], services: NamedDependency[Services]
+    ) -> SectionList:
+        """A seat map's sections in map order, each with its free places now and, for
+        seated sections, every row with its free seats."""
+        return SectionList(await services.events.sections(eid))

@@ -16,6 +16,7 @@ from holdsvc.models import (
     Reservation,
     Restaurant,
     SeatStatus,
+    SectionView,
     SlotView,
     StaffTokenView,
     Table,
@@ -155,6 +156,12 @@ class SeatList(msgspec.Struct, omit_defaults=True):
 
     seats: list[SeatStatus]
     next_cursor: str | None = None
+
+
+class SectionList(msgspec.Struct):
+    """``{"sections": [...]}``: a seat map's sections in map order, rows with their free seats."""
+
+    sections: list[SectionView]
 
 
 class StaffTokenList(msgspec.Struct):

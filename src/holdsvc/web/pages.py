@@ -292,8 +292,18 @@ async def event_context(services: Services, eid: str) -> dict[str, Any]:
 
 @get("/e/{eid:str}", name="web_event")
 async def event_page(eid: FromPath[str], services: NamedDependency[Services]) -> Template:
-    """The event page: a seat map, pick seats or the best N, then hold and confirm."""
+    """The event page: a seat map, pick seats or the best N, then hold and confirm. A
+    seat-map event's page is light: the browser draws the map from ``/e/{eid}/map``."""
+    event = await services.events.get(eid)
+    if event.sections:
+        return Template("event_map.html", context={"event": event})
     return Template("event.html", context=await event_context(services, eid))
+
+
+@get("/e/{eid:str}/map", name="web_event_map", cache_control=CacheControlHeader(no_store=True))
+async def event_map(eid: FromPath[str], services: NamedDependency[Services]) -> dict[str, Any]:
+    """The seat map as compact JSON, for the page to draw (sections, rows, seat states)."""
+    return await services.events.map_data(eid)
 
 
 @get("/e/{eid:str}/seats", name="web_event_seats")
@@ -419,6 +429,7 @@ def web_router() -> Router:
             guest,
             guest_slots,
             event_page,
+            event_map,
             event_seats,
             manage,
             manage_card,
