@@ -87,6 +87,16 @@ class Problem(Enum):
         "The hold has reached its maximum lifetime",
         "We cannot hold this any longer.",
     )
+    COVERS_LIMIT_REACHED = (
+        409,
+        "The slot's covers limit would be exceeded",
+        "Sorry, the kitchen cannot take more guests starting at that time. Please pick another.",
+    )
+    OVERLAPPING_BOOKING = (
+        409,
+        "The guest already has a booking overlapping that time",
+        "You already have a booking at that time. One booking per guest, please.",
+    )
     HOLD_EXPIRED = (
         410,
         "The hold is no longer live",
@@ -166,6 +176,12 @@ class Status(IntEnum):
     HOLD_LIFETIME_EXCEEDED = 38, Problem.HOLD_LIFETIME_EXCEEDED
     HOLD_EXPIRED = 40, Problem.HOLD_EXPIRED
     HOLD_CONFIRMED = 41, Problem.HOLD_EXPIRED, "The hold was confirmed as reservation {0}"
+    COVERS_LIMIT_REACHED = (
+        44,
+        Problem.COVERS_LIMIT_REACHED,
+        "{0} covers already start in this slot; the limit is {1}",
+    )
+    OVERLAPPING_BOOKING = 45, Problem.OVERLAPPING_BOOKING
     IDEMPOTENCY_MISMATCH = (
         50,
         Problem.VALIDATION_ERROR,
@@ -287,6 +303,14 @@ class ReservationCancelled(HoldsvcError):
 
 class HoldLifetimeExceeded(HoldsvcError):
     problem = Problem.HOLD_LIFETIME_EXCEEDED
+
+
+class CoversLimitReached(HoldsvcError):
+    problem = Problem.COVERS_LIMIT_REACHED
+
+
+class OverlappingBooking(HoldsvcError):
+    problem = Problem.OVERLAPPING_BOOKING
 
 
 class HoldExpired(HoldsvcError):

@@ -83,6 +83,8 @@ class Hold(msgspec.Struct, kw_only=True, omit_defaults=True):
     expires_in: float
     refreshes: int
     table_id: str | Omittable = OMIT
+    table_ids: list[str] | Omittable = OMIT
+    ends_at: str | Omittable = OMIT
     seats: list[str] | Omittable = OMIT
     reference: str | Omittable = OMIT
     token: str | Omittable = OMIT
@@ -105,6 +107,7 @@ class Reservation(msgspec.Struct, kw_only=True, omit_defaults=True):
     created_at: str
     cancelled_at: str | None
     table_id: str | Omittable = OMIT
+    table_ids: list[str] | Omittable = OMIT
     seats: list[str] | Omittable = OMIT
     manage_token: str | Omittable = OMIT
     business_notes: str | Omittable | None = OMIT

@@ -19,6 +19,7 @@ from typing import Any, TypeAlias
 
 from redis.exceptions import NoScriptError
 
+from holdsvc.booking_rules import BookingRules, following_slot_keys, record_slots
 from holdsvc.errors import Status, raise_for_status
 from holdsvc.keys import VenueKeys
 from holdsvc.pipelined import ClusterPipelines, PipelinedConnection
@@ -151,10 +152,19 @@ class Throttled:
     reset_us: int
 
 
+PLAIN = BookingRules()
+
+
 def _hold_keys(keys: VenueKeys, hold_id: str, slot: str, user_id: str) -> list[str]:
     """KEYS[1..5] of every script that changes an existing hold (refresh, release, expire,
     confirm): the hold, its slot's cells and held set, the expiry set, the user's set."""
     return [keys.hold(hold_id), keys.cells(slot), keys.held(slot), keys.holds, keys.user(user_id)]
+
+
+def _span_tail(keys: VenueKeys, slot: str, user_id: str, slots: list[str] | None) -> list[str]:
+    """The keys after a hold script's own: the covers hash of the first slot, the user's guest
+    hash, the following slots' cells and held keys (lua/include/slot_keys.lua)."""
+    return [keys.covers(slot), keys.guest(user_id), *following_slot_keys(keys, slots or [slot])]
 
 
 def _text(value: Any) -> str:
@@ -263,9 +273,29 @@ class Scripts:
         count: int,
         idempotency_key: str | None,
         fingerprint: str,
+        rules: BookingRules = PLAIN,
+        slot_ids: list[str] | None = None,
+        slot_minutes: int = 60,
     ) -> HoldPlaced:
-        """Place a hold on ``units`` (or the best-fitting ``count`` units) of one slot."""
+        """Place a hold on ``units`` (or the best-fitting ``count`` units) of one slot; with
+        ``rules`` that are rich, on one table or combination for ``slot_ids``.
+
+        Raises:
+            Stale: the venue's rules are not ``rules.version`` any more (nothing changed).
+        """
         idem_key = keys.idempotency(user_id, idempotency_key or "")
+        spanned = slot_ids or [slot]
+        rich_keys: list[str] = []
+        rich_args: list[str | int] = []
+        if rules.rich:
+            rich_keys = [
+                keys.combinations,
+                keys.combinations_by_fit,
+                keys.covers(slot),
+                keys.guest(user_id),
+                *following_slot_keys(keys, spanned),
+            ]
+            rich_args = rules.script_args(spanned, slot_minutes)
         reply = await self._call(
             "hold",
             [
@@ -280,6 +310,7 @@ class Scripts:
                 keys.units,
                 keys.units_by_fit,
                 keys.feed,
+                *rich_keys,
             ],
             [
                 hold_id,
@@ -291,6 +322,8 @@ class Scripts:
                 count,
                 fingerprint if idempotency_key else "",
                 self._feed_maxlen,
+                rules.version,
+                *rich_args,
             ],
         )
         if int(reply[0]) == Status.REPLAYED:
@@ -305,41 +338,68 @@ class Scripts:
         )
 
     async def refresh(
-        self, keys: VenueKeys, *, hold_id: str, token_digest: str, slot: str, user_id: str
+        self,
+        keys: VenueKeys,
+        *,
+        hold_id: str,
+        token_digest: str,
+        slot: str,
+        user_id: str,
+        slots: list[str] | None = None,
     ) -> Refreshed:
-        """Extend a live hold (bearer only, bounded by the venue's max_hold_seconds)."""
+        """Extend a live hold (bearer only, bounded by the venue's max_hold_seconds);
+        ``slots``: every slot its booking spans (default: ``slot`` alone)."""
         reply = await self._call(
             "refresh",
             [
                 *_hold_keys(keys, hold_id, slot, user_id),
                 keys.venue,
                 keys.feed,
+                *_span_tail(keys, slot, user_id, slots),
             ],
             [hold_id, token_digest, self._feed_maxlen],
         )
         return Refreshed(now_ms=int(reply[1]), created_ms=int(reply[2]), expires_ms=int(reply[3]))
 
     async def release(
-        self, keys: VenueKeys, *, hold_id: str, token_digest: str, slot: str, user_id: str
+        self,
+        keys: VenueKeys,
+        *,
+        hold_id: str,
+        token_digest: str,
+        slot: str,
+        user_id: str,
+        slots: list[str] | None = None,
     ) -> Changed:
-        """Release a hold (bearer only); idempotent."""
+        """Release a hold (bearer only); idempotent. ``slots``: every slot it spans."""
         reply = await self._call(
             "release",
             [
                 *_hold_keys(keys, hold_id, slot, user_id),
                 keys.feed,
+                *_span_tail(keys, slot, user_id, slots),
             ],
             [hold_id, token_digest, self._feed_maxlen, self._tombstone_ms],
         )
         return Changed(changed=int(reply[0]) == Status.OK, now_ms=int(reply[1]))
 
-    async def expire(self, keys: VenueKeys, *, hold_id: str, slot: str, user_id: str) -> Changed:
-        """Expire a lapsed hold (sweeper); a no-op when it is live or already ended."""
+    async def expire(
+        self,
+        keys: VenueKeys,
+        *,
+        hold_id: str,
+        slot: str,
+        user_id: str,
+        slots: list[str] | None = None,
+    ) -> Changed:
+        """Expire a lapsed hold (sweeper); a no-op when it is live or already ended.
+        ``slots``: every slot it spans."""
         reply = await self._call(
             "expire",
             [
                 *_hold_keys(keys, hold_id, slot, user_id),
                 keys.feed,
+                *_span_tail(keys, slot, user_id, slots),
             ],
             [hold_id, self._feed_maxlen, self._tombstone_ms],
         )
@@ -377,8 +437,11 @@ class Scripts:
         phone: str,
         email: str,
         notes: str,
+        slots: list[str] | None = None,
     ) -> Confirmed:
-        """Consume a live hold into a reservation; again on the same hold: the same one."""
+        """Consume a live hold into a reservation; again on the same hold: the same one.
+        ``slots``: every slot the hold spans."""
+        tail = _span_tail(keys, slot, user_id, slots)
         reply, replication = await self._call_durable(
             "confirm",
             [
@@ -389,6 +452,10 @@ class Scripts:
                 keys.slots,
                 keys.venue,
                 keys.feed,
+                tail[0],
+                tail[1],
+                keys.guest_phone(phone),
+                *tail[2:],
             ],
             [
                 hold_id,
@@ -419,8 +486,10 @@ class Scripts:
         slot: str,
         manage_digest: str,
         actor: str | None,
+        record: dict[str, str] | None = None,
     ) -> Changed:
-        """Cancel a reservation and free its cells; idempotent.
+        """Cancel a reservation and free its cells; idempotent. ``record``: its fields as
+        read (the keys of every slot it spans and of its rule indexes are built from them).
 
         ``slot`` is where the caller read it; ``manage_digest`` the digest of the presented
         manage token ('' when none), needed unless staff act (``actor``: ``admin`` or a staff
@@ -431,7 +500,15 @@ class Scripts:
         """
         reply, replication = await self._call_durable(
             "cancel",
-            [keys.reservation(reference), keys.cells(slot), keys.feed],
+            [
+                keys.reservation(reference),
+                keys.cells(slot),
+                keys.feed,
+                keys.covers(slot),
+                keys.guest((record or {}).get("user", "")),
+                keys.guest_phone((record or {}).get("phone", "")),
+                *following_slot_keys(keys, record_slots(record) if record else [slot]),
+            ],
             [reference, slot, manage_digest, actor or "", self._feed_maxlen],
         )
         return Changed(
@@ -511,9 +588,29 @@ class Scripts:
         count: int,
         fields: dict[str, str],
         actor: str,
+        rules: BookingRules = PLAIN,
+        slot_ids: list[str] | None = None,
+        slot_minutes: int = 60,
     ) -> Booked:
         """A staff booking by ``actor`` (``admin`` or a staff token's id): claim cells as a
-        confirmed reservation with no hold."""
+        confirmed reservation with no hold; with rich ``rules``, one table or combination for
+        ``slot_ids``.
+
+        Raises:
+            Stale: the venue's rules are not ``rules.version`` any more (nothing changed).
+        """
+        spanned = slot_ids or [slot]
+        rich_keys: list[str] = []
+        rich_args: list[str | int] = []
+        if rules.rich:
+            rich_keys = [
+                keys.combinations,
+                keys.combinations_by_fit,
+                keys.covers(slot),
+                keys.guest_phone(fields["phone"]),
+                *following_slot_keys(keys, spanned),
+            ]
+            rich_args = rules.script_args(spanned, slot_minutes)
         reply, replication = await self._call_durable(
             "book",
             [
@@ -526,6 +623,7 @@ class Scripts:
                 keys.reservations_by_start,
                 keys.reservations_by_phone(fields["phone"]),
                 keys.feed,
+                *rich_keys,
             ],
             [
                 reference,
@@ -538,6 +636,8 @@ class Scripts:
                 venue_id,
                 self._feed_maxlen,
                 actor,
+                rules.version,
+                *rich_args,
             ],
         )
         return Booked(reference=_text(reply[2]), replication=replication)
@@ -555,8 +655,13 @@ class Scripts:
         party_size: int | None,
         actor: str | None,
         manage_digest: str,
+        rules: BookingRules = PLAIN,
+        record: dict[str, str] | None = None,
+        target_ids: list[str] | None = None,
+        slot_minutes: int = 60,
     ) -> Changed:
-        """Change fields and/or move a reservation, in one step.
+        """Change fields and/or move a reservation, in one step. With ``target_ids`` (the
+        slots it will span; the rich path) ``record`` is what the caller read.
 
         ``current_slot`` and ``current_phone`` are what the caller read (some keys are built
         from them); ``manage_digest`` the digest of the presented manage token ('' when none),
@@ -568,6 +673,22 @@ class Scripts:
         """
         new_phone = fields.get("phone", current_phone)
         move_to = target_slot or current_slot
+        rich_keys: list[str] = []
+        rich_args: list[str | int] = []
+        if target_ids is not None:
+            stored = record or {}
+            rich_keys = [
+                keys.combinations,
+                keys.combinations_by_fit,
+                keys.covers(current_slot),
+                keys.covers(move_to),
+                keys.guest(stored.get("user", "")),
+                keys.guest_phone(current_phone),
+                keys.guest_phone(new_phone),
+                *following_slot_keys(keys, record_slots(stored) if stored else [current_slot]),
+                *following_slot_keys(keys, target_ids),
+            ]
+            rich_args = rules.script_args(target_ids, slot_minutes)
         reply = await self._call(
             "change",
             [
@@ -582,6 +703,7 @@ class Scripts:
                 keys.reservations_by_phone(new_phone),
                 keys.venue,
                 keys.feed,
+                *rich_keys,
             ],
             [
                 reference,
@@ -595,6 +717,8 @@ class Scripts:
                 actor or "",
                 manage_digest,
                 self._feed_maxlen,
+                rules.version,
+                *rich_args,
             ],
         )
         return Changed(changed=True, now_ms=int(reply[1]))
