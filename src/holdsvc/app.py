@@ -22,6 +22,7 @@ from redis.exceptions import RedisClusterException, RedisError
 from holdsvc.api.deps import provide_services
 from holdsvc.api.events import EventController
 from holdsvc.api.faces import EVENTS, FACES, RESTAURANTS
+from holdsvc.api.combinations import CombinationController
 from holdsvc.api.grid import ClosureController
 from holdsvc.api.holds import hold_router
 from holdsvc.api.media import document_json_bodies, json_bodies_only
@@ -156,6 +157,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[
             RestaurantController,
             ClosureController,
+            CombinationController,
             EventController,
             # What every venue face shares: holds, reservation lists, the feed, the audit.
             *(hold_router(face) for face in FACES),

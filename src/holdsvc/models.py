@@ -31,6 +31,9 @@ class Restaurant(msgspec.Struct, kw_only=True):
     created_at: str
     schedule: Schedule | None = None
     horizon_days: int = 0
+    durations: list[DurationRule] | None = None
+    max_covers_per_slot: int = 0
+    one_booking_per_guest: bool = False
 
 
 class Table(msgspec.Struct, kw_only=True):
@@ -134,6 +137,32 @@ DateText = Annotated[str, msgspec.Meta(pattern=r"^\d{4}-\d{2}-\d{2}$")]
 Email = Annotated[str, msgspec.Meta(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 Notes = Annotated[str, msgspec.Meta(max_length=2000)]
 HorizonDays = Annotated[int, msgspec.Meta(ge=0, le=366)]
+MaxCovers = Annotated[int, msgspec.Meta(ge=0, le=100_000)]
+
+
+class DurationRule(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """How long a party of up to ``max_party`` keeps its table (a multiple of slot_minutes)."""
+
+    max_party: PartySize
+    minutes: Annotated[int, msgspec.Meta(ge=1, le=1440)]
+
+
+Durations = Annotated[list[DurationRule], msgspec.Meta(min_length=1, max_length=20)]
+
+
+class CombinationInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Body of POST /v1/restaurants/{rid}/combinations: 2..4 distinct tables, one capacity."""
+
+    tables: Annotated[list[UnitId], msgspec.Meta(min_length=2, max_length=4)]
+    capacity: Annotated[int, msgspec.Meta(ge=2, le=50)]
+
+
+class Combination(msgspec.Struct, kw_only=True):
+    """Tables pushed together for one party: claimed and freed as one."""
+
+    id: str
+    tables: list[str]
+    capacity: int
 
 
 class ServiceHours(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -174,6 +203,9 @@ class RestaurantInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     max_days_ahead: MaxDaysAhead = 90
     schedule: Schedule | None = None
     horizon_days: HorizonDays = 0
+    durations: Durations | None = None
+    max_covers_per_slot: MaxCovers = 0
+    one_booking_per_guest: bool = False
 
 
 class RestaurantPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -189,6 +221,9 @@ class RestaurantPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     max_days_ahead: MaxDaysAhead | Omittable = OMIT
     schedule: Schedule | Omittable | None = OMIT
     horizon_days: HorizonDays | Omittable = OMIT
+    durations: Durations | Omittable | None = OMIT
+    max_covers_per_slot: MaxCovers | Omittable = OMIT
+    one_booking_per_guest: bool | Omittable = OMIT
 
 
 class TableInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -16,6 +16,9 @@ from holdsvc.keys import Keys, VenueKeys
 from holdsvc.models import (
     OMIT,
     AvailableSlot,
+    Combination,
+    CombinationInput,
+    DurationRule,
     Restaurant,
     RestaurantInput,
     RestaurantPatch,
@@ -82,6 +85,10 @@ class Restaurants:
         }
         if data.schedule is not None:
             fields["schedule"] = stored_schedule(data.schedule)
+        if data.durations is not None:
+            fields["durations"] = stored_durations(data.durations, data.slot_minutes)
+        fields["max_covers_per_slot"] = str(data.max_covers_per_slot)
+        fields["one_booking_per_guest"] = "1" if data.one_booking_per_guest else "0"
         return await self.get(await self._venues.insert(fields))
 
     async def get(self, venue_id: str) -> Restaurant:
@@ -99,10 +106,107 @@ class Restaurants:
 
     async def update(self, venue_id: str, patch: RestaurantPatch) -> Restaurant:
         """Change a restaurant's name, phone, booking rules, schedule or horizon."""
-        also = None if patch.schedule is OMIT else _schedule_writes(patch.schedule)
-        plain = msgspec.structs.replace(patch, schedule=OMIT)
-        await self._venues.update(venue_id, KIND, plain, also=also)
+        writes: list[Callable[[Any, VenueKeys], None]] = []
+        if patch.schedule is not OMIT:
+            writes.append(_schedule_writes(patch.schedule))
+        if patch.durations is not OMIT:
+            venue = await self._venues.load(venue_id, KIND)
+            stored = (
+                None
+                if patch.durations is None
+                else stored_durations(patch.durations, venue.slot_minutes)
+            )
+            writes.append(_durations_write(stored))
+        rules_change = (
+            patch.durations is not OMIT
+            or patch.max_covers_per_slot is not OMIT
+            or patch.one_booking_per_guest is not OMIT
+        )
+        if rules_change:
+            # A new rules version: every claim built from the old rules is refused (STALE)
+            # and made again from the new ones, on every worker.
+            writes.append(lambda pipe, keys: pipe.hincrby(keys.venue, "rules_version", 1))
+        plain = msgspec.structs.replace(patch, schedule=OMIT, durations=OMIT)
+
+        def also(pipe: Any, keys: VenueKeys) -> None:
+            for write in writes:
+                write(pipe, keys)
+
+        await self._venues.update(venue_id, KIND, plain, also=also if writes else None)
+        if rules_change:
+            self._venues.forget_rules(venue_id)
         return await self.get(venue_id)
+
+    # -- combinations -------------------------------------------------------------------
+
+    async def add_combination(self, venue_id: str, data: CombinationInput) -> Combination:
+        """Tables pushed together: ids ``C<n>`` in creation order; each table must be one of
+        the venue's (else 404), named once (else 400)."""
+        if len(set(data.tables)) != len(data.tables):
+            raise ValidationFailed("A combination names each table once")
+        keys = self._keys.of(venue_id)
+        await self._venues.load(venue_id, KIND)
+        limit = self._venues.settings.max_tables_per_venue
+        async with self._redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    # WATCH: the tables checked and the sequence taken are those we extend.
+                    await pipe.watch(keys.venue, keys.units, keys.combinations)
+                    known = await self._redis.hmget(keys.units, data.tables)
+                    missing = [t for t, c in zip(data.tables, known, strict=True) if c is None]
+                    if missing:
+                        raise NotFound(f"No such table: {missing[0]}")
+                    if int(await self._redis.hlen(keys.combinations)) >= limit:
+                        raise ValidationFailed(f"A restaurant has at most {limit} combinations")
+                    seq = int(await self._redis.hget(keys.venue, "next_combination") or 0) + 1
+                    combo = Combination(id=f"C{seq}", tables=data.tables, capacity=data.capacity)
+                    pipe.multi()
+                    pipe.hset(keys.venue, "next_combination", seq)
+                    pipe.hset(
+                        keys.combinations,
+                        combo.id,
+                        msgspec.json.encode(
+                            {"tables": combo.tables, "capacity": combo.capacity, "seq": seq}
+                        ).decode(),
+                    )
+                    pipe.zadd(
+                        keys.combinations_by_fit, {combo.id: combo.capacity * FIT_SCALE + seq}
+                    )
+                    # Hold scripts read the combinations only when the venue says it has some.
+                    pipe.hincrby(keys.venue, "combinations", 1)
+                    pipe.hincrby(keys.venue, "rules_version", 1)
+                    await pipe.execute()
+                    self._venues.forget_rules(venue_id)
+                    return combo
+                except WatchError:
+                    continue
+
+    async def combinations(self, venue_id: str) -> list[Combination]:
+        """A restaurant's combinations, in creation order."""
+        await self._venues.load(venue_id, KIND)
+        stored = await self._redis.hgetall(self._keys.of(venue_id).combinations)
+        return combinations_of(stored)
+
+    async def remove_combination(self, venue_id: str, combo_id: str) -> None:
+        """Remove a combination (bookings that hold its tables keep them); 404 when unknown."""
+        keys = self._keys.of(venue_id)
+        await self._venues.load(venue_id, KIND)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(keys.combinations)
+                    if not await self._redis.hexists(keys.combinations, combo_id):
+                        raise NotFound("No such combination")
+                    pipe.multi()
+                    pipe.hdel(keys.combinations, combo_id)
+                    pipe.zrem(keys.combinations_by_fit, combo_id)
+                    pipe.hincrby(keys.venue, "combinations", -1)
+                    pipe.hincrby(keys.venue, "rules_version", 1)
+                    await pipe.execute()
+                    self._venues.forget_rules(venue_id)
+                    return
+                except WatchError:
+                    continue
 
     # -- tables -------------------------------------------------------------------------
 
@@ -295,6 +399,56 @@ def _schedule_writes(schedule: Schedule | None) -> Callable[[Any, VenueKeys], No
     return write
 
 
+def stored_durations(durations: list[DurationRule], slot_minutes: int) -> str:
+    """Durations as the venue hash stores them (JSON pairs); ValidationFailed unless
+    ``max_party`` ascends and every ``minutes`` is a multiple of ``slot_minutes``."""
+    last = 0
+    for rule in durations:
+        if rule.max_party <= last:
+            raise ValidationFailed("durations must have ascending max_party")
+        if rule.minutes % slot_minutes:
+            raise ValidationFailed(
+                f"durations: {rule.minutes} minutes is not a multiple of slot_minutes "
+                f"({slot_minutes})"
+            )
+        last = rule.max_party
+    return msgspec.json.encode([[r.max_party, r.minutes] for r in durations]).decode()
+
+
+def read_durations(fields: dict[str, str]) -> list[DurationRule] | None:
+    """The durations a venue hash stores, as the API shows them (None: not set)."""
+    if not fields.get("durations"):
+        return None
+    pairs = msgspec.json.decode(fields["durations"], type=list[tuple[int, int]])
+    return [DurationRule(max_party=p, minutes=m) for p, m in pairs]
+
+
+def combinations_of(stored: dict[str, str]) -> list[Combination]:
+    """Combinations from the combinations hash, in creation order."""
+    rows = []
+    for combo_id, text in stored.items():
+        row = msgspec.json.decode(text)
+        rows.append(
+            (
+                int(row["seq"]),
+                Combination(id=combo_id, tables=row["tables"], capacity=row["capacity"]),
+            )
+        )
+    return [combo for _, combo in sorted(rows, key=lambda pair: pair[0])]
+
+
+def _durations_write(stored: str | None) -> Callable[[Any, VenueKeys], None]:
+    """The write of new durations (None: removed), for the MULTI of the update."""
+
+    def write(pipe: Any, keys: VenueKeys) -> None:
+        if stored is None:
+            pipe.hdel(keys.venue, "durations")
+        else:
+            pipe.hset(keys.venue, "durations", stored)
+
+    return write
+
+
 def _span(venue: Venue, start_ms: int) -> dict[str, str]:
     return {
         "starts_at": venue.time(start_ms),
@@ -342,4 +496,7 @@ def restaurant_view(venue: Venue) -> Restaurant:
         created_at=venue.time(venue.number("created")),
         schedule=read_schedule(f),
         horizon_days=venue.number("horizon_days"),
+        durations=read_durations(f),
+        max_covers_per_slot=venue.number("max_covers_per_slot"),
+        one_booking_per_guest=f.get("one_booking_per_guest") == "1",
     )
