@@ -19,10 +19,10 @@ from litestar.openapi import OpenAPIConfig
 from litestar.types import ASGIApp, Receive, Scope, Send
 from redis.exceptions import RedisClusterException, RedisError
 
+from holdsvc.api.combinations import CombinationController
 from holdsvc.api.deps import provide_services
 from holdsvc.api.events import EventController
 from holdsvc.api.faces import EVENTS, FACES, RESTAURANTS
-from holdsvc.api.combinations import CombinationController
 from holdsvc.api.grid import ClosureController
 from holdsvc.api.holds import hold_router
 from holdsvc.api.media import document_json_bodies, json_bodies_only

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, TypeVar
 
 import msgspec
 from redis.exceptions import WatchError
 
 from holdsvc import slots as timegrid
+from holdsvc.booking_rules import BookingRules, span_slot_ids
 from holdsvc.clock import redis_now_ms
 from holdsvc.errors import NotFound, ValidationFailed
 from holdsvc.grid import Grid, read_schedule, stored_schedule
@@ -318,6 +319,11 @@ class Restaurants:
         """Bookable slots (not started, inside the window) with the free tables that fit."""
         # Slots kept on a closed date (for the bookings they have) take no new guests.
         closed = await self._grid.closed_dates(venue_id, *date_range(first_text, last_text))
+        rules = await self._venues.rules(venue_id)
+        if rules.rich:
+            return await self._rich_availability(
+                venue_id, first_text, last_text, party_size, rules, closed, request
+            )
 
         def view(
             venue: Venue, slot: str, start: int, tables: list[TableStatus], now: int
@@ -334,6 +340,107 @@ class Restaurants:
             return AvailableSlot(slot=slot, tables=free, **_span(venue, start))
 
         return await self._grid_page(venue_id, first_text, last_text, request, view)
+
+    async def _rich_availability(
+        self,
+        venue_id: str,
+        first_text: str,
+        last_text: str,
+        party_size: int,
+        rules: BookingRules,
+        closed: Collection[str],
+        request: PageRequest | None,
+    ) -> Page[AvailableSlot]:
+        """Availability under durations, combinations and pacing: a slot is listed when a
+        table (or combination) that fits is free in every slot of the party's duration and
+        the party fits under the covers cap. One pipelined read per page of slots."""
+        settings = self._venues.settings
+        venue = await self._venues.load(venue_id, KIND)
+        first, last = date_range(first_text, last_text, max_days=settings.max_query_days)
+        start_ms, end_ms = timegrid.local_day_bounds_ms(first, last, venue.tz)
+        keys = self._keys.of(venue_id)
+        tables = await self._tables(keys)
+        fitting = sorted((t for t in tables if t.capacity >= party_size), key=lambda t: t.capacity)
+        most = max(1, settings.max_cells_per_page // max(1, len(tables)))
+        request = request or PageRequest(limit=most)
+        now = await redis_now_ms(self._redis)
+        count = rules.slot_count(party_size, venue.slot_minutes)
+        step = venue.slot_minutes * 60_000
+
+        async def window(after: Position | None, size: int) -> list[tuple[str, int]]:
+            return await zset_window(
+                self._redis, keys.slots, count=size, after=after, low=start_ms, high=end_ms
+            )
+
+        async def load(grid: list[tuple[str, int]]) -> list[AvailableSlot | None]:
+            spans = {
+                slot: span_slot_ids(slot, count, venue.slot_minutes, venue.tz) for slot, _ in grid
+            }
+            wanted = sorted({s for ids in spans.values() for s in ids})
+            # One round trip: every cells hash the page's spans touch, their grid starts,
+            # the covers of each start, the combinations.
+            pipe = self._redis.pipeline(transaction=False)
+            for slot in wanted:
+                pipe.hgetall(keys.cells(slot))
+            pipe.zmscore(keys.slots, wanted)
+            if rules.covers_cap > 0:
+                for slot, _ in grid:
+                    pipe.hgetall(keys.covers(slot))
+            pipe.hgetall(keys.combinations)
+            replies = await pipe.execute()
+            cells = dict(zip(wanted, replies[: len(wanted)], strict=True))
+            starts = dict(zip(wanted, replies[len(wanted)], strict=True))
+            covers_rows = replies[len(wanted) + 1 : -1]
+            covers = {
+                slot: _live_covers(row, now)
+                for (slot, _), row in zip(grid, covers_rows, strict=False)
+            }
+            combos = [c for c in combinations_of(replies[-1]) if c.capacity >= party_size]
+            combos.sort(key=lambda c: c.capacity)
+            out: list[AvailableSlot | None] = []
+            for slot, start in grid:
+                ids = spans[slot]
+                whole = len(ids) == count and all(
+                    starts.get(s) is not None and int(starts[s] or 0) == start + i * step
+                    for i, s in enumerate(ids)
+                )
+                if (
+                    slot[:10] in closed
+                    or not whole
+                    or not _bookable(venue, start, now)
+                    or covers.get(slot, 0) + party_size > rules.covers_cap > 0
+                ):
+                    out.append(None)
+                    continue
+
+                def free(table_ids: list[str], ids: list[str] = ids) -> bool:
+                    return all(
+                        read_cell(cells[s].get(t), now).status == "available"
+                        for s in ids
+                        for t in table_ids
+                    )
+
+                listed = [t for t in fitting if free([t.id])]
+                listed += [
+                    Table(id=c.id, label="+".join(c.tables), capacity=c.capacity)
+                    for c in combos
+                    if free(c.tables)
+                ]
+                out.append(
+                    AvailableSlot(
+                        slot=slot,
+                        tables=listed,
+                        starts_at=venue.time(start),
+                        ends_at=venue.time(start + count * step),
+                    )
+                    if listed
+                    else None
+                )
+            return out
+
+        return await scan_page(
+            window, load, PageRequest(limit=min(request.limit, most), after=request.after)
+        )
 
     async def slot_views(
         self, venue_id: str, first_text: str, last_text: str, request: PageRequest | None = None
@@ -380,6 +487,16 @@ class Restaurants:
             )
             for (slot, start), cells in zip(grid, cell_maps, strict=True)
         ]
+
+
+def _live_covers(row: dict[str, str], now: int) -> int:
+    """The covers a slot's covers hash counts (lua/include/covers.lua), lapsed holds left out."""
+    total = 0
+    for value in row.values():
+        party, _, expires = value.partition("|")
+        if not expires or int(expires) > now:
+            total += int(party)
+    return total
 
 
 def _schedule_writes(schedule: Schedule | None) -> Callable[[Any, VenueKeys], None]:
