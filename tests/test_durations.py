@@ -3,6 +3,7 @@ each rule over HTTP, on one node and on the Redis Cluster."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from redis.asyncio import Redis
@@ -13,6 +14,7 @@ from tests.cluster import both_backends
 from tests.helpers import (
     ADMIN,
     GUEST,
+    Send,
     assert_problem,
     assert_refused_unchanged,
     hold_http,
@@ -106,8 +108,8 @@ async def test_bad_rules_are_400_and_change_nothing(client: Client, redis: Redis
         "negative_cap": {"max_covers_per_slot": -1},
         "rule_not_bool": {"one_booking_per_guest": 1},
     }
-    cases = {
-        name: (lambda body=body: client.patch(f"/v1/restaurants/{rid}", json=body, headers=ADMIN))
+    cases: dict[str, Send] = {
+        name: partial(client.patch, f"/v1/restaurants/{rid}", json=body, headers=ADMIN)
         for name, body in bad.items()
     }
     await assert_refused_unchanged(redis, cases, 400, "validation_error")
