@@ -3,6 +3,8 @@ each rule over HTTP, on one node and on the Redis Cluster."""
 
 from __future__ import annotations
 
+import io
+import json
 from functools import partial
 from typing import Any
 
@@ -10,6 +12,7 @@ from redis.asyncio import Redis
 
 from holdsvc.keys import Keys
 from holdsvc.services import Services
+from holdsvc.transfer import Transfer, parse_lines
 from tests.cluster import both_backends
 from tests.helpers import (
     ADMIN,
@@ -416,4 +419,51 @@ async def test_one_booking_per_guest_by_user_and_by_phone(client: Client) -> Non
     assert kept.json()["status"] == "held"
     assert (await confirm(client, rid, other, phone="+12125550199")).status_code == 201
     assert (await confirm(client, rid, later)).status_code == 201
+    await audit_ok(client, rid)
+
+
+# -- export and import -----------------------------------------------------------------
+
+
+async def test_combinations_and_long_bookings_survive_export_and_import(
+    client: Client, services: Services, redis: Redis
+) -> None:
+    rid = await rich_venue(
+        client, capacities=(2, 2), max_covers_per_slot=6, one_booking_per_guest=True
+    )
+    await client.post(
+        f"/v1/restaurants/{rid}/combinations",
+        json={"tables": ["T1", "T2"], "capacity": 4},
+        headers=ADMIN,
+    )
+    hold = await new_hold(client, rid, "ann", slot=at("19:00"), party=4)
+    res = (await confirm(client, rid, hold)).json()
+    transfer = Transfer(services.redis, V, services.scripts, services.sweeper)
+    out = io.StringIO()
+    await transfer.export([rid], out)
+    text = out.getvalue()
+    kinds = [json.loads(line)["type"] for line in text.splitlines()]
+    assert kinds.count("combination") == 1
+    await redis.flushall()
+    await services.scripts.load()
+    services.venues.forget_rules(rid)
+    report = await transfer.import_venues(parse_lines(text.splitlines()))
+    assert report.venues[rid]["combinations"] == 1
+    out_again = io.StringIO()
+    await transfer.export([rid], out_again)
+    assert out_again.getvalue() == text
+    listed = await client.get(f"/v1/restaurants/{rid}/combinations", headers=ADMIN)
+    assert [c["id"] for c in listed.json()["combinations"]] == ["C1"]
+    assert taken(await statuses(client, rid, "T2")) == ["19:00", "19:30", "20:00", "20:30"]
+    # The rule indexes came back too: the covers cap and one booking per guest still count it.
+    assert_problem(
+        await hold_http(client, rid, "bob", slot=at("19:00"), party=3), 409, "covers_limit_reached"
+    )
+    assert_problem(
+        await hold_http(client, rid, "ann", slot=at("18:00"), party=2), 409, "overlapping_booking"
+    )
+    cancelled = await client.delete(
+        f"/v1/reservations/{res['reference']}", headers={"Manage-Token": res["manage_token"]}
+    )
+    assert cancelled.json()["status"] == "cancelled"
     await audit_ok(client, rid)
