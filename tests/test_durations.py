@@ -467,3 +467,30 @@ async def test_combinations_and_long_bookings_survive_export_and_import(
     )
     assert cancelled.json()["status"] == "cancelled"
     await audit_ok(client, rid)
+
+
+async def test_a_rule_switched_on_counts_the_bookings_already_made(client: Client) -> None:
+    rid = await new_venue(client, capacities=(4, 4, 4), slot_minutes=30)
+    slot = at("19:00")
+    made = (
+        await confirm(client, rid, await new_hold(client, rid, "ann", slot=slot, party=4))
+    ).json()
+    await new_hold(client, rid, "bob", slot=slot, party=2)
+    patched = await client.patch(
+        f"/v1/restaurants/{rid}",
+        json={"max_covers_per_slot": 7, "one_booking_per_guest": True},
+        headers=ADMIN,
+    )
+    assert patched.status_code == 200, patched.text
+    # 4 + 2 covers start at 19:00 already: two more would make 8.
+    assert_problem(
+        await hold_http(client, rid, "cat", slot=slot, party=2), 409, "covers_limit_reached"
+    )
+    assert_problem(
+        await hold_http(client, rid, "ann", slot=slot, party=1), 409, "overlapping_booking"
+    )
+    await audit_ok(client, rid)
+    # Cancelling takes it out of the indexes it was put in.
+    await client.delete(f"/v1/reservations/{made['reference']}", headers=ADMIN)
+    await new_hold(client, rid, "ann", slot=slot, party=4)
+    await audit_ok(client, rid)

@@ -11,7 +11,7 @@ from redis.exceptions import WatchError
 from holdsvc import slots as timegrid
 from holdsvc.booking_rules import BookingRules, span_slot_ids
 from holdsvc.clock import redis_now_ms
-from holdsvc.errors import NotFound, ValidationFailed
+from holdsvc.errors import NotFound, Stale, ValidationFailed
 from holdsvc.grid import Grid, read_schedule, stored_schedule
 from holdsvc.keys import Keys, VenueKeys
 from holdsvc.models import (
@@ -30,7 +30,7 @@ from holdsvc.models import (
     TableStatus,
 )
 from holdsvc.paging import Page, PageRequest, Position, scan_page, zset_window
-from holdsvc.scripts import AnyRedis
+from holdsvc.scripts import AnyRedis, Scripts
 from holdsvc.venues import (
     FIT_SCALE,
     CellState,
@@ -49,11 +49,14 @@ T = TypeVar("T")
 class Restaurants:
     """Create and read restaurants, their tables and slot grids; answer availability."""
 
-    def __init__(self, redis: AnyRedis, keys: Keys, venues: Venues, grid: Grid) -> None:
+    def __init__(
+        self, redis: AnyRedis, keys: Keys, venues: Venues, grid: Grid, scripts: Scripts
+    ) -> None:
         self._redis = redis
         self._keys = keys
         self._venues = venues
         self._grid = grid
+        self._scripts = scripts
 
     # -- restaurants --------------------------------------------------------------------
 
@@ -136,7 +139,43 @@ class Restaurants:
         await self._venues.update(venue_id, KIND, plain, also=also if writes else None)
         if rules_change:
             self._venues.forget_rules(venue_id)
+        if (patch.max_covers_per_slot is not OMIT and patch.max_covers_per_slot > 0) or (
+            patch.one_booking_per_guest is True
+        ):
+            await self._index_bookings(venue_id)
         return await self.get(venue_id)
+
+    async def _index_bookings(self, venue_id: str) -> None:
+        """A pacing or guest rule switched on: put the live holds and the reservations not
+        yet ended into its indexes (each checked again by index_booking.lua), so they count
+        from now on like bookings made under the rule. Claims made since the rule changed
+        index themselves."""
+        keys = self._keys.of(venue_id)
+        now = await redis_now_ms(self._redis)
+        holds = await self._redis.zrangebyscore(keys.holds, now, "+inf")
+        # A booking lasts at most a day of slots: older starts have ended.
+        refs = await self._redis.zrangebyscore(keys.reservations_by_start, now - 86_400_000, "+inf")
+        for kind, ids in (("h", holds), ("r", refs)):
+            for record_id in ids:
+                await self._index_one(keys, kind, record_id)
+
+    async def _index_one(self, keys: VenueKeys, kind: str, record_id: str) -> None:
+        record = keys.hold(record_id) if kind == "h" else keys.reservation(record_id)
+        while True:
+            values = await self._redis.hmget(record, ["slot", "user", "phone"])
+            fields = dict(zip(("slot", "user", "phone"), values, strict=True))
+            if fields["slot"] is None:
+                return
+            try:
+                await self._scripts.index_booking(
+                    keys,
+                    kind=kind,
+                    record_id=record_id,
+                    fields={k: v for k, v in fields.items() if v is not None},
+                )
+                return
+            except Stale:
+                continue  # it moved since the read: read it again
 
     # -- combinations -------------------------------------------------------------------
 

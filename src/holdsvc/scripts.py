@@ -525,6 +525,35 @@ class Scripts:
         )
         return Changed(changed=int(reply[0]) == Status.OK, now_ms=int(reply[1]))
 
+    async def index_booking(
+        self, keys: VenueKeys, *, kind: str, record_id: str, fields: dict[str, str]
+    ) -> bool:
+        """Put a live hold (``kind`` 'h') or reservation ('r') into the rule indexes the venue's
+        rules ask for, from ``fields`` as read; False when there was nothing to do.
+
+        Raises:
+            Stale: it moved, or its phone changed, since ``fields`` were read.
+        """
+        record = keys.hold(record_id) if kind == "h" else keys.reservation(record_id)
+        reply = await self._call(
+            "index_booking",
+            [
+                record,
+                keys.covers(fields.get("slot", "")),
+                keys.guest(fields.get("user", "")),
+                keys.guest_phone(fields.get("phone", "")),
+                keys.slots,
+                keys.venue,
+            ],
+            [
+                kind,
+                record_id,
+                fields.get("slot", ""),
+                fields.get("phone", "") if kind == "r" else "",
+            ],
+        )
+        return int(reply[0]) == Status.OK
+
     async def available(self, keys: VenueKeys, *, slot: str) -> tuple[int, int]:
         """(free units, all units) of one slot, from one consistent snapshot."""
         reply = await self._call("available", [keys.cells(slot), keys.held(slot), keys.units], [])
