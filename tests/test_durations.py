@@ -20,6 +20,7 @@ from tests.helpers import (
     Send,
     assert_problem,
     assert_refused_unchanged,
+    day_after,
     hold_http,
     new_hold,
     new_venue,
@@ -494,3 +495,12 @@ async def test_a_rule_switched_on_counts_the_bookings_already_made(client: Clien
     await client.delete(f"/v1/reservations/{made['reference']}", headers=ADMIN)
     await new_hold(client, rid, "ann", slot=slot, party=4)
     await audit_ok(client, rid)
+
+
+async def test_availability_of_a_day_without_slots_is_empty(client: Client) -> None:
+    rid = await rich_venue(client)
+    empty = await client.get(
+        f"/v1/restaurants/{rid}/availability",
+        params={"from": day_after(3), "to": day_after(3), "party_size": 2},
+    )
+    assert empty.status_code == 200 and empty.json()["slots"] == []

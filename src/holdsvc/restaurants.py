@@ -412,6 +412,8 @@ class Restaurants:
             )
 
         async def load(grid: list[tuple[str, int]]) -> list[AvailableSlot | None]:
+            if not grid:
+                return []
             spans = {
                 slot: span_slot_ids(slot, count, venue.slot_minutes, venue.tz) for slot, _ in grid
             }
