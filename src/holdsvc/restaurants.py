@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable
+from datetime import date
 from typing import Any, TypeVar
 
 import msgspec
@@ -12,7 +13,7 @@ from holdsvc import slots as timegrid
 from holdsvc.booking_rules import BookingRules, span_slot_ids
 from holdsvc.clock import redis_now_ms
 from holdsvc.errors import NotFound, Stale, ValidationFailed
-from holdsvc.grid import Grid, read_schedule, stored_schedule
+from holdsvc.grid import Grid, read_closure, read_schedule, stored_schedule
 from holdsvc.keys import Keys, VenueKeys
 from holdsvc.models import (
     OMIT,
@@ -295,14 +296,7 @@ class Restaurants:
         pipe.zrange(keys.units_by_fit, 0, -1, withscores=True)
         pipe.hgetall(keys.unit_labels)
         fit, labels = await pipe.execute()
-        tables = [
-            (
-                int(score) % FIT_SCALE,
-                Table(id=uid, label=labels.get(uid), capacity=int(score) // FIT_SCALE),
-            )
-            for uid, score in fit
-        ]
-        return [table for _, table in sorted(tables, key=lambda pair: pair[0])]
+        return tables_of(fit, labels)
 
     # -- slots --------------------------------------------------------------------------
 
@@ -356,13 +350,13 @@ class Restaurants:
         request: PageRequest | None = None,
     ) -> Page[AvailableSlot]:
         """Bookable slots (not started, inside the window) with the free tables that fit."""
-        # Slots kept on a closed date (for the bookings they have) take no new guests.
-        closed = await self._grid.closed_dates(venue_id, *date_range(first_text, last_text))
         rules = await self._venues.rules(venue_id)
         if rules.rich:
             return await self._rich_availability(
-                venue_id, first_text, last_text, party_size, rules, closed, request
+                venue_id, first_text, last_text, party_size, rules, request
             )
+        # Slots kept on a closed date (for the bookings they have) take no new guests.
+        closed = await self._grid.closed_dates(venue_id, *date_range(first_text, last_text))
 
         def view(
             venue: Venue, slot: str, start: int, tables: list[TableStatus], now: int
@@ -387,22 +381,34 @@ class Restaurants:
         last_text: str,
         party_size: int,
         rules: BookingRules,
-        closed: Collection[str],
         request: PageRequest | None,
     ) -> Page[AvailableSlot]:
         """Availability under durations, combinations and pacing: a slot is listed when a
         table (or combination) that fits is free in every slot of the party's duration and
-        the party fits under the covers cap. One pipelined read per page of slots."""
+        the party fits under the covers cap. One round trip for the venue, then two per
+        window of slots (the window, then its cells)."""
         settings = self._venues.settings
-        venue = await self._venues.load(venue_id, KIND)
         first, last = date_range(first_text, last_text, max_days=settings.max_query_days)
-        start_ms, end_ms = timegrid.local_day_bounds_ms(first, last, venue.tz)
         keys = self._keys.of(venue_id)
-        tables = await self._tables(keys)
+        # One round trip: the venue, its tables, its closures and Redis's clock.
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.hgetall(keys.venue)
+        pipe.zrange(keys.units_by_fit, 0, -1, withscores=True)
+        pipe.hgetall(keys.unit_labels)
+        pipe.hgetall(keys.closures)
+        pipe.time()
+        fields, fit, labels, closures, (seconds, micros) = await pipe.execute()
+        if fields.get("kind") != KIND:
+            raise NotFound(f"No such {KIND}")
+        venue = Venue(venue_id, KIND, fields, timegrid.venue_zone(fields))
+        now = int(seconds) * 1000 + int(micros) // 1000
+        # Slots kept on a closed date (for the bookings they have) take no new guests.
+        closed = closed_dates_of(closures, first, last)
+        start_ms, end_ms = timegrid.local_day_bounds_ms(first, last, venue.tz)
+        tables = tables_of(fit, labels)
         fitting = sorted((t for t in tables if t.capacity >= party_size), key=lambda t: t.capacity)
         most = max(1, settings.max_cells_per_page // max(1, len(tables)))
         request = request or PageRequest(limit=most)
-        now = await redis_now_ms(self._redis)
         count = rules.slot_count(party_size, venue.slot_minutes)
         step = venue.slot_minutes * 60_000
 
@@ -417,26 +423,10 @@ class Restaurants:
             spans = {
                 slot: span_slot_ids(slot, count, venue.slot_minutes, venue.tz) for slot, _ in grid
             }
-            wanted = sorted({s for ids in spans.values() for s in ids})
-            # One round trip: every cells hash the page's spans touch, their grid starts,
-            # the covers of each start, the combinations.
-            pipe = self._redis.pipeline(transaction=False)
-            for slot in wanted:
-                pipe.hgetall(keys.cells(slot))
-            pipe.zmscore(keys.slots, wanted)
-            if rules.covers_cap > 0:
-                for slot, _ in grid:
-                    pipe.hgetall(keys.covers(slot))
-            pipe.hgetall(keys.combinations)
-            replies = await pipe.execute()
-            cells = dict(zip(wanted, replies[: len(wanted)], strict=True))
-            starts = dict(zip(wanted, replies[len(wanted)], strict=True))
-            covers_rows = replies[len(wanted) + 1 : -1]
-            covers = {
-                slot: _live_covers(row, now)
-                for (slot, _), row in zip(grid, covers_rows, strict=False)
-            }
-            combos = [c for c in combinations_of(replies[-1]) if c.capacity >= party_size]
+            busy, starts, covers, stored_combos = await self._span_reads(
+                keys, grid, spans, rules.covers_cap > 0, now
+            )
+            combos = [c for c in combinations_of(stored_combos) if c.capacity >= party_size]
             combos.sort(key=lambda c: c.capacity)
             out: list[AvailableSlot | None] = []
             for slot, start in grid:
@@ -454,12 +444,10 @@ class Restaurants:
                     out.append(None)
                     continue
 
-                def free(table_ids: list[str], ids: list[str] = ids) -> bool:
-                    return all(
-                        read_cell(cells[s].get(t), now).status == "available"
-                        for s in ids
-                        for t in table_ids
-                    )
+                taken = set().union(*(busy[s] for s in ids))
+
+                def free(table_ids: list[str], taken: set[str] = taken) -> bool:
+                    return taken.isdisjoint(table_ids)
 
                 listed = [t for t in fitting if free([t.id])]
                 listed += [
@@ -482,6 +470,38 @@ class Restaurants:
         return await scan_page(
             window, load, PageRequest(limit=min(request.limit, most), after=request.after)
         )
+
+    async def _span_reads(
+        self,
+        keys: VenueKeys,
+        grid: list[tuple[str, int]],
+        spans: dict[str, list[str]],
+        with_covers: bool,
+        now: int,
+    ) -> tuple[dict[str, set[str]], dict[str, Any], dict[str, int], dict[str, str]]:
+        """One round trip for a window of slots: the tables taken in every slot its spans
+        touch (a lapsed hold is free: invariant 7), those slots' grid starts, the covers
+        starting in each slot of the window, the combinations."""
+        wanted = sorted({s for ids in spans.values() for s in ids})
+        pipe = self._redis.pipeline(transaction=False)
+        for slot in wanted:
+            pipe.hgetall(keys.cells(slot))
+        pipe.zmscore(keys.slots, wanted)
+        if with_covers:
+            for slot, _ in grid:
+                pipe.hgetall(keys.covers(slot))
+        pipe.hgetall(keys.combinations)
+        replies = await pipe.execute()
+        busy = {
+            slot: {t for t, state in row.items() if read_cell(state, now).status != "available"}
+            for slot, row in zip(wanted, replies[: len(wanted)], strict=True)
+        }
+        starts = dict(zip(wanted, replies[len(wanted)], strict=True))
+        covers_rows = replies[len(wanted) + 1 : -1]
+        covers = {
+            slot: _live_covers(row, now) for (slot, _), row in zip(grid, covers_rows, strict=False)
+        }
+        return busy, starts, covers, replies[-1]
 
     async def slot_views(
         self, venue_id: str, first_text: str, last_text: str, request: PageRequest | None = None
@@ -528,6 +548,30 @@ class Restaurants:
             )
             for (slot, start), cells in zip(grid, cell_maps, strict=True)
         ]
+
+
+def tables_of(fit: list[tuple[str, float]], labels: dict[str, str]) -> list[Table]:
+    """Tables in creation order, from the best-fit zset (with scores) and the labels."""
+    tables = [
+        (
+            int(score) % FIT_SCALE,
+            Table(id=uid, label=labels.get(uid), capacity=int(score) // FIT_SCALE),
+        )
+        for uid, score in fit
+    ]
+    return [table for _, table in sorted(tables, key=lambda pair: pair[0])]
+
+
+def closed_dates_of(closures: dict[str, str], first: date, last: date) -> set[str]:
+    """The dates from ``first`` to ``last`` a closure covers, from the closures hash."""
+    found: set[str] = set()
+    for start_text, stored in closures.items():
+        closure = read_closure(start_text, stored)
+        start = max(first, date.fromisoformat(closure.first))
+        end = min(last, date.fromisoformat(closure.last))
+        for offset in range((end - start).days + 1):
+            found.add(date.fromordinal(start.toordinal() + offset).isoformat())
+    return found
 
 
 def _live_covers(row: dict[str, str], now: int) -> int:
