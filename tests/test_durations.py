@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import date
 from functools import partial
 from typing import Any
 
@@ -12,7 +13,7 @@ from redis.asyncio import Redis
 
 from holdsvc.keys import Keys
 from holdsvc.services import Services
-from holdsvc.transfer import Transfer, parse_lines
+from holdsvc.transfer import LineWriter, Transfer, parse_lines
 from tests.cluster import both_backends
 from tests.helpers import (
     ADMIN,
@@ -504,3 +505,39 @@ async def test_availability_of_a_day_without_slots_is_empty(client: Client) -> N
         params={"from": day_after(3), "to": day_after(3), "party_size": 2},
     )
     assert empty.status_code == 200 and empty.json()["slots"] == []
+
+
+async def test_archive_keeps_a_booking_whole_until_all_of_it_has_ended(
+    client: Client, services: Services
+) -> None:
+    # Open 20:00-02:00: a 90-minute booking at 23:30 three days ago ends after midnight.
+    rid = await new_venue(
+        client,
+        capacities=(2,),
+        opens="20:00",
+        closes="02:00",
+        slot_minutes=30,
+        durations=DURATIONS,
+        first=day_after(-3),
+        last=day_after(-1),
+    )
+    booked = await client.post(
+        f"/v1/restaurants/{rid}/reservations",
+        json={"slot": f"{day_after(-3)}T23:30", "party_size": 2, **GUEST},
+        headers=ADMIN,
+    )
+    assert booked.status_code == 201, booked.text
+    transfer = Transfer(services.redis, V, services.scripts, services.sweeper)
+    # Before midnight: its first slot ended by the cutoff, the booking did not.
+    report = await transfer.archive_venue(
+        rid, date.fromisoformat(day_after(-2)), LineWriter(io.StringIO())
+    )
+    assert report.kept == {f"{day_after(-3)}T23:30": "a booking on it ends after the cutoff"}
+    assert report.reservations == 0
+    await audit_ok(client, rid)
+    # A day later all of it has ended: archived whole, nothing left pointing at it.
+    report = await transfer.archive_venue(
+        rid, date.fromisoformat(day_after(-1)), LineWriter(io.StringIO())
+    )
+    assert report.reservations == 1 and report.kept == {}
+    await audit_ok(client, rid)

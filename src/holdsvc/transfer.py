@@ -593,6 +593,16 @@ class SlotSnapshot:
         return lines
 
 
+def _ends_after(snapshot: SlotSnapshot, cutoff: int) -> bool:
+    """Whether a reservation on the slot (starting in it or claiming its cells) ends after
+    ``cutoff``: a booking of several slots is archived only once all of it has ended."""
+    return any(
+        int(row.get("ends") or 0) > cutoff
+        for row in snapshot.reservations.values()
+        if row.get("status") != "cancelled"
+    )
+
+
 def _chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -1036,6 +1046,9 @@ class Transfer:
                 snapshot = await self._swept_snapshot(keys, venue_id, slot, starts, guesses)
                 if snapshot is None:
                     report.kept[slot] = "a live hold is on it"
+                elif _ends_after(snapshot, cutoff):
+                    # A booking of several slots goes whole: its slots stay until it has ended.
+                    report.kept[slot] = "a booking on it ends after the cutoff"
                 elif snapshot.starts is not None:
                     lines = snapshot.lines(venue_id)
                     if written.get(slot) != lines:
