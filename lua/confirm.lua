@@ -111,6 +111,10 @@ end
 if string.find(idx, 'g', 1, true) then
   redis.call('HDEL', KEYS[13], 'h|' .. hold_id)
   redis.call('HSET', KEYS[13], member, string.format('%d|%s', starts, ends))
+elseif by_phone and hold[6] and hold[6] ~= '' then
+  -- (A hold placed before the rule was on: its user's later holds must see it now.)
+  idx = idx .. 'g'
+  redis.call('HSET', KEYS[13], member, string.format('%d|%s', starts, ends))
 end
 if by_phone then
   idx = idx .. 'p'
