@@ -390,18 +390,18 @@ class Restaurants:
         settings = self._venues.settings
         first, last = date_range(first_text, last_text, max_days=settings.max_query_days)
         keys = self._keys.of(venue_id)
-        # One round trip: the venue, its tables, its closures and Redis's clock.
+        # One round trip: the venue, its tables, its closures (TIME has no key: a cluster
+        # pipeline could not route it, so Redis's clock is one more).
         pipe = self._redis.pipeline(transaction=False)
         pipe.hgetall(keys.venue)
         pipe.zrange(keys.units_by_fit, 0, -1, withscores=True)
         pipe.hgetall(keys.unit_labels)
         pipe.hgetall(keys.closures)
-        pipe.time()
-        fields, fit, labels, closures, (seconds, micros) = await pipe.execute()
+        fields, fit, labels, closures = await pipe.execute()
         if fields.get("kind") != KIND:
             raise NotFound(f"No such {KIND}")
         venue = Venue(venue_id, KIND, fields, timegrid.venue_zone(fields))
-        now = int(seconds) * 1000 + int(micros) // 1000
+        now = await redis_now_ms(self._redis)
         # Slots kept on a closed date (for the bookings they have) take no new guests.
         closed = closed_dates_of(closures, first, last)
         start_ms, end_ms = timegrid.local_day_bounds_ms(first, last, venue.tz)
