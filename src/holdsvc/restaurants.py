@@ -386,7 +386,7 @@ class Restaurants:
         """Availability under durations, combinations and pacing: a slot is listed when a
         table (or combination) that fits is free in every slot of the party's duration and
         the party fits under the covers cap. One round trip for the venue, then two per
-        window of slots (the window, then its cells)."""
+        window of slots (the window, then its cells), and Redis TIME."""
         settings = self._venues.settings
         first, last = date_range(first_text, last_text, max_days=settings.max_query_days)
         keys = self._keys.of(venue_id)
