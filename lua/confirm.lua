@@ -12,8 +12,12 @@ Input:
   KEYS[7]  by-start zset       reference -> slot start ms
   KEYS[8]  by-phone set        references of this client
   KEYS[9]  slots zset          slot id -> start ms
-  KEYS[10] venue hash          slot_minutes
+  KEYS[10] venue hash          slot_minutes, one_booking_per_guest
   KEYS[11] feed stream
+  KEYS[12] covers hash         of the hold's first slot (used when its idx has 'c')
+  KEYS[13] guest hash          of the hold's user (used when its idx has 'g')
+  KEYS[14] guest hash          of the phone (read and written with one_booking_per_guest)
+  KEYS[15], KEYS[16], ...      cells hash, held zset of each following slot of its booking
   ARGV[1]  hold id
   ARGV[2]  token digest        sha256 hex of the presented Hold-Token
   ARGV[3]  reference           new, random
@@ -31,14 +35,20 @@ Output: {code, now ms, ...}
   13 HOLD_NOT_FOUND
   20 FORBIDDEN               wrong token
   40 HOLD_EXPIRED            lapsed, released or expired
+  48 OVERLAPPING_BOOKING     one booking per guest: the phone has a reservation overlapping
+                             this one (the hold stays as it was)
   51 REFERENCE_TAKEN         the random reference exists already: pick another, retry
+  54 STALE                   fewer slot keys than its booking spans: read, retry
 ]]
 
---- @include "cells_json"
+--- @include "booking_cells"
+--- @include "booking_slots"
 --- @include "end_hold"
 --- @include "feed_append"
+--- @include "guest_overlap"
 --- @include "now_ms"
 --- @include "record_units"
+--- @include "slot_keys"
 --- @include "write_reservation"
 
 local hold_id = ARGV[1]
@@ -55,7 +65,7 @@ local tombstone_ms = tonumber(ARGV[11])
 local now = now_ms()
 
 local hold = redis.call('HMGET', KEYS[1], 'digest', 'status', 'expires', 'units', 'n', 'user',
-  'slot', 'party', 'ref')
+  'slot', 'party', 'ref', 'slots', 'idx', 'stops', 'combo')
 if not hold[1] then return {13, now} end
 if hold[1] ~= token_digest then return {20, now} end
 if hold[2] == 'confirmed' then return {1, now, hold[9]} end
@@ -64,24 +74,60 @@ if redis.call('EXISTS', KEYS[6]) == 1 then return {51, now} end
 
 local slot = hold[7]
 local starts = tonumber(redis.call('ZSCORE', KEYS[9], slot))
-local slot_minutes = redis.call('HGET', KEYS[10], 'slot_minutes')
+local venue = redis.call('HMGET', KEYS[10], 'slot_minutes', 'one_booking_per_guest')
+local slot_minutes = venue[1]
 local ends = ''
-if slot_minutes then ends = string.format('%d', starts + tonumber(slot_minutes) * 60000) end
+if hold[12] then
+  ends = hold[12]
+elseif slot_minutes then
+  ends = string.format('%d', starts + tonumber(slot_minutes) * 60000)
+end
+local slots = booking_slots(slot, hold[10])
+local slot_pairs = slot_keys(KEYS[2], KEYS[3], 15, #slots)
+if not slot_pairs then return {54, now} end
+local idx = hold[11] or ''
+-- One booking per guest: the phone's reservations overlapping this time refuse it; the
+-- hold stays as it was (the guest may release it, or confirm with another booking gone).
+local by_phone = venue[2] == '1' and ends ~= ''
+if by_phone and guest_overlap(KEYS[14], starts, tonumber(ends), now, nil) then
+  return {48, now}
+end
 
 -- The hold's cells become the reservation's in the same step that consumes the hold.
 local units = record_units(hold[4])
 local state = 'r|' .. reference
-for _, unit in ipairs(units) do
-  redis.call('HSET', KEYS[2], unit, state)
-  redis.call('ZREM', KEYS[3], unit)
+for _, pair in ipairs(slot_pairs) do
+  for _, unit in ipairs(units) do
+    redis.call('HSET', pair[1], unit, state)
+    redis.call('ZREM', pair[2], unit)
+  end
+end
+-- The rule indexes name the reservation from now on, in this same step.
+local member = 'r|' .. reference
+if string.find(idx, 'c', 1, true) then
+  redis.call('HDEL', KEYS[12], 'h|' .. hold_id)
+  redis.call('HSET', KEYS[12], member, hold[8])
+end
+if string.find(idx, 'g', 1, true) then
+  redis.call('HDEL', KEYS[13], 'h|' .. hold_id)
+  redis.call('HSET', KEYS[13], member, string.format('%d|%s', starts, ends))
+elseif by_phone and hold[6] and hold[6] ~= '' then
+  -- (A hold placed before the rule was on: its user's later holds must see it now.)
+  idx = idx .. 'g'
+  redis.call('HSET', KEYS[13], member, string.format('%d|%s', starts, ends))
+end
+if by_phone then
+  idx = idx .. 'p'
+  redis.call('HSET', KEYS[14], member, string.format('%d|%s', starts, ends))
 end
 write_reservation(KEYS[6], KEYS[7], KEYS[8], {
   reference = reference, status = 'confirmed', venue = venue_id, slot = slot,
   units = cjson.encode(units), party = hold[8], name = name, phone = phone, email = email,
   notes = notes, created = string.format('%d', now), starts = string.format('%d', starts),
-  ends = ends, hold = hold_id, user = hold[6], digest = manage_digest}, starts)
+  ends = ends, hold = hold_id, user = hold[6], digest = manage_digest, idx = idx,
+  slots = hold[10] or '', combo = hold[13] or ''}, starts)
 redis.call('HSET', KEYS[1], 'ref', reference)
 end_hold(KEYS[1], KEYS[4], KEYS[5], hold_id, hold[5], 'confirmed', tombstone_ms)
 feed_append(KEYS[11], feed_maxlen, 'confirmed', now, hold_id, hold[6], reference,
-  cells_json(slot, units))
+  booking_cells(slots, units))
 return {0, now, reference}

@@ -9,7 +9,10 @@ Input:
   KEYS[4]  holds zset          live hold id -> expires ms
   KEYS[5]  user zset           "<hold id>|<units>" -> expires ms
   KEYS[6]  feed stream
-  KEYS[7]  seat index hash     of a seat-map event (keys.seat_index; else absent)
+  KEYS[7]  covers hash         of the hold's first slot (used when its record's idx has 'c')
+  KEYS[8]  guest hash          of the hold's user (used when its record's idx has 'g')
+  KEYS[9]  seat index hash     of a seat-map event (keys.seat_index; else absent)
+  KEYS[10], KEYS[11], ...    cells hash, held zset of each following slot of its booking
   ARGV[1]  hold id
   ARGV[2]  feed maxlen
   ARGV[3]  tombstone ms        how long the ended hold is remembered
@@ -17,22 +20,27 @@ Output: {code, now ms}
   0  OK                      expired now ('expired' entry)
   1  REPLAYED                not live any more (already ended, or gone): only the index cleaned
   53 NOT_EXPIRED             still live (refreshed since it was picked)
+  54 STALE                   fewer slot keys than its booking spans: read, retry
 ]]
 
---- @include "cells_json"
+--- @include "booking_cells"
+--- @include "booking_slots"
 --- @include "end_hold"
 --- @include "feed_append"
 --- @include "free_hold_cells"
 --- @include "now_ms"
 --- @include "record_units"
 --- @include "seat_runs"
+--- @include "slot_keys"
+--- @include "unindex_booking"
 
 local hold_id = ARGV[1]
 local feed_maxlen = tonumber(ARGV[2])
 local tombstone_ms = tonumber(ARGV[3])
 local now = now_ms()
 
-local hold = redis.call('HMGET', KEYS[1], 'status', 'expires', 'units', 'n', 'user', 'slot')
+local hold = redis.call('HMGET', KEYS[1], 'status', 'expires', 'units', 'n', 'user', 'slot',
+  'slots', 'idx')
 if hold[1] ~= 'held' then
   -- An ended or vanished hold must not stay in the sweeper's index.
   redis.call('ZREM', KEYS[4], hold_id)
@@ -41,10 +49,14 @@ end
 if tonumber(hold[2]) > now then return {53, now} end
 
 local units = record_units(hold[3])
+local slots = booking_slots(hold[6], hold[7])
+local slot_pairs = slot_keys(KEYS[2], KEYS[3], 10, #slots)
+if not slot_pairs then return {54, now} end
 -- The free-run index learns of the freed seats in this same step.
-seat_runs_release(KEYS[7], KEYS[2], units, 'h|' .. hold_id .. '|')
-free_hold_cells(KEYS[2], KEYS[3], hold_id, units)
+seat_runs_release(KEYS[9], KEYS[2], units, 'h|' .. hold_id .. '|')
+for _, pair in ipairs(slot_pairs) do free_hold_cells(pair[1], pair[2], hold_id, units) end
+unindex_booking(hold[8], 'h|' .. hold_id, KEYS[7], KEYS[8], '')
 end_hold(KEYS[1], KEYS[4], KEYS[5], hold_id, hold[4], 'expired', tombstone_ms)
 feed_append(KEYS[6], feed_maxlen, 'expired', now, hold_id, hold[5], nil,
-  cells_json(hold[6], units))
+  booking_cells(slots, units))
 return {0, now}

@@ -18,6 +18,7 @@ Output: {code, now ms}
   1  REPLAYED                not stuck (any more): unchanged
 ]]
 
+--- @include "booking_slots"
 --- @include "cells_json"
 --- @include "feed_append"
 --- @include "now_ms"
@@ -31,11 +32,13 @@ local feed_maxlen = tonumber(ARGV[4])
 local now = now_ms()
 
 if redis.call('HGET', KEYS[1], unit) ~= 'r|' .. reference then return {1, now} end
-local res = redis.call('HMGET', KEYS[2], 'status', 'slot', 'units', 'hold', 'user')
-if res[1] and res[1] ~= 'cancelled' and res[2] == slot then
-  for _, owned in ipairs(record_units(res[3])) do
-    -- A live reservation that claims this very cell owns it: nothing is stuck.
-    if owned == unit then return {1, now} end
+local res = redis.call('HMGET', KEYS[2], 'status', 'slot', 'units', 'hold', 'user', 'slots')
+if res[1] and res[1] ~= 'cancelled' then
+  for _, spanned in ipairs(booking_slots(res[2], res[6])) do
+    for _, owned in ipairs(record_units(res[3])) do
+      -- A live reservation that claims this very cell owns it: nothing is stuck.
+      if spanned == slot and owned == unit then return {1, now} end
+    end
   end
 end
 

@@ -45,10 +45,12 @@ HOLD_KEYS = {
     "user_id",
     "slot",
     "table_id",
+    "table_ids",
     "party_size",
     "created_at",
     "expires_at",
     "expires_in",
+    "ends_at",
 }
 RESERVATION_KEYS = {
     "reference",
@@ -58,6 +60,7 @@ RESERVATION_KEYS = {
     "starts_at",
     "ends_at",
     "table_id",
+    "table_ids",
     "party_size",
     "name",
     "phone",
@@ -518,6 +521,7 @@ async def test_confirm_makes_a_reservation_once(client: Client, redis: Redis) ->
         "starts_at": f"{tomorrow()}T20:00:00.000+00:00",
         "ends_at": f"{tomorrow()}T21:00:00.000+00:00",
         "table_id": "T1",
+        "table_ids": ["T1"],
         "party_size": 3,
         "name": "Ada Lovelace",
         "phone": "+12125550100",

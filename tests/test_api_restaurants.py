@@ -84,6 +84,9 @@ async def test_create_restaurant_applies_defaults_and_normalises_phone(client: C
         "description": "",
         "locale": "en-US",
         "reminder_hours": 0,
+        "durations": None,
+        "max_covers_per_slot": 0,
+        "one_booking_per_guest": False,
     }
     fetched = await client.get(f"/v1/restaurants/{body['id']}")
     assert fetched.status_code == 200

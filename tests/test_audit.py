@@ -399,3 +399,88 @@ async def test_repair_rechecks_each_cell_when_it_frees_it(services: Services) ->
         await services.redis.hget(keys.cells(slot_tomorrow(13)), made["cancelled"].table_id)
         == f"h|{holder.id}|{await services.redis.hget(keys.hold(holder.id), 'expires')}"
     )
+
+
+# -- durations, combinations, pacing, one booking per guest (DESIGN.md 8 and 10) ----------
+
+RICH_DAY = tomorrow()
+
+
+async def rich_restaurant(client: AsyncTestClient[Any]) -> tuple[str, dict[str, Any]]:
+    """A restaurant of 30-minute slots with durations, a combination, a covers cap and one
+    booking per guest, after a few bookings: a 90-minute reservation on T1 at 19:00, a
+    120-minute one on the T2+T3 combination at 19:00, and a live 90-minute hold at 12:00."""
+    rid = await new_venue(
+        client,
+        capacities=(2, 2, 2),
+        slot_minutes=30,
+        durations=[{"max_party": 2, "minutes": 90}, {"max_party": 4, "minutes": 120}],
+        max_covers_per_slot=8,
+        one_booking_per_guest=True,
+    )
+    combo = await client.post(
+        f"/v1/restaurants/{rid}/combinations",
+        json={"tables": ["T2", "T3"], "capacity": 4},
+        headers=ADMIN,
+    )
+    assert combo.status_code == 201
+    made: dict[str, Any] = {}
+    for name, party, phone in (("pair", 2, "+12125550100"), ("four", 4, "+12125550111")):
+        hold = (await hold_http(client, rid, name, slot=f"{RICH_DAY}T19:00", party=party)).json()
+        confirmed = await client.post(
+            f"/v1/restaurants/{rid}/holds/{hold['id']}/confirm",
+            json={"name": name, "phone": phone},
+            headers={"Hold-Token": hold["token"]},
+        )
+        assert confirmed.status_code == 201, confirmed.text
+        made[name] = confirmed.json()
+    made["live"] = (await hold_http(client, rid, "live", slot=f"{RICH_DAY}T12:00")).json()
+    return rid, made
+
+
+async def _middle_cell_lost(services: Services, rid: str, made: dict[str, Any]) -> None:
+    # The second of the reservation's three slots no longer points at it.
+    await services.redis.hdel(V.of(rid).cells(f"{RICH_DAY}T19:30"), "T1")
+
+
+async def _combination_half_freed(services: Services, rid: str, made: dict[str, Any]) -> None:
+    await services.redis.hdel(V.of(rid).cells(f"{RICH_DAY}T20:00"), "T3")
+
+
+async def _span_with_a_gap(services: Services, rid: str, made: dict[str, Any]) -> None:
+    # The hold's record skips a slot: its slots are no longer back to back.
+    spanned = [f"{RICH_DAY}T12:00", f"{RICH_DAY}T13:00", f"{RICH_DAY}T13:30"]
+    await services.redis.hset(V.of(rid).hold(made["live"]["id"]), "slots", json.dumps(spanned))
+
+
+async def _covers_over_cap(services: Services, rid: str, made: dict[str, Any]) -> None:
+    await services.redis.hset(V.of(rid).venue, "max_covers_per_slot", "5")
+
+
+async def _guest_twice(services: Services, rid: str, made: dict[str, Any]) -> None:
+    # Both reservations under one phone: two bookings of one guest at 19:00.
+    await services.redis.hset(
+        V.of(rid).reservation(made["four"]["reference"]), "phone", "+12125550100"
+    )
+
+
+@pytest.mark.parametrize(
+    ("fault", "check"),
+    [
+        (_middle_cell_lost, "reservation_cell"),
+        (_combination_half_freed, "reservation_cell"),
+        (_span_with_a_gap, "booking_span"),
+        (_covers_over_cap, "covers"),
+        (_guest_twice, "guest_overlap"),
+    ],
+)
+async def test_each_planted_booking_fault_is_named(
+    client: AsyncTestClient[Any], services: Services, fault: Fault, check: str
+) -> None:
+    rid, made = await rich_restaurant(client)
+    clean = await services.auditor.audit(rid, "restaurant")
+    assert clean.ok, clean.violations
+    await fault(services, rid, made)
+    report = await services.auditor.audit(rid, "restaurant")
+    assert not report.ok
+    assert check in {v.check for v in report.violations}, report.violations

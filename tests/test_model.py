@@ -1,6 +1,7 @@
 """Property test: random sequences of hold/refresh/release/confirm/cancel/sweep with time
 advancing, over several users and cells, run by the real scripts on a real Redis, checked
-after every step against a small Python reference model (and the audit).
+after every step against a small Python reference model (and the audit). A second machine
+runs the same steps under durations by party size and a table combination (issue 15).
 
 Redis's clock cannot be wound forward, so "time passes" by moving every live hold's times
 back by the same amount (cells, records and indexes alike): to the scripts, which compare
@@ -23,6 +24,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from holdsvc.booking_rules import record_slots
 from holdsvc.clock import redis_now_ms
 from holdsvc.connection import connect_redis
 from holdsvc.errors import (
@@ -36,7 +38,13 @@ from holdsvc.errors import (
 from holdsvc.holds import HoldRequest
 from holdsvc.keys import Keys
 from holdsvc.metrics import Metrics
-from holdsvc.models import ConfirmInput, RestaurantInput, TableInput
+from holdsvc.models import (
+    CombinationInput,
+    ConfirmInput,
+    DurationRule,
+    RestaurantInput,
+    TableInput,
+)
 from holdsvc.services import Services
 from holdsvc.settings import Settings
 from holdsvc.units import decode_units
@@ -49,6 +57,12 @@ TABLES = ("T1", "T2", "T3")
 DAY = tomorrow()
 SLOTS = (f"{DAY}T18:00", f"{DAY}T19:00")
 USERS = ("ann", "bob", "cat")
+# The durations machine: 30-minute slots 18:00-20:00; a pair keeps its table 60 minutes, a
+# party of up to four 90 minutes (three slots); C1 pushes T1 and T2 together for four.
+HALF_HOURS = (f"{DAY}T18:00", f"{DAY}T18:30", f"{DAY}T19:00", f"{DAY}T19:30")
+SPAN = {2: 2, 4: 3}
+COMBOS = {"C1": ("T1", "T2")}
+Cell = tuple[str, str]
 
 
 @dataclass
@@ -58,8 +72,8 @@ class ModelHold:
     id: str
     token: str
     user: str
-    slot: str
-    table: str
+    cells: tuple[Cell, ...]
+    tables: int
     created: int
     expires: int
     status: str = "held"
@@ -82,7 +96,7 @@ class Model:
 
     def holder(self, slot: str, table: str) -> ModelHold | None:
         for hold in self.holds.values():
-            if self.live(hold) and (hold.slot, hold.table) == (slot, table):
+            if self.live(hold) and (slot, table) in hold.cells:
                 return hold
         return None
 
@@ -90,7 +104,7 @@ class Model:
         return (slot, table) not in self.reserved and self.holder(slot, table) is None
 
     def held_units(self, user: str) -> int:
-        return sum(1 for h in self.holds.values() if h.user == user and self.live(h))
+        return sum(h.tables for h in self.holds.values() if h.user == user and self.live(h))
 
 
 class ScriptsVersusModel(RuleBasedStateMachine):
@@ -99,6 +113,8 @@ class ScriptsVersusModel(RuleBasedStateMachine):
     redis_url = ""
     holds = Bundle("holds")
     references = Bundle("references")
+
+    slots: tuple[str, ...] = SLOTS
 
     def __init__(self) -> None:
         super().__init__()
@@ -109,26 +125,25 @@ class ScriptsVersusModel(RuleBasedStateMachine):
         self.model = Model()
         self.run(self.redis.flushall())
         self.run(self.services.scripts.load())
-        restaurant = self.run(
-            self.services.restaurants.create(
-                RestaurantInput(
-                    name="Model",
-                    phone="+12125550100",
-                    timezone="UTC",
-                    opens="18:00",
-                    closes="20:00",
-                    hold_seconds=HOLD_S,
-                    max_hold_seconds=MAX_S,
-                    max_holds_per_user=CAP,
-                )
-            )
-        )
+        restaurant = self.run(self.services.restaurants.create(self.venue_input()))
         self.rid = restaurant.id
         self.run(
             self.services.restaurants.add_tables(self.rid, [TableInput(capacity=2) for _ in TABLES])
         )
         self.run(self.services.restaurants.add_slots(self.rid, DAY, DAY))
-        self.refs: dict[str, tuple[str, str]] = {}
+        self.refs: dict[str, tuple[Cell, ...]] = {}
+
+    def venue_input(self) -> RestaurantInput:
+        return RestaurantInput(
+            name="Model",
+            phone="+12125550100",
+            timezone="UTC",
+            opens="18:00",
+            closes="20:00",
+            hold_seconds=HOLD_S,
+            max_hold_seconds=MAX_S,
+            max_holds_per_user=CAP,
+        )
 
     def run(self, awaitable: Any) -> Any:
         return self.loop.run_until_complete(awaitable)
@@ -164,8 +179,9 @@ class ScriptsVersusModel(RuleBasedStateMachine):
             assert expected is not None and isinstance(error, expected), (error, expected)
             return ""
         assert expected is None and placed.table_id == wanted, (placed, expected, wanted)
+        cells = ((slot, str(wanted)),)
         m.holds[placed.id] = ModelHold(
-            placed.id, str(placed.token), user, slot, str(wanted), m.now, m.now + HOLD_S
+            placed.id, str(placed.token), user, cells, 1, m.now, m.now + HOLD_S
         )
         return str(placed.id)
 
@@ -225,8 +241,9 @@ class ScriptsVersusModel(RuleBasedStateMachine):
         if not replayed:
             assert self.model.live(hold)
             hold.status = "confirmed"
-            self.model.reserved[(hold.slot, hold.table)] = reservation.reference
-            self.refs[reservation.reference] = (hold.slot, hold.table)
+            for cell in hold.cells:
+                self.model.reserved[cell] = reservation.reference
+            self.refs[reservation.reference] = hold.cells
         return str(reservation.reference)
 
     @rule(reference=references)
@@ -234,9 +251,9 @@ class ScriptsVersusModel(RuleBasedStateMachine):
         if not reference:
             return
         self.run(self.services.reservations.cancel(reference, admin=True))
-        cell = self.refs[reference]
-        if self.model.reserved.get(cell) == reference:
-            del self.model.reserved[cell]
+        for cell in self.refs[reference]:
+            if self.model.reserved.get(cell) == reference:
+                del self.model.reserved[cell]
 
     @rule()
     def sweep(self) -> None:
@@ -256,7 +273,7 @@ class ScriptsVersusModel(RuleBasedStateMachine):
     def cells_agree(self) -> None:
         keys = Keys("hs").of(self.rid)
         now = self.run(redis_now_ms(self.redis))
-        for slot in SLOTS:
+        for slot in self.slots:
             cells = self.run(self.redis.hgetall(keys.cells(slot)))
             for table in TABLES:
                 seen = read_cell(cells.get(table), now)
@@ -292,10 +309,11 @@ async def age_live_holds(services: Services, venue_id: str, seconds: int) -> Non
                 "expires": expires,
             },
         )
-        for unit in decode_units(hold["units"]):
-            if await redis.hget(keys.cells(hold["slot"]), unit) == f"h|{hold_id}|{hold['expires']}":
-                await redis.hset(keys.cells(hold["slot"]), unit, f"h|{hold_id}|{expires}")
-                await redis.zadd(keys.held(hold["slot"]), {unit: expires})
+        for slot in record_slots(hold):
+            for unit in decode_units(hold["units"]):
+                if await redis.hget(keys.cells(slot), unit) == f"h|{hold_id}|{hold['expires']}":
+                    await redis.hset(keys.cells(slot), unit, f"h|{hold_id}|{expires}")
+                    await redis.zadd(keys.held(slot), {unit: expires})
         await redis.zadd(keys.holds, {hold_id: expires})
         await redis.zadd(keys.user(hold["user"]), {f"{hold_id}|{hold['n']}": expires}, xx=True)
 
@@ -304,6 +322,98 @@ def test_scripts_agree_with_the_model(redis_url: str) -> None:
     ScriptsVersusModel.redis_url = redis_url
     run_state_machine_as_test(
         ScriptsVersusModel,
+        settings=settings(
+            max_examples=30,
+            stateful_step_count=30,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow],
+        ),
+    )
+
+
+class DurationsVersusModel(ScriptsVersusModel):
+    """The same steps under durations by party size and a combination: a hold claims its
+    table (or both tables of C1) in every slot of its duration, and everything ends it whole."""
+
+    slots: tuple[str, ...] = HALF_HOURS
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.run(
+            self.services.restaurants.add_combination(
+                self.rid, CombinationInput(tables=list(COMBOS["C1"]), capacity=4)
+            )
+        )
+
+    def venue_input(self) -> RestaurantInput:
+        base = super().venue_input()
+        base.slot_minutes = 30
+        base.durations = [
+            DurationRule(max_party=2, minutes=60),
+            DurationRule(max_party=4, minutes=90),
+        ]
+        return base
+
+    def expected(
+        self, user: str, span: tuple[str, ...], party: int, table: str | None
+    ) -> tuple[type[HoldsvcError] | None, tuple[str, ...]]:
+        """What hold.lua's rich path answers, in its order: the span, the table, the cap."""
+        m = self.model
+        if len(span) < SPAN[party]:
+            return NoTableAvailable, ()
+        options: list[tuple[str, ...]]
+        if table is not None:
+            tables = COMBOS.get(table, (table,))
+            if (4 if table in COMBOS else 2) < party:
+                return NoTableAvailable, ()
+            if not all(m.free(s, t) for s in span for t in tables):
+                return UnitUnavailable, ()
+            options = [tables]
+        else:
+            singles = [(t,) for t in TABLES] if party <= 2 else []
+            options = [
+                o
+                for o in [*singles, *COMBOS.values()]
+                if all(m.free(s, t) for s in span for t in o)
+            ][:1]
+            if not options:
+                return NoTableAvailable, ()
+        if m.held_units(user) + len(options[0]) > CAP:
+            return HoldLimitReached, ()
+        return None, options[0]
+
+    @rule(
+        target=ScriptsVersusModel.holds,
+        user=st.sampled_from(USERS),
+        slot=st.sampled_from(HALF_HOURS),
+        party=st.sampled_from((2, 4)),
+        table=st.sampled_from((None, *TABLES, "C1")),
+    )
+    def hold(self, user: str, slot: str, party: int, table: str | None) -> str:
+        m = self.model
+        start = HALF_HOURS.index(slot)
+        span = HALF_HOURS[start : start + SPAN[party]]
+        expected, tables = self.expected(user, span, party, table)
+        request = HoldRequest(
+            user_id=user, slot=slot, party_size=party, units=[table] if table else [], count=1
+        )
+        try:
+            placed, _ = self.run(self.services.holds.place(self.rid, VenueKind.RESTAURANT, request))
+        except HoldsvcError as error:
+            assert expected is not None and isinstance(error, expected), (error, expected)
+            return ""
+        assert expected is None and tuple(placed.table_ids) == tables, (placed, expected, tables)
+        cells = tuple((s, t) for s in span for t in tables)
+        m.holds[placed.id] = ModelHold(
+            placed.id, str(placed.token), user, cells, len(tables), m.now, m.now + HOLD_S
+        )
+        return str(placed.id)
+
+
+def test_durations_and_combinations_agree_with_the_model(redis_url: str) -> None:
+    DurationsVersusModel.redis_url = redis_url
+    run_state_machine_as_test(
+        DurationsVersusModel,
         settings=settings(
             max_examples=30,
             stateful_step_count=30,

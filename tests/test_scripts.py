@@ -262,7 +262,7 @@ async def test_refresh_refusals_extend_nothing(services: Services, case: str) ->
 async def test_release_frees_at_once_and_is_idempotent(services: Services) -> None:
     venue = await make_restaurant(services, capacities=(2,))
     hold = await place(services, venue)
-    args = {
+    args: dict[str, Any] = {
         "hold_id": hold.id,
         "token_digest": digest(str(hold.token)),
         "slot": hold.slot,
@@ -337,7 +337,7 @@ async def test_sweeper_pass_expires_only_lapsed_holds(services: Services) -> Non
 async def test_confirm_codes(services: Services) -> None:
     venue = await make_restaurant(services)
     hold = await place(services, venue)
-    base = {
+    base: dict[str, Any] = {
         "venue_id": venue,
         "hold_id": hold.id,
         "token_digest": digest(str(hold.token)),

@@ -125,6 +125,12 @@ class World:
             if method == "DELETE":
                 reference, _ = await self.fresh_reservation()
             url = url.replace("{reference}", reference)
+        if url.endswith("/combinations/{id}"):
+            base = url.rsplit("/", 1)[0]
+            made = await client.post(
+                base, json={"tables": ["T1", "T2"], "capacity": 4}, headers=ADMIN
+            )
+            url = f"{base}/{made.json()['id']}"
         if url.endswith("/closures/{from}"):
             day = "2031-04-01"
             base = url.rsplit("/", 1)[0]
@@ -163,6 +169,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/v1/restaurants/{rid}/staff-tokens"): {"name": "Front", "role": "host"},
     ("POST", "/v1/restaurants/{rid}/closures"): {"from": "2031-03-01", "to": "2031-03-01"},
     ("POST", "/v1/events/{eid}/staff-tokens"): {"name": "Door", "role": "host"},
+    ("POST", "/v1/restaurants/{rid}/combinations"): {"tables": ["T1", "T2"], "capacity": 4},
     ("PATCH", "/v1/reservations/{reference}"): {"notes": "window seat"},
     ("PATCH", "/v1/restaurants/{rid}/tables/{tid}"): {"label": "Window", "capacity": 4},
 }

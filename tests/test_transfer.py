@@ -196,6 +196,7 @@ async def test_round_trip_into_an_empty_redis(
         "reservations": 4,
         "staff tokens": 0,
         "closures": 0,
+        "combinations": 0,
     }
     assert await venue_views(client, rid, eid) == before
     for reservation in made:
@@ -557,7 +558,7 @@ async def test_import_over_left_staff_tokens_or_closures_writes_nothing(
     [
         ("not json\n", "line 1: not a holdsvc export line"),
         ('{"type": "venue"}\n', "line 1: not a holdsvc export line"),
-        ('{"type": "combination", "version": 1, "venue": "ABCDEF"}\n', "unknown type"),
+        ('{"type": "mystery", "version": 1, "venue": "ABCDEF"}\n', "unknown type"),
         ('{"type": "venue", "version": 9, "venue": "ABCDEF", "fields": {}}\n', "version 9"),
         (
             '{"type": "slot", "version": 1, "venue": "ABCDEF", "id": "x", "starts": "1"}\n',

@@ -19,6 +19,7 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Receive, Scope, Send
 from redis.exceptions import RedisClusterException, RedisError
 
+from holdsvc.api.combinations import CombinationController
 from holdsvc.api.deps import provide_services
 from holdsvc.api.events import EventController
 from holdsvc.api.faces import EVENTS, FACES, RESTAURANTS
@@ -179,6 +180,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[
             RestaurantController,
             ClosureController,
+            CombinationController,
             EventController,
             # What every venue face shares: holds, reservation lists, the feed, the audit.
             *(hold_router(face) for face in FACES),

@@ -15,6 +15,7 @@ from typing import Any
 
 import msgspec
 
+from holdsvc.booking_rules import MINUTE_MS, record_slots
 from holdsvc.clock import redis_now_ms
 from holdsvc.errors import NotFound
 from holdsvc.keys import KeyFamily, Keys, VenueKeys, user_digest
@@ -22,6 +23,8 @@ from holdsvc.scripts import AnyRedis, Scripts
 from holdsvc.seatmap import index_problems
 from holdsvc.units import decode_units
 
+# A booking's time as the guest rule sees it: start ms, end ms, hold id or reference.
+_Span = tuple[int, int, str | None, str | None]
 LIVE_RESERVATION = ("confirmed", "seated", "no_show", "completed")
 TERMINAL_EVENT = {"released": "released", "expired": "expired", "confirmed": "confirmed"}
 SNAPSHOT_TRIES = 5
@@ -91,6 +94,9 @@ class Auditor:
         violations += self._check_record_units(venue)
         violations += self._check_holds(venue)
         violations += self._check_reservations(venue)
+        violations += self._check_spans(venue)
+        violations += self._check_covers(venue)
+        violations += self._check_guests(venue)
         violations += await self._check_indexes(venue_id, keys, venue)
         violations += await self._check_seat_index(keys, venue)
         feed_entries = await self._feed(keys)
@@ -199,8 +205,8 @@ class Auditor:
         reservations: dict[str, dict[str, str]],
     ) -> None:
         """One slot's cells, held set and records, read together in one MULTI."""
-        hold_ids = {h for h, row in holds.items() if row.get("slot") == slot}
-        refs = {r for r, row in reservations.items() if row.get("slot") == slot}
+        hold_ids = {h for h, row in holds.items() if slot in _slots(row)}
+        refs = {r for r, row in reservations.items() if slot in _slots(row)}
         for _ in range(SNAPSHOT_TRIES):
             pipe = self._redis.pipeline(transaction=True)
             pipe.hgetall(keys.cells(slot))
@@ -284,7 +290,7 @@ class Auditor:
                         check="cell_owner", detail=detail, slot=slot, unit=unit, reference=ref
                     )
                 ]
-            if row.get("slot") != slot or unit not in _units(row):
+            if slot not in _slots(row) or unit not in _units(row):
                 detail = "the reservation does not claim this cell"
                 return [
                     Violation(
@@ -310,7 +316,7 @@ class Auditor:
             return [
                 Violation(check="cell_owner", detail=detail, slot=slot, unit=unit, hold_id=hold_id)
             ]
-        if hold.get("slot") != slot or unit not in _units(hold):
+        if slot not in _slots(hold) or unit not in _units(hold):
             detail = "the hold does not claim this cell"
             return [
                 Violation(check="cell_owner", detail=detail, slot=slot, unit=unit, hold_id=hold_id)
@@ -343,7 +349,7 @@ class Auditor:
         for hold_id, hold in venue.holds.items():
             if hold.get("status") != "held":
                 continue
-            slot, units = hold.get("slot", ""), _units(hold)
+            units = _units(hold)
             expires, created = int(hold.get("expires", 0)), int(hold.get("created", 0))
             if int(hold.get("n", -1)) != len(units):
                 found.append(
@@ -367,15 +373,22 @@ class Auditor:
                     )
                 )
             lapsed = expires <= venue.now
-            for unit in units:
-                claims[(slot, unit)].append(hold_id)
-                if not lapsed and venue.cells.get(slot, {}).get(unit) != f"h|{hold_id}|{expires}":
-                    detail = "a live hold whose cell does not point at it"
-                    found.append(
-                        Violation(
-                            check="hold_cell", detail=detail, slot=slot, unit=unit, hold_id=hold_id
+            # Invariant 8: every cell of every slot of its booking, owned together.
+            for slot in _slots(hold):
+                for unit in units:
+                    claims[(slot, unit)].append(hold_id)
+                    cell = venue.cells.get(slot, {}).get(unit)
+                    if not lapsed and cell != f"h|{hold_id}|{expires}":
+                        detail = "a live hold whose cell does not point at it"
+                        found.append(
+                            Violation(
+                                check="hold_cell",
+                                detail=detail,
+                                slot=slot,
+                                unit=unit,
+                                hold_id=hold_id,
+                            )
                         )
-                    )
             if not lapsed:
                 live_units[hold.get("user", "")] += len(units)
         for (slot, unit), owners in claims.items():
@@ -399,17 +412,17 @@ class Auditor:
         claims: defaultdict[tuple[str, str], list[str]] = defaultdict(list)
         for ref, row in venue.reservations.items():
             slot = row.get("slot", "")
-            for unit in _units(row):
-                cell = venue.cells.get(slot, {}).get(unit)
+            for slot_of, unit in ((s, u) for s in _slots(row) for u in _units(row)):
+                cell = venue.cells.get(slot_of, {}).get(unit)
                 if row.get("status") in LIVE_RESERVATION:
-                    claims[(slot, unit)].append(ref)
+                    claims[(slot_of, unit)].append(ref)
                     if cell != f"r|{ref}":
                         detail = "a confirmed reservation whose cell does not point at it"
                         found.append(
                             Violation(
                                 check="reservation_cell",
                                 detail=detail,
-                                slot=slot,
+                                slot=slot_of,
                                 unit=unit,
                                 reference=ref,
                             )
@@ -420,7 +433,7 @@ class Auditor:
                         Violation(
                             check="reservation_cell",
                             detail=detail,
-                            slot=slot,
+                            slot=slot_of,
                             unit=unit,
                             reference=ref,
                         )
@@ -445,6 +458,104 @@ class Auditor:
                         reference=owners[0],
                     )
                 )
+        return found
+
+    def _check_spans(self, venue: _Venue) -> list[Violation]:
+        """Invariant 8: a live booking of k slots spans k consecutive grid slots, back to
+        back, and ends where its last slot does."""
+        found: list[Violation] = []
+        step = int(venue.fields.get("slot_minutes", 60)) * MINUTE_MS
+        live = [
+            (hold_id, None, row)
+            for hold_id, row in venue.holds.items()
+            if row.get("status") == "held" and int(row.get("expires", 0)) > venue.now
+        ] + [
+            (None, ref, row)
+            for ref, row in venue.reservations.items()
+            if row.get("status") in LIVE_RESERVATION
+        ]
+        for hold_id, ref, row in live:
+            slots = _slots(row)
+            if len(slots) < 2 and not row.get("stops"):
+                continue
+            starts = [venue.slots.get(slot) for slot in slots]
+            first = starts[0]
+            back_to_back = first is not None and all(
+                start == first + i * step for i, start in enumerate(starts)
+            )
+            end = row.get("stops") if hold_id else row.get("ends")
+            if not back_to_back or (
+                first is not None and end and int(end) != first + len(slots) * step
+            ):
+                found.append(
+                    Violation(
+                        check="booking_span",
+                        detail=f"its {len(slots)} slots are not consecutive grid slots "
+                        "ending where it ends",
+                        slot=slots[0],
+                        hold_id=hold_id,
+                        reference=ref,
+                    )
+                )
+        return found
+
+    def _check_covers(self, venue: _Venue) -> list[Violation]:
+        """Invariant 10: the party sizes of live holds and reservations not cancelled that
+        start in one slot never add up to more than max_covers_per_slot."""
+        cap = int(venue.fields.get("max_covers_per_slot", 0))
+        if cap <= 0:
+            return []
+        covers: Counter[str] = Counter()
+        for row in venue.holds.values():
+            if row.get("status") == "held" and int(row.get("expires", 0)) > venue.now:
+                covers[row.get("slot", "")] += int(row.get("party", 0))
+        for row in venue.reservations.values():
+            if row.get("status") in LIVE_RESERVATION:
+                covers[row.get("slot", "")] += int(row.get("party", 0))
+        return [
+            Violation(
+                check="covers", detail=f"{count} covers start here, the cap is {cap}", slot=slot
+            )
+            for slot, count in sorted(covers.items())
+            if count > cap
+        ]
+
+    def _check_guests(self, venue: _Venue) -> list[Violation]:
+        """Invariant 10: with one_booking_per_guest, no user (live holds and reservations)
+        and no phone (reservations) has two bookings whose times overlap."""
+        if venue.fields.get("one_booking_per_guest") != "1":
+            return []
+        step = int(venue.fields.get("slot_minutes", 60)) * MINUTE_MS
+        by_guest: defaultdict[str, list[_Span]] = defaultdict(list)
+        for hold_id, row in venue.holds.items():
+            start = venue.slots.get(row.get("slot", ""))
+            if row.get("status") == "held" and int(row.get("expires", 0)) > venue.now and start:
+                span: _Span = (start, start + len(_slots(row)) * step, hold_id, None)
+                by_guest[f"user {row.get('user', '')}"].append(span)
+        for ref, row in venue.reservations.items():
+            if row.get("status") not in LIVE_RESERVATION or not row.get("starts"):
+                continue
+            start = int(row["starts"])
+            booked: _Span = (start, int(row.get("ends") or start + step), None, ref)
+            if row.get("user"):
+                by_guest[f"user {row['user']}"].append(booked)
+            by_guest[f"phone {row.get('phone', '')}"].append(booked)
+        found: list[Violation] = []
+        for guest, spans in sorted(by_guest.items()):
+            reach = 0
+            for start, end, span_hold, span_ref in sorted(spans):
+                # Half-open times: one ending when the next starts does not overlap it.
+                overlaps = start < reach
+                reach = max(reach, end)
+                if overlaps:
+                    found.append(
+                        Violation(
+                            check="guest_overlap",
+                            detail=f"{guest} has two bookings at once",
+                            hold_id=span_hold,
+                            reference=span_ref,
+                        )
+                    )
         return found
 
     async def _check_indexes(
@@ -676,6 +787,14 @@ class Auditor:
                 detail = f"{row.get('status')} reservation with {cancelled} 'cancelled' entries"
                 found.append(Violation(check="feed", detail=detail, reference=ref))
         return found
+
+
+def _slots(record: dict[str, str]) -> list[str]:
+    """The slots a hold or reservation record spans (its one slot, or its 'slots' list)."""
+    try:
+        return record_slots(record) if record.get("slot") else []
+    except ValueError:
+        return [record["slot"]]
 
 
 def _units(record: dict[str, str]) -> list[str]:

@@ -103,6 +103,16 @@ class Problem(Enum):
         "The table has bookings that have not ended",
         "This table still has bookings that have not ended: move or cancel them first.",
     )
+    COVERS_LIMIT_REACHED = (
+        409,
+        "The slot's covers limit would be exceeded",
+        "Sorry, the kitchen cannot take more guests starting at that time. Please pick another.",
+    )
+    OVERLAPPING_BOOKING = (
+        409,
+        "The guest already has a booking overlapping that time",
+        "You already have a booking at that time. One booking per guest, please.",
+    )
     HOLD_EXPIRED = (
         410,
         "The hold is no longer live",
@@ -190,6 +200,12 @@ class Status(IntEnum):
     )
     NOT_ENOUGH_TOGETHER = 46, Problem.NOT_ENOUGH_TOGETHER, "", 0
     HOLD_CONFIRMED = 41, Problem.HOLD_EXPIRED, "The hold was confirmed as reservation {0}"
+    COVERS_LIMIT_REACHED = (
+        47,
+        Problem.COVERS_LIMIT_REACHED,
+        "{0} covers already start in this slot; the limit is {1}",
+    )
+    OVERLAPPING_BOOKING = 48, Problem.OVERLAPPING_BOOKING
     IDEMPOTENCY_MISMATCH = (
         50,
         Problem.VALIDATION_ERROR,
@@ -324,6 +340,14 @@ class NotStarted(HoldsvcError):
 
 class TableInUse(HoldsvcError):
     problem = Problem.TABLE_IN_USE
+
+
+class CoversLimitReached(HoldsvcError):
+    problem = Problem.COVERS_LIMIT_REACHED
+
+
+class OverlappingBooking(HoldsvcError):
+    problem = Problem.OVERLAPPING_BOOKING
 
 
 class HoldExpired(HoldsvcError):

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 
 import msgspec
 
 from holdsvc import slots as timegrid
+from holdsvc.booking_rules import record_slots, span_slot_ids
 from holdsvc.clock import redis_now_ms
 from holdsvc.errors import (
     Forbidden,
@@ -15,6 +17,7 @@ from holdsvc.errors import (
     NotFound,
     NotReplicated,
     ReferenceTaken,
+    Stale,
     ValidationFailed,
 )
 from holdsvc.identifiers import (
@@ -36,7 +39,7 @@ from holdsvc.seatmap import ga_of
 from holdsvc.settings import Settings
 from holdsvc.sweeper import Sweeper, after_sweeping
 from holdsvc.units import decode_units, encode_units
-from holdsvc.venues import VenueKind, VenueProfile, Venues, check_slot_id
+from holdsvc.venues import PLAIN_RULES, VenueKind, VenueProfile, Venues, check_slot_id
 
 MAX_IDEMPOTENCY_KEY = 255
 HOLD_FIELDS = (
@@ -50,7 +53,10 @@ HOLD_FIELDS = (
     "refreshes",
     "status",
     "ref",
+    "slots",
+    "stops",
 )
+STALE_RETRIES = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,8 +164,25 @@ class Holds:
             else ""
         )
         hold_id = new_hold_id()
+        restaurant = kind is VenueKind.RESTAURANT
+        spanned = [request.slot]
 
         async def claim() -> HoldPlaced:
+            # The rules decide the keys; a script that finds them changed answers STALE.
+            for _ in range(STALE_RETRIES):
+                try:
+                    return await claim_with_rules()
+                except Stale:
+                    self._venues.forget_rules(venue_id)
+            raise Stale()  # pragma: no cover - the rules changed five times in a row
+
+        async def claim_with_rules() -> HoldPlaced:
+            rules = await self._venues.rules(venue_id) if restaurant else PLAIN_RULES
+            slot_ids = None
+            if rules.durations:
+                count = rules.slot_count(request.party_size, venue.slot_minutes)
+                slot_ids = span_slot_ids(request.slot, count, venue.slot_minutes, venue.tz)
+                spanned[:] = slot_ids
             return await self._scripts.hold(
                 keys,
                 hold_id=hold_id,
@@ -172,6 +195,9 @@ class Holds:
                 idempotency_key=request.idempotency_key,
                 fingerprint=fingerprint,
                 pick=request.pick,
+                rules=rules,
+                slot_ids=slot_ids,
+                slot_minutes=venue.slot_minutes,
             )
 
         try:
@@ -192,6 +218,7 @@ class Holds:
                     "party": str(request.party_size),
                     "created": str(placed.created_ms),
                     "expires": str(placed.expires_ms),
+                    "slots": json.dumps(spanned) if len(spanned) > 1 else "",
                 },
                 placed.now_ms,
             )
@@ -239,6 +266,7 @@ class Holds:
             token_digest=digest(token or ""),
             slot=fields["slot"],
             user_id=fields["user"],
+            slots=record_slots(fields),
         )
         return await self._read(venue, keys, hold_id)
 
@@ -254,6 +282,7 @@ class Holds:
             token_digest=digest(token or ""),
             slot=fields["slot"],
             user_id=fields["user"],
+            slots=record_slots(fields),
         )
 
     async def confirmed_reservation(
@@ -298,6 +327,7 @@ class Holds:
                     phone=phone,
                     email=data.email or "",
                     notes=data.notes or "",
+                    slots=record_slots(fields),
                 )
                 break
             except ReferenceTaken:
@@ -359,6 +389,10 @@ def hold_view(venue: VenueProfile, hold_id: str, fields: dict[str, str], now_ms:
         hold.party_size = len(units)
     else:
         hold.table_id = units[0]
+        hold.table_ids = units
+        ends = _hold_ends_ms(venue, fields)
+        if ends is not None:
+            hold.ends_at = timegrid.rfc3339(ends, venue.tz)
     if fields.get("ref"):
         hold.reference = fields["ref"]
     return hold
@@ -379,3 +413,13 @@ def seat_pick(profile: VenueProfile, body: SeatHoldInput) -> SeatPick | None:
         # seats can be named, and hold.lua checks them like any unit.
         return None
     return SeatPick(section=body.section or "", together=body.together is not False)
+
+
+def _hold_ends_ms(venue: VenueProfile, fields: dict[str, str]) -> int | None:
+    """When a restaurant hold's booking ends: the end of its last slot (None when its slot's
+    local time does not exist)."""
+    if fields.get("stops"):
+        return int(fields["stops"])
+    start = timegrid.slot_start_ms(fields["slot"], venue.tz)
+    slots = len(record_slots(fields))
+    return None if start is None else start + slots * venue.slot_minutes * 60_000

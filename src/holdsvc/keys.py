@@ -112,6 +112,33 @@ class VenueKeys:
         return f"{self.base}seatmap"
 
     @property
+    def combinations(self) -> str:
+        """Hash: combination id -> JSON ``{"tables": [ids], "capacity": n, "seq": n}``."""
+        return f"{self.base}combos"
+
+    @property
+    def combinations_by_fit(self) -> str:
+        """Zset: combination id -> capacity * 2^20 + creation sequence (best fit order)."""
+        return f"{self.base}combos:fit"
+
+    def covers(self, slot: str) -> str:
+        """Hash: the bookings starting in a slot, for the covers cap: ``h|<hold>`` ->
+        ``<party>|<expires ms>``, ``r|<reference>`` -> ``<party>`` (lua/include/covers.lua)."""
+        return f"{self.base}covers:{slot}"
+
+    def guest(self, user_id: str) -> str:
+        """Hash: a user's bookings for one booking per guest: ``h|<hold>`` ->
+        ``<start>|<end>|<expires>``, ``r|<reference>`` -> ``<start>|<end>`` (ms). Named by
+        the user id's digest."""
+        return f"{self.base}guest:{user_digest(user_id)}"
+
+    def guest_phone(self, phone: str) -> str:
+        """Hash: a phone's reservations for one booking per guest: ``r|<reference>`` ->
+        ``<start>|<end>`` (ms). Named by the phone's digest (guest text is never a key's
+        structure)."""
+        return f"{self.base}guest-phone:{user_digest(phone)}"
+
+    @property
     def closures(self) -> str:
         """Hash: first closed date -> ``<last closed date>`` or ``<last>|<reason>``."""
         return f"{self.base}closures"

@@ -35,6 +35,9 @@ class Restaurant(msgspec.Struct, kw_only=True):
     description: str = ""
     locale: str = "en-US"
     reminder_hours: int = 0
+    durations: list[DurationRule] | None = None
+    max_covers_per_slot: int = 0
+    one_booking_per_guest: bool = False
 
 
 class Table(msgspec.Struct, kw_only=True):
@@ -87,6 +90,8 @@ class Hold(msgspec.Struct, kw_only=True, omit_defaults=True):
     expires_in: float
     refreshes: int
     table_id: str | Omittable = OMIT
+    table_ids: list[str] | Omittable = OMIT
+    ends_at: str | Omittable = OMIT
     seats: list[str] | Omittable = OMIT
     ga: GaPlaces | Omittable = OMIT
     reference: str | Omittable = OMIT
@@ -117,6 +122,7 @@ class Reservation(msgspec.Struct, kw_only=True, omit_defaults=True):
     created_at: str
     cancelled_at: str | None
     table_id: str | Omittable = OMIT
+    table_ids: list[str] | Omittable = OMIT
     seats: list[str] | Omittable = OMIT
     ga: GaPlaces | Omittable = OMIT
     manage_token: str | Omittable = OMIT
@@ -150,6 +156,32 @@ Address = Annotated[str, msgspec.Meta(max_length=300)]
 Description = Annotated[str, msgspec.Meta(max_length=2000)]
 # A BCP 47 tag's shape; whether Babel knows it is checked by the venue core (else 400).
 LocaleTag = Annotated[str, msgspec.Meta(min_length=2, max_length=35, pattern=r"^[A-Za-z0-9-]+$")]
+MaxCovers = Annotated[int, msgspec.Meta(ge=0, le=100_000)]
+
+
+class DurationRule(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """How long a party of up to ``max_party`` keeps its table (a multiple of slot_minutes)."""
+
+    max_party: PartySize
+    minutes: Annotated[int, msgspec.Meta(ge=1, le=1440)]
+
+
+Durations = Annotated[list[DurationRule], msgspec.Meta(min_length=1, max_length=20)]
+
+
+class CombinationInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Body of POST /v1/restaurants/{rid}/combinations: 2..4 distinct tables, one capacity."""
+
+    tables: Annotated[list[UnitId], msgspec.Meta(min_length=2, max_length=4)]
+    capacity: Annotated[int, msgspec.Meta(ge=2, le=50)]
+
+
+class Combination(msgspec.Struct, kw_only=True):
+    """Tables pushed together for one party: claimed and freed as one."""
+
+    id: str
+    tables: list[str]
+    capacity: int
 
 
 class ServiceHours(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -194,6 +226,9 @@ class RestaurantInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     description: Description = ""
     locale: LocaleTag = "en-US"
     reminder_hours: ReminderHours = 0
+    durations: Durations | None = None
+    max_covers_per_slot: MaxCovers = 0
+    one_booking_per_guest: bool = False
 
 
 class RestaurantPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -213,6 +248,9 @@ class RestaurantPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     description: Description | Omittable = OMIT
     locale: LocaleTag | Omittable = OMIT
     reminder_hours: ReminderHours | Omittable = OMIT
+    durations: Durations | Omittable | None = OMIT
+    max_covers_per_slot: MaxCovers | Omittable = OMIT
+    one_booking_per_guest: bool | Omittable = OMIT
 
 
 class TableInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

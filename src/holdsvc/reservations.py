@@ -8,6 +8,7 @@ from functools import partial
 from typing import TypeVar
 
 from holdsvc import slots as timegrid
+from holdsvc.booking_rules import BookingRules, record_slots, span_slot_ids
 from holdsvc.errors import (
     Forbidden,
     NotFound,
@@ -49,6 +50,7 @@ from holdsvc.units import decode_units
 from holdsvc.venues import (
     EARLIEST_DATE,
     LATEST_DATE,
+    PLAIN_RULES,
     VenueKind,
     VenueProfile,
     Venues,
@@ -135,6 +137,7 @@ class Reservations:
                 slot=stored["slot"],
                 manage_digest=self._presented(reference, manage_token, stored),
                 actor=feed_actor(admin, actor),
+                record=stored,
             ),
         )
         if cancelled.replication.short:
@@ -160,6 +163,8 @@ class Reservations:
             try:
                 return await act(profile, stored)
             except Stale:
+                # (Or the venue's booking rules changed: read them again too.)
+                self._venues.forget_rules(profile.id)
                 continue
 
     async def book(
@@ -182,6 +187,17 @@ class Reservations:
             reference = new_reference(profile.id)
 
             async def claim(reference: str = reference) -> Booked:
+                # The rules decide the keys; a script that finds them changed answers STALE.
+                for _ in range(5):
+                    try:
+                        return await claim_with_rules(reference)
+                    except Stale:
+                        self._venues.forget_rules(profile.id)
+                raise Stale()  # pragma: no cover - the rules changed five times in a row
+
+            async def claim_with_rules(reference: str) -> Booked:
+                rules = await self._venues.rules(profile.id)
+                count = rules.slot_count(data.party_size, profile.slot_minutes)
                 return await self._scripts.book(
                     self._keys.of(profile.id),
                     venue_id=profile.id,
@@ -193,6 +209,9 @@ class Reservations:
                     count=1,
                     fields=fields,
                     actor=actor,
+                    rules=rules,
+                    slot_ids=span_slot_ids(data.slot, count, profile.slot_minutes, profile.tz),
+                    slot_minutes=profile.slot_minutes,
                 )
 
             try:
@@ -241,6 +260,14 @@ class Reservations:
         async def act(profile: VenueProfile, stored: dict[str, str]) -> Changed:
             if profile.kind is VenueKind.EVENT and {"slot", "table_id", "party_size"} & given:
                 raise ValidationFailed("An event reservation keeps its seats and party size")
+            rules = (
+                await self._venues.rules(profile.id)
+                if profile.kind is VenueKind.RESTAURANT
+                else PLAIN_RULES
+            )
+            target_ids = _target_slots(
+                profile, rules, stored, target_slot, target_unit is not None, party_size
+            )
             claim = partial(
                 self._scripts.change,
                 self._keys.of(profile.id),
@@ -253,6 +280,10 @@ class Reservations:
                 party_size=party_size,
                 actor=feed_actor(admin, actor),
                 manage_digest=self._presented(reference, manage_token, stored),
+                rules=rules,
+                record=stored,
+                target_ids=target_ids,
+                slot_minutes=profile.slot_minutes,
             )
             return await after_sweeping(
                 self._sweeper, profile.id, claim, slot=target_slot or stored["slot"]
@@ -384,6 +415,27 @@ def _ms_text(profile: VenueProfile, value: str | None) -> str | None:
     return timegrid.rfc3339(int(value), profile.tz) if value else None
 
 
+def _target_slots(
+    profile: VenueProfile,
+    rules: BookingRules,
+    stored: dict[str, str],
+    target_slot: str | None,
+    new_table: bool,
+    party_size: int | None,
+) -> list[str] | None:
+    """The slots a reservation will span after a change (None: the plain one-slot path, for a
+    venue without booking rules and a reservation made without them). It keeps its span
+    unless it moves or its party changes; then the durations decide again."""
+    if not rules.rich and not (stored.get("slots") or stored.get("idx") or stored.get("combo")):
+        return None
+    if target_slot is None and not new_table and party_size is None:
+        return record_slots(stored)
+    party = party_size if party_size is not None else int(stored["party"])
+    count = rules.slot_count(party, profile.slot_minutes)
+    start = target_slot or stored["slot"]
+    return span_slot_ids(start, count, profile.slot_minutes, profile.tz)
+
+
 def feed_actor(staff: bool, actor: str | None) -> str | None:
     """Who the feed names for a change: the staff actor (``admin`` when not named), or None
     for the guest."""
@@ -418,6 +470,7 @@ def reservation_view(profile: VenueProfile, fields: dict[str, str], *, admin: bo
         reservation.party_size = len(units)
     else:
         reservation.table_id = units[0]
+        reservation.table_ids = units
     if admin:
         reservation.business_notes = fields.get("business_notes") or None
         reservation.tags = json.loads(fields.get("tags") or "[]")

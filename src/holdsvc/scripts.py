@@ -20,6 +20,7 @@ from typing import Any, TypeAlias
 
 from redis.exceptions import NoScriptError
 
+from holdsvc.booking_rules import BookingRules, following_slot_keys, record_slots
 from holdsvc.errors import Status, raise_for_status
 from holdsvc.keys import REMINDERS, VenueKeys
 from holdsvc.pipelined import ClusterPipelines, PipelinedConnection
@@ -169,10 +170,23 @@ class Throttled:
     reset_us: int
 
 
+PLAIN = BookingRules()
+
+
 def _hold_keys(keys: VenueKeys, hold_id: str, slot: str, user_id: str) -> list[str]:
     """KEYS[1..5] of every script that changes an existing hold (refresh, release, expire,
     confirm): the hold, its slot's cells and held set, the expiry set, the user's set."""
     return [keys.hold(hold_id), keys.cells(slot), keys.held(slot), keys.holds, keys.user(user_id)]
+
+
+def _span_tail(
+    keys: VenueKeys, slot: str, user_id: str, slots: list[str] | None, *fixed: str
+) -> list[str]:
+    """The keys after a hold script's own: the covers hash of the first slot, the user's guest
+    hash, any ``fixed`` keys the script names next, then the following slots' cells and held
+    keys (lua/include/slot_keys.lua)."""
+    following = following_slot_keys(keys, slots or [slot])
+    return [keys.covers(slot), keys.guest(user_id), *fixed, *following]
 
 
 def _text(value: Any) -> str:
@@ -282,10 +296,30 @@ class Scripts:
         idempotency_key: str | None,
         fingerprint: str,
         pick: SeatPick | None = None,
+        rules: BookingRules = PLAIN,
+        slot_ids: list[str] | None = None,
+        slot_minutes: int = 60,
     ) -> HoldPlaced:
-        """Place a hold on ``units`` (or the best-fitting ``count`` units) of one slot;
-        ``pick``: best available from a seat map's free-run index instead."""
+        """Place a hold on ``units`` (or the best-fitting ``count`` units) of one slot; with
+        ``rules`` that are rich, on one table or combination for ``slot_ids``; ``pick``: best
+        available from a seat map's free-run index instead (events only, never rich).
+
+        Raises:
+            Stale: the venue's rules are not ``rules.version`` any more (nothing changed).
+        """
         idem_key = keys.idempotency(user_id, idempotency_key or "")
+        spanned = slot_ids or [slot]
+        rich_keys: list[str] = []
+        rich_args: list[str | int] = []
+        if rules.rich:
+            rich_keys = [
+                keys.combinations,
+                keys.combinations_by_fit,
+                keys.covers(slot),
+                keys.guest(user_id),
+                *following_slot_keys(keys, spanned),
+            ]
+            rich_args = rules.script_args(spanned, slot_minutes)
         reply = await self._call(
             "hold",
             [
@@ -300,7 +334,8 @@ class Scripts:
                 keys.units,
                 keys.units_by_fit,
                 keys.feed,
-                keys.seat_index,
+                # A restaurant's rich keys, else the seat index (an event's rules are never rich).
+                *(rich_keys or [keys.seat_index]),
             ],
             [
                 hold_id,
@@ -312,9 +347,9 @@ class Scripts:
                 count,
                 fingerprint if idempotency_key else "",
                 self._feed_maxlen,
-                "1" if pick else "",
-                pick.section if pick else "",
-                "1" if pick is None or pick.together else "0",
+                rules.version,
+                *(["rich", *rich_args] if rules.rich else []),
+                *(["seats", pick.section, "1" if pick.together else "0"] if pick else []),
             ],
         )
         if int(reply[0]) == Status.REPLAYED:
@@ -329,43 +364,68 @@ class Scripts:
         )
 
     async def refresh(
-        self, keys: VenueKeys, *, hold_id: str, token_digest: str, slot: str, user_id: str
+        self,
+        keys: VenueKeys,
+        *,
+        hold_id: str,
+        token_digest: str,
+        slot: str,
+        user_id: str,
+        slots: list[str] | None = None,
     ) -> Refreshed:
-        """Extend a live hold (bearer only, bounded by the venue's max_hold_seconds)."""
+        """Extend a live hold (bearer only, bounded by the venue's max_hold_seconds);
+        ``slots``: every slot its booking spans (default: ``slot`` alone)."""
         reply = await self._call(
             "refresh",
             [
                 *_hold_keys(keys, hold_id, slot, user_id),
                 keys.venue,
                 keys.feed,
+                *_span_tail(keys, slot, user_id, slots),
             ],
             [hold_id, token_digest, self._feed_maxlen],
         )
         return Refreshed(now_ms=int(reply[1]), created_ms=int(reply[2]), expires_ms=int(reply[3]))
 
     async def release(
-        self, keys: VenueKeys, *, hold_id: str, token_digest: str, slot: str, user_id: str
+        self,
+        keys: VenueKeys,
+        *,
+        hold_id: str,
+        token_digest: str,
+        slot: str,
+        user_id: str,
+        slots: list[str] | None = None,
     ) -> Changed:
-        """Release a hold (bearer only); idempotent."""
+        """Release a hold (bearer only); idempotent. ``slots``: every slot it spans."""
         reply = await self._call(
             "release",
             [
                 *_hold_keys(keys, hold_id, slot, user_id),
                 keys.feed,
-                keys.seat_index,
+                *_span_tail(keys, slot, user_id, slots, keys.seat_index),
             ],
             [hold_id, token_digest, self._feed_maxlen, self._tombstone_ms],
         )
         return Changed(changed=int(reply[0]) == Status.OK, now_ms=int(reply[1]))
 
-    async def expire(self, keys: VenueKeys, *, hold_id: str, slot: str, user_id: str) -> Changed:
-        """Expire a lapsed hold (sweeper); a no-op when it is live or already ended."""
+    async def expire(
+        self,
+        keys: VenueKeys,
+        *,
+        hold_id: str,
+        slot: str,
+        user_id: str,
+        slots: list[str] | None = None,
+    ) -> Changed:
+        """Expire a lapsed hold (sweeper); a no-op when it is live or already ended.
+        ``slots``: every slot it spans."""
         reply = await self._call(
             "expire",
             [
                 *_hold_keys(keys, hold_id, slot, user_id),
                 keys.feed,
-                keys.seat_index,
+                *_span_tail(keys, slot, user_id, slots, keys.seat_index),
             ],
             [hold_id, self._feed_maxlen, self._tombstone_ms],
         )
@@ -410,8 +470,11 @@ class Scripts:
         phone: str,
         email: str,
         notes: str,
+        slots: list[str] | None = None,
     ) -> Confirmed:
-        """Consume a live hold into a reservation; again on the same hold: the same one."""
+        """Consume a live hold into a reservation; again on the same hold: the same one.
+        ``slots``: every slot the hold spans."""
+        tail = _span_tail(keys, slot, user_id, slots)
         reply, replication = await self._call_durable(
             "confirm",
             [
@@ -422,6 +485,10 @@ class Scripts:
                 keys.slots,
                 keys.venue,
                 keys.feed,
+                tail[0],
+                tail[1],
+                keys.guest_phone(phone),
+                *tail[2:],
             ],
             [
                 hold_id,
@@ -452,8 +519,10 @@ class Scripts:
         slot: str,
         manage_digest: str,
         actor: str | None,
+        record: dict[str, str] | None = None,
     ) -> Changed:
-        """Cancel a reservation and free its cells; idempotent.
+        """Cancel a reservation and free its cells; idempotent. ``record``: its fields as
+        read (the keys of every slot it spans and of its rule indexes are built from them).
 
         ``slot`` is where the caller read it; ``manage_digest`` the digest of the presented
         manage token ('' when none), needed unless staff act (``actor``: ``admin`` or a staff
@@ -464,7 +533,16 @@ class Scripts:
         """
         reply, replication = await self._call_durable(
             "cancel",
-            [keys.reservation(reference), keys.cells(slot), keys.feed, keys.seat_index],
+            [
+                keys.reservation(reference),
+                keys.cells(slot),
+                keys.feed,
+                keys.covers(slot),
+                keys.guest((record or {}).get("user", "")),
+                keys.guest_phone((record or {}).get("phone", "")),
+                keys.seat_index,
+                *following_slot_keys(keys, record_slots(record) if record else [slot]),
+            ],
             [reference, slot, manage_digest, actor or "", self._feed_maxlen],
         )
         return Changed(
@@ -488,6 +566,35 @@ class Scripts:
         reply = await self._call("seat_counts", [keys.seat_index, keys.held(slot)], list(fields))
         values = [_text(v) for v in reply[2]]
         return dict(zip(fields, values, strict=True)), [_text(u) for u in reply[3]]
+
+    async def index_booking(
+        self, keys: VenueKeys, *, kind: str, record_id: str, fields: dict[str, str]
+    ) -> bool:
+        """Put a live hold (``kind`` 'h') or reservation ('r') into the rule indexes the venue's
+        rules ask for, from ``fields`` as read; False when there was nothing to do.
+
+        Raises:
+            Stale: it moved, or its phone changed, since ``fields`` were read.
+        """
+        record = keys.hold(record_id) if kind == "h" else keys.reservation(record_id)
+        reply = await self._call(
+            "index_booking",
+            [
+                record,
+                keys.covers(fields.get("slot", "")),
+                keys.guest(fields.get("user", "")),
+                keys.guest_phone(fields.get("phone", "")),
+                keys.slots,
+                keys.venue,
+            ],
+            [
+                kind,
+                record_id,
+                fields.get("slot", ""),
+                fields.get("phone", "") if kind == "r" else "",
+            ],
+        )
+        return int(reply[0]) == Status.OK
 
     async def available(self, keys: VenueKeys, *, slot: str) -> tuple[int, int]:
         """(free units, all units) of one slot, from one consistent snapshot."""
@@ -640,9 +747,29 @@ class Scripts:
         count: int,
         fields: dict[str, str],
         actor: str,
+        rules: BookingRules = PLAIN,
+        slot_ids: list[str] | None = None,
+        slot_minutes: int = 60,
     ) -> Booked:
         """A staff booking by ``actor`` (``admin`` or a staff token's id): claim cells as a
-        confirmed reservation with no hold."""
+        confirmed reservation with no hold; with rich ``rules``, one table or combination for
+        ``slot_ids``.
+
+        Raises:
+            Stale: the venue's rules are not ``rules.version`` any more (nothing changed).
+        """
+        spanned = slot_ids or [slot]
+        rich_keys: list[str] = []
+        rich_args: list[str | int] = []
+        if rules.rich:
+            rich_keys = [
+                keys.combinations,
+                keys.combinations_by_fit,
+                keys.covers(slot),
+                keys.guest_phone(fields["phone"]),
+                *following_slot_keys(keys, spanned),
+            ]
+            rich_args = rules.script_args(spanned, slot_minutes)
         reply, replication = await self._call_durable(
             "book",
             [
@@ -655,6 +782,7 @@ class Scripts:
                 keys.reservations_by_start,
                 keys.reservations_by_phone(fields["phone"]),
                 keys.feed,
+                *rich_keys,
             ],
             [
                 reference,
@@ -667,6 +795,8 @@ class Scripts:
                 venue_id,
                 self._feed_maxlen,
                 actor,
+                rules.version,
+                *rich_args,
             ],
         )
         return Booked(reference=_text(reply[2]), replication=replication)
@@ -684,8 +814,13 @@ class Scripts:
         party_size: int | None,
         actor: str | None,
         manage_digest: str,
+        rules: BookingRules = PLAIN,
+        record: dict[str, str] | None = None,
+        target_ids: list[str] | None = None,
+        slot_minutes: int = 60,
     ) -> Changed:
-        """Change fields and/or move a reservation, in one step.
+        """Change fields and/or move a reservation, in one step. With ``target_ids`` (the
+        slots it will span; the rich path) ``record`` is what the caller read.
 
         ``current_slot`` and ``current_phone`` are what the caller read (some keys are built
         from them); ``manage_digest`` the digest of the presented manage token ('' when none),
@@ -697,6 +832,22 @@ class Scripts:
         """
         new_phone = fields.get("phone", current_phone)
         move_to = target_slot or current_slot
+        rich_keys: list[str] = []
+        rich_args: list[str | int] = []
+        if target_ids is not None:
+            stored = record or {}
+            rich_keys = [
+                keys.combinations,
+                keys.combinations_by_fit,
+                keys.covers(current_slot),
+                keys.covers(move_to),
+                keys.guest(stored.get("user", "")),
+                keys.guest_phone(current_phone),
+                keys.guest_phone(new_phone),
+                *following_slot_keys(keys, record_slots(stored) if stored else [current_slot]),
+                *following_slot_keys(keys, target_ids),
+            ]
+            rich_args = rules.script_args(target_ids, slot_minutes)
         reply = await self._call(
             "change",
             [
@@ -711,6 +862,7 @@ class Scripts:
                 keys.reservations_by_phone(new_phone),
                 keys.venue,
                 keys.feed,
+                *rich_keys,
             ],
             [
                 reference,
@@ -724,6 +876,8 @@ class Scripts:
                 actor or "",
                 manage_digest,
                 self._feed_maxlen,
+                rules.version,
+                *rich_args,
             ],
         )
         return Changed(changed=True, now_ms=int(reply[1]))

@@ -94,7 +94,7 @@ class Services:
         events = Events(redis, keys, scripts, venues)
         sweeper = Sweeper(redis, keys, scripts, metrics, batch=settings.sweep_batch)
         grid = Grid(redis, keys, scripts, venues, sweeper)
-        restaurants = Restaurants(redis, keys, venues, grid)
+        restaurants = Restaurants(redis, keys, venues, grid, scripts)
         rolling_grid = RollingGrid(redis, keys, grid)
         reservations = Reservations(redis, keys, scripts, venues, sweeper)
         reservations.link_secret = (

@@ -14,6 +14,7 @@ from typing import TypeVar
 
 from redis.exceptions import RedisClusterException, RedisError
 
+from holdsvc.booking_rules import record_slots
 from holdsvc.clock import redis_now_ms
 from holdsvc.errors import NeedsSweep
 from holdsvc.keys import Keys, VenueKeys
@@ -53,14 +54,20 @@ class Sweeper:
         keys = self._keys.of(venue_id)
         pipe = self._redis.pipeline(transaction=False)
         for hold_id in hold_ids:
-            pipe.hmget(keys.hold(hold_id), ["slot", "user"])
+            pipe.hmget(keys.hold(hold_id), ["slot", "user", "slots"])
         owners = await pipe.execute()
-        gone = [h for h, (slot_id, user) in zip(hold_ids, owners, strict=True) if not slot_id]
+        gone = [h for h, (slot_id, _, _) in zip(hold_ids, owners, strict=True) if not slot_id]
         # All at once: the script calls share one pipelined write.
         results = await asyncio.gather(
             *(
-                self._scripts.expire(keys, hold_id=hold_id, slot=slot_id, user_id=user)
-                for hold_id, (slot_id, user) in zip(hold_ids, owners, strict=True)
+                self._scripts.expire(
+                    keys,
+                    hold_id=hold_id,
+                    slot=slot_id,
+                    user_id=user,
+                    slots=record_slots({"slot": slot_id, "slots": spanned or ""}),
+                )
+                for hold_id, (slot_id, user, spanned) in zip(hold_ids, owners, strict=True)
                 if slot_id and user
             ),
             *(self._expire_orphan(keys, hold_id, slot) for hold_id in gone),

@@ -16,6 +16,8 @@ earlier one. Types:
   so never written), ``record``: its stored record (id, name, role, created...) and
   ``last_used`` (epoch ms, or null). A revoked token has no record: it is not written.
 - ``closure``: a restaurant's closed dates, ``first`` to ``last`` inclusive, and ``reason``.
+- ``combination``: a restaurant's tables pushed together: ``id``, ``tables``, ``capacity`` and
+  ``seq`` (its creation order, the low bits of its best-fit rank).
 
 A new kind of record is a new ``_Line`` subclass with its ``tag``, written by the exporter and
 stored by ``VenueData.add`` (a reader that does not know a type refuses the file rather than
@@ -23,7 +25,10 @@ dropping what it cannot store). That is why adding a type keeps the format versi
 that predates it refuses the file by the type's name, and files without it (written before it
 existed) still import. The version changes only when a type's lines change their meaning.
 (``staff_token`` and ``closure`` came after version 1's first lines: a file written before them
-carries no staff tokens, which must be created again, and no closures.)
+carries no staff tokens, which must be created again, and no closures; ``combination`` came
+with durations, combinations and pacing. A booking of several slots is listed in the
+``reserved`` cells of each of its slots. The rule indexes of pacing and one booking per guest
+are not written: an import builds them again from the reservations' fields.)
 
 Reads are consistent per slot (one MULTI: the slot, its cells and its reservations) while the
 venue takes bookings. The venue's hash, units, staff tokens, closures and grid (the slot ids)
@@ -163,10 +168,35 @@ class ClosureLine(_Line, tag="closure"):
     reason: str | None = None
 
 
-Line = VenueLine | UnitLine | SlotLine | ReservationLine | StaffTokenLine | ClosureLine
+class CombinationLine(_Line, tag="combination"):
+    """Tables of a restaurant pushed together for one party, and its creation order."""
+
+    id: str
+    tables: list[str]
+    capacity: int
+    seq: int
+
+
+Line = (
+    VenueLine
+    | UnitLine
+    | SlotLine
+    | ReservationLine
+    | StaffTokenLine
+    | ClosureLine
+    | CombinationLine
+)
 LINE_TYPES: dict[str, type[_Line]] = {
     str(cls.__struct_config__.tag): cls
-    for cls in (VenueLine, UnitLine, SlotLine, ReservationLine, StaffTokenLine, ClosureLine)
+    for cls in (
+        VenueLine,
+        UnitLine,
+        SlotLine,
+        ReservationLine,
+        StaffTokenLine,
+        ClosureLine,
+        CombinationLine,
+    )
 }
 
 
@@ -262,6 +292,7 @@ class VenueData:
     reservations: dict[str, ReservationLine] = field(default_factory=dict)
     staff_tokens: dict[str, StaffTokenLine] = field(default_factory=dict)
     closures: dict[str, ClosureLine] = field(default_factory=dict)
+    combinations: dict[str, CombinationLine] = field(default_factory=dict)
 
     def add(self, line: _Line) -> None:
         """Store one line of this venue."""
@@ -278,6 +309,8 @@ class VenueData:
                 self.staff_tokens[line.id] = line
             case ClosureLine():
                 self.closures[line.first] = line
+            case CombinationLine():
+                self.combinations[line.id] = line
             case _:  # pragma: no cover - every type in LINE_TYPES has a case
                 raise TypeError(f"no place for {type(line).__name__}")
 
@@ -294,6 +327,7 @@ class VenueData:
             "reservations": len(self.reservations),
             "staff tokens": len(self.staff_tokens),
             "closures": len(self.closures),
+            "combinations": len(self.combinations),
         }
 
 
@@ -377,6 +411,11 @@ def _check_venue(data: VenueData) -> None:
     _check_staff_tokens(data)
     for closure in data.closures.values():
         _check_closure(data, closure)
+    for combo in data.combinations.values():
+        if len(set(combo.tables)) != len(combo.tables) or not set(combo.tables) <= set(data.units):
+            raise BadFile(f"venue {vid}: combination {combo.id!r} names unknown or repeated tables")
+        if combo.capacity < 1 or combo.seq < 1:
+            raise BadFile(f"venue {vid}: combination {combo.id!r} needs capacity and seq >= 1")
 
 
 def _check_reservation(vid: str, ref: str, fields: dict[str, str]) -> None:
@@ -495,6 +534,24 @@ def _closure_lines(venue_id: str, closures: dict[str, str]) -> list[ClosureLine]
     return lines
 
 
+def _combination_lines(venue_id: str, combos: dict[str, str]) -> list[CombinationLine]:
+    """The combinations' lines (id -> stored JSON), in creation order."""
+    lines = []
+    for combo_id, text in combos.items():
+        row = json.loads(text)
+        lines.append(
+            CombinationLine(
+                FORMAT_VERSION,
+                venue_id,
+                combo_id,
+                list(row["tables"]),
+                int(row["capacity"]),
+                int(row["seq"]),
+            )
+        )
+    return sorted(lines, key=lambda line: line.seq)
+
+
 # -- one slot, read consistently ---------------------------------------------------------------
 
 
@@ -536,6 +593,16 @@ class SlotSnapshot:
         for ref, fields in sorted(self.reservations.items()):
             lines.append(ReservationLine(FORMAT_VERSION, venue_id, ref, fields))
         return lines
+
+
+def _ends_after(snapshot: SlotSnapshot, cutoff: int) -> bool:
+    """Whether a reservation on the slot (starting in it or claiming its cells) ends after
+    ``cutoff``: a booking of several slots is archived only once all of it has ended."""
+    return any(
+        int(row.get("ends") or 0) > cutoff
+        for row in snapshot.reservations.values()
+        if row.get("status") != "cancelled"
+    )
 
 
 def _chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
@@ -594,12 +661,14 @@ class Transfer:
         pipe.hgetall(keys.staff_used)
         pipe.hgetall(keys.closures)
         pipe.zrange(keys.slots, 0, -1, withscores=True)
-        fields, capacities, labels, fit, tokens, used, closures, grid = await pipe.execute()
+        pipe.hgetall(keys.combinations)
+        fields, capacities, labels, fit, tokens, used, closures, grid, combos = await pipe.execute()
         await self._write_venue_line(venue_id, fields, out)
         lines: list[Line] = [
             *_unit_lines(venue_id, capacities, labels, fit),
             *_staff_token_lines(venue_id, tokens, used),
             *_closure_lines(venue_id, closures),
+            *_combination_lines(venue_id, combos),
         ]
         for line in lines:
             out.write(line)
@@ -802,6 +871,9 @@ class Transfer:
             keys.staff_used,
             keys.closures,
             keys.seat_index,
+            keys.combinations,
+            keys.combinations_by_fit,
+            *self._rule_index_keys(data),
             *(keys.cells(slot) for slot in data.slots),
             *(keys.held(slot) for slot in data.slots),
             *(keys.reservation(ref) for ref in data.reservations),
@@ -878,6 +950,48 @@ class Transfer:
         for phone, refs in by_phone.items():
             pipe.sadd(keys.reservations_by_phone(phone), *refs)
         self._queue_staff_and_closures(pipe, keys, data)
+        self._queue_combinations_and_rule_indexes(pipe, keys, data)
+
+    def _rule_index_keys(self, data: VenueData) -> list[str]:
+        """The rule indexes (pacing, one booking per guest) the import builds again."""
+        return sorted({key for key, _, _ in self._rule_index_entries(data)})
+
+    def _rule_index_entries(self, data: VenueData) -> list[tuple[str, str, str]]:
+        """(key, member, value) of each reservation not cancelled in the indexes its
+        ``idx`` field names (as confirm.lua and book.lua write them)."""
+        keys = self._keys.of(data.venue_id)
+        entries = []
+        for ref, reservation in data.reservations.items():
+            fields = reservation.fields
+            idx = fields.get("idx", "")
+            if not idx or fields.get("status") == "cancelled":
+                continue
+            member, span = f"r|{ref}", f"{fields['starts']}|{fields.get('ends', '')}"
+            if "c" in idx:
+                entries.append((keys.covers(fields["slot"]), member, fields["party"]))
+            if "g" in idx and fields.get("user"):
+                entries.append((keys.guest(fields["user"]), member, span))
+            if "p" in idx:
+                entries.append((keys.guest_phone(fields["phone"]), member, span))
+        return entries
+
+    def _queue_combinations_and_rule_indexes(
+        self, pipe: Any, keys: VenueKeys, data: VenueData
+    ) -> None:
+        """Queue the combinations (record and best-fit rank) and the rule indexes."""
+        for combos in _chunks(list(data.combinations.values())):
+            pipe.hset(
+                keys.combinations,
+                mapping={
+                    c.id: json.dumps({"tables": c.tables, "capacity": c.capacity, "seq": c.seq})
+                    for c in combos
+                },
+            )
+            pipe.zadd(
+                keys.combinations_by_fit, {c.id: c.capacity * FIT_SCALE + c.seq for c in combos}
+            )
+        for key, member, value in self._rule_index_entries(data):
+            pipe.hset(key, member, value)
 
     @staticmethod
     def _queue_staff_and_closures(pipe: Any, keys: VenueKeys, data: VenueData) -> None:
@@ -948,6 +1062,9 @@ class Transfer:
                 snapshot = await self._swept_snapshot(keys, venue_id, slot, starts, guesses)
                 if snapshot is None:
                     report.kept[slot] = "a live hold is on it"
+                elif _ends_after(snapshot, cutoff):
+                    # A booking of several slots goes whole: its slots stay until it has ended.
+                    report.kept[slot] = "a booking on it ends after the cutoff"
                 elif snapshot.starts is not None:
                     lines = snapshot.lines(venue_id)
                     if written.get(slot) != lines:

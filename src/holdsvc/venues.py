@@ -19,6 +19,7 @@ from babel import Locale, UnknownLocaleError
 from redis.exceptions import WatchError
 
 from holdsvc import slots as timegrid
+from holdsvc.booking_rules import BookingRules, read_rules
 from holdsvc.errors import NotFound, ValidationFailed
 from holdsvc.identifiers import new_venue_id, normalize_phone
 from holdsvc.keys import Keys, VenueKeys
@@ -28,6 +29,14 @@ from holdsvc.scripts import AnyRedis
 from holdsvc.settings import Settings
 
 FIT_SCALE = 1 << 20
+RULE_FIELDS = (
+    "rules_version",
+    "durations",
+    "max_covers_per_slot",
+    "one_booking_per_guest",
+    "combinations",
+)
+PLAIN_RULES = BookingRules()
 MAX_QUERY_DAYS = 366
 # A day's local bounds must be representable in every time zone (datetime spans years 1..9999).
 EARLIEST_DATE = date(1, 1, 2)
@@ -186,6 +195,7 @@ class Venues:
         self._keys = keys
         self._settings = settings
         self._profiles: dict[str, VenueProfile] = {}
+        self._rules: dict[str, BookingRules] = {}
 
     @property
     def settings(self) -> Settings:
@@ -219,6 +229,22 @@ class Venues:
         if kind is not None and profile.kind != kind:
             raise NotFound(f"No such {kind}")
         return profile
+
+    async def rules(self, venue_id: str) -> BookingRules:
+        """A restaurant's booking rules, cached per process: the scripts that claim refuse
+        (STALE) when its ``rules_version`` moved on, and the caller calls ``forget_rules``."""
+        rules = self._rules.get(venue_id)
+        if rules is None:
+            values = await self._redis.hmget(self._keys.of(venue_id).venue, RULE_FIELDS)
+            rules = read_rules(
+                {name: v for name, v in zip(RULE_FIELDS, values, strict=True) if v is not None}
+            )
+            self._rules[venue_id] = rules
+        return rules
+
+    def forget_rules(self, venue_id: str) -> None:
+        """Drop the cached rules of a venue (a script said they are stale, or they changed)."""
+        self._rules.pop(venue_id, None)
 
     async def all_of(self, kind: VenueKind) -> list[Venue]:
         """Every venue of a kind, oldest first (one pipelined read)."""

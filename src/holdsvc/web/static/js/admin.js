@@ -6,6 +6,7 @@ import { api, bearer } from "./api.js";
 import { describe, say } from "./messages.js";
 import { addDays, dayLabel, clock, el, todayIn } from "./fmt.js";
 import { forgetToken, login, storedToken } from "./auth.js";
+import { rulesEditor } from "./rules.js";
 import { scheduleEditor } from "./schedule.js";
 import { mountStaffTokens } from "./stafftokens.js";
 import { mountWebhooks } from "./webhooks.js";
@@ -15,6 +16,13 @@ const localZone = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
 let restaurants = [];
 
 const schedule = scheduleEditor({
+  send,
+  headers,
+  current: () => restaurants.find((x) => x.id === $("t-restaurant").value),
+  changed: (rid) => loadVenues(rid),
+});
+
+const rules = rulesEditor({
   send,
   headers,
   current: () => restaurants.find((x) => x.id === $("t-restaurant").value),
@@ -176,6 +184,7 @@ async function showTables() {
   const rid = $("t-restaurant").value;
   schedule.show(restaurants.find((x) => x.id === rid));
   showDetails(restaurants.find((x) => x.id === rid));
+  rules.show(restaurants.find((x) => x.id === rid));
   if (!rid) {
     $("tables-now").replaceChildren(el("p", { class: "muted small", text: "Create a restaurant first." }));
     $("venue-links").replaceChildren();

@@ -16,6 +16,11 @@ function tableText(id) {
   return labels[id] ? ` (${labels[id]})` : "";
 }
 
+// "19:00–21:00": a booking lasts as long as the restaurant keeps a table for the party.
+function span(slot, endsAt) {
+  return endsAt ? `${clock(slot)}–${clock(endsAt)}` : clock(slot);
+}
+
 function refreshSlots() {
   if (window.htmx) window.htmx.trigger(searchForm, "refresh");
 }
@@ -32,7 +37,7 @@ const panel = new HoldPanel({
   },
   onDone: (reservation) => {
     document.getElementById("done-summary").textContent =
-      `A table for ${number(reservation.party_size)} on ${dayLabel(reservation.slot)} at ${clock(reservation.slot)}` +
+      `A table for ${number(reservation.party_size)} on ${dayLabel(reservation.slot)} at ${span(reservation.slot, reservation.ends_at)}` +
       `${tableText(reservation.table_id)}, in the name of ${reservation.name}.`;
   },
 });
@@ -58,13 +63,14 @@ slots.addEventListener("click", async (event) => {
   const all = slots.querySelectorAll(".slot-btn");
   for (const b of all) b.disabled = true;
   button.setAttribute("aria-busy", "true");
-  const summary = `A table for ${party} on ${dayLabel(slot)} at ${clock(slot)}`;
+  const summary = `A table for ${party} on ${dayLabel(slot)} at ${span(slot, button.dataset.ends)}`;
   const result = await panel.place({ slot, party_size: party }, summary);
   button.removeAttribute("aria-busy");
   for (const b of all) b.disabled = false;
   if (result.ok) {
     const held = result.data;
-    document.getElementById("hold-summary").textContent = `${summary}${tableText(held.table_id)}.`;
+    const where = (held.table_ids || [held.table_id]).map(tableText).join("");
+    document.getElementById("hold-summary").textContent = `${summary}${where}.`;
     return;
   }
   const code = result.problem.code;

@@ -65,8 +65,17 @@ function signOut(message) {
 
 // -- data ---------------------------------------------------------------------------------
 
+// The reservation whose booking covers this cell: it starts in this slot or an earlier one and
+// ends after this slot starts (a booking of several slots), on this table or on a table of its
+// combination. Slot ids and API times are local wall-clock text, so they compare as text.
 function reservationAt(slot, table) {
-  return state.dayReservations.find((r) => r.slot === slot && r.table_id === table && r.status !== "cancelled");
+  return state.dayReservations.find(
+    (r) =>
+      r.status !== "cancelled" &&
+      (r.table_ids || [r.table_id]).includes(table) &&
+      r.slot <= slot &&
+      (r.slot === slot || (r.ends_at && slot < r.ends_at.slice(0, 16))),
+  );
 }
 
 function findReservation(reference) {
@@ -416,6 +425,17 @@ function paintCell(button, slot, table, status, freeAt) {
     text = reservation.name;
     detail = `${reservation.party_size}p${reservation.status !== "confirmed" ? ` · ${STATUS_WORDS[reservation.status]}` : ""}`;
     button.dataset.ref = reservation.reference;
+    // One booking drawn as one block: down its slots, across the tables of its combination.
+    const later = reservation.slot !== slot;
+    const joined = reservation.table_id !== table;
+    if (later) button.classList.add("span-slot");
+    if (joined) button.classList.add("span-table");
+    if (later || joined) {
+      text = `${later ? "⋮" : "⋯"} ${reservation.name}`;
+      detail = `${clock(reservation.slot)}–${clock(reservation.ends_at)}`;
+    } else if (reservation.ends_at) {
+      detail += ` · until ${clock(reservation.ends_at)}`;
+    }
   } else {
     delete button.dataset.ref;
     if (status === "held" && freeAt) detail = `until ${clock(freeAt)}`;
