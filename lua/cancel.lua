@@ -7,12 +7,14 @@ Input:
   KEYS[1]  reservation hash
   KEYS[2]  cells hash          of the slot the caller read (its keys were built from it)
   KEYS[3]  feed stream
+  KEYS[n..]                    the waitlist block (lua/include/waitlist_offer.lua), last
   ARGV[1]  reference
   ARGV[2]  expected slot       what the caller read
   ARGV[3]  manage digest       sha256 hex of the presented Manage-Token; '' = none
   ARGV[4]  actor               staff: 'admin' or the staff token's id (any status; no token
                                needed; written to the feed); '' = a guest
   ARGV[5]  feed maxlen
+  ARGV[last]                   the waitlist block's JSON ('' = none)
 Output: {code, now ms}
   0  OK                      cancelled now ('cancelled' entry)
   1  REPLAYED                it was cancelled already: unchanged
@@ -26,6 +28,7 @@ Output: {code, now ms}
 --- @include "feed_append"
 --- @include "now_ms"
 --- @include "record_units"
+--- @include "waitlist_offer"
 
 local reference = ARGV[1]
 local expected_slot = ARGV[2]
@@ -56,4 +59,6 @@ end
 redis.call('HSET', KEYS[1], 'status', 'cancelled', 'cancelled_at', string.format('%d', now))
 feed_append(KEYS[3], feed_maxlen, 'cancelled', now, res[4], res[5], reference,
   cells_json(res[3], units), actor)
+-- The freed cells go to the waitlist in this same step.
+waitlist_after_free(now, feed_maxlen, nil)
 return {0, now}

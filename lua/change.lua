@@ -20,6 +20,7 @@ Input:
   KEYS[10] venue hash          kind, slot_minutes, bookings_open, min_notice_minutes,
                                max_days_ahead
   KEYS[11] feed stream
+  KEYS[n..]                    the waitlist block (lua/include/waitlist_offer.lua), last (of the slot read)
   ARGV[1]  reference
   ARGV[2]  expected slot       what the caller read (KEYS[2], and KEYS[3] when no target slot)
   ARGV[3]  expected phone      what the caller read (KEYS[8])
@@ -33,6 +34,7 @@ Input:
                                '' = the guest
   ARGV[10] manage digest       sha256 hex of the presented Manage-Token; '' = none
   ARGV[11] feed maxlen
+  ARGV[last]                   the waitlist block's JSON ('' = none)
 Output: {code, now ms, ...}
   0  OK                      changed ('changed' entry)
   11 SLOT_NOT_FOUND
@@ -57,6 +59,7 @@ Output: {code, now ms, ...}
 --- @include "now_ms"
 --- @include "record_units"
 --- @include "sweep_reply"
+--- @include "waitlist_offer"
 
 local reference = ARGV[1]
 local expected_slot = ARGV[2]
@@ -140,4 +143,6 @@ if phone_moves then
 end
 feed_append(KEYS[11], feed_maxlen, 'changed', now, res[6], res[7], reference,
   cjson.encode(cells), actor)
+-- A move away freed cells of the slot it left: they go to the waitlist in this same step.
+waitlist_after_free(now, feed_maxlen, nil)
 return {0, now}

@@ -14,6 +14,7 @@ Input:
   KEYS[9]  slots zset          slot id -> start ms
   KEYS[10] venue hash          slot_minutes
   KEYS[11] feed stream
+  KEYS[n..]                    the waitlist block (lua/include/waitlist_offer.lua), last (no offers)
   ARGV[1]  hold id
   ARGV[2]  token digest        sha256 hex of the presented Hold-Token
   ARGV[3]  reference           new, random
@@ -25,6 +26,7 @@ Input:
   ARGV[9]  venue id
   ARGV[10] feed maxlen
   ARGV[11] tombstone ms        how long the consumed hold is remembered (idempotent retries)
+  ARGV[last]                   the waitlist block's JSON ('' = none)
 Output: {code, now ms, ...}
   0  OK                      reference
   1  REPLAYED                already confirmed: its reference
@@ -39,6 +41,7 @@ Output: {code, now ms, ...}
 --- @include "feed_append"
 --- @include "now_ms"
 --- @include "record_units"
+--- @include "waitlist_offer"
 --- @include "write_reservation"
 
 local hold_id = ARGV[1]
@@ -81,6 +84,8 @@ write_reservation(KEYS[6], KEYS[7], KEYS[8], {
   notes = notes, created = string.format('%d', now), starts = string.format('%d', starts),
   ends = ends, hold = hold_id, user = hold[6], digest = manage_digest}, starts)
 redis.call('HSET', KEYS[1], 'ref', reference)
+-- A confirmed offer confirms its waitlist entry in the same step.
+waitlist_hold_ended(waitlist_block(), KEYS[1], 'confirmed', now)
 end_hold(KEYS[1], KEYS[4], KEYS[5], hold_id, hold[5], 'confirmed', tombstone_ms)
 feed_append(KEYS[11], feed_maxlen, 'confirmed', now, hold_id, hold[6], reference,
   cells_json(slot, units))

@@ -8,10 +8,12 @@ Input:
   KEYS[4]  holds zset          live hold id -> expires ms
   KEYS[5]  user zset           "<hold id>|<units>" -> expires ms
   KEYS[6]  feed stream
+  KEYS[n..]                    the waitlist block (lua/include/waitlist_offer.lua), last
   ARGV[1]  hold id
   ARGV[2]  token digest        sha256 hex of the presented Hold-Token
   ARGV[3]  feed maxlen
   ARGV[4]  tombstone ms        how long the ended hold is remembered
+  ARGV[last]                   the waitlist block's JSON ('' = none)
 Output: {code, now ms, ...}
   0  OK                      released now ('released' entry), or it had lapsed ('expired' entry)
   1  REPLAYED                it had already ended (released or expired): nothing to do
@@ -26,6 +28,7 @@ Output: {code, now ms, ...}
 --- @include "free_hold_cells"
 --- @include "now_ms"
 --- @include "record_units"
+--- @include "waitlist_offer"
 
 local hold_id = ARGV[1]
 local token_digest = ARGV[2]
@@ -47,4 +50,6 @@ local units = record_units(hold[4])
 free_hold_cells(KEYS[2], KEYS[3], hold_id, units)
 end_hold(KEYS[1], KEYS[4], KEYS[5], hold_id, hold[5], event, tombstone_ms)
 feed_append(KEYS[6], feed_maxlen, event, now, hold_id, hold[6], nil, cells_json(hold[7], units))
+-- The freed cells go to the waitlist in this same step (an offer's entry expires with it).
+waitlist_after_free(now, feed_maxlen, KEYS[1])
 return {0, now}

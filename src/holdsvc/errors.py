@@ -87,6 +87,16 @@ class Problem(Enum):
         "The hold has reached its maximum lifetime",
         "We cannot hold this any longer.",
     )
+    ALREADY_WAITING = (
+        409,
+        "The user already has a live waitlist entry for that slot or event",
+        "You are already on the waitlist for this.",
+    )
+    WAITLIST_FULL = (
+        409,
+        "The waitlist is full",
+        "Sorry, the waitlist for this is full.",
+    )
     HOLD_EXPIRED = (
         410,
         "The hold is no longer live",
@@ -176,6 +186,9 @@ class Status(IntEnum):
     NOT_EXPIRED = 53, None
     STALE = 54, None
     UNIT_REPEATED = 55, Problem.VALIDATION_ERROR, "{0} is named more than once"
+    ALREADY_WAITING = 70, Problem.ALREADY_WAITING, "The user already waits as entry {0}"
+    WAITLIST_FULL = 71, Problem.WAITLIST_FULL, "{0} entries wait already: the limit"
+    WAITLIST_ENTRY_NOT_FOUND = 72, Problem.NOT_FOUND, "No such waitlist entry"
     RATE_LIMITED = (
         60,
         Problem.RATE_LIMITED,
@@ -287,6 +300,14 @@ class ReservationCancelled(HoldsvcError):
 
 class HoldLifetimeExceeded(HoldsvcError):
     problem = Problem.HOLD_LIFETIME_EXCEEDED
+
+
+class AlreadyWaiting(HoldsvcError):
+    problem = Problem.ALREADY_WAITING
+
+
+class WaitlistFull(HoldsvcError):
+    problem = Problem.WAITLIST_FULL
 
 
 class HoldExpired(HoldsvcError):

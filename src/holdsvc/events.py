@@ -57,6 +57,8 @@ class Events:
             **rules,
             "bookings_open": "1",
             "next_unit": str(data.total_seats),
+            "max_waitlist": str(data.max_waitlist),
+            "offer_seconds": str(data.offer_seconds),
             "created": str(await redis_now_ms(self._redis)),
         }
         if zone is not None:
@@ -141,4 +143,6 @@ class Events:
             max_holds_per_user=venue.number("max_holds_per_user"),
             bookings_open=venue.fields.get("bookings_open") == "1",
             created_at=venue.time(venue.number("created")),
+            max_waitlist=venue.number("max_waitlist", 100),
+            offer_seconds=venue.number("offer_seconds", 900),
         )

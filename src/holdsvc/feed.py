@@ -17,7 +17,7 @@ from redis.exceptions import ResponseError
 from holdsvc import slots as timegrid
 from holdsvc.errors import Unavailable, ValidationFailed
 from holdsvc.keys import Keys
-from holdsvc.models import Cell, Change, ChangePage
+from holdsvc.models import OMIT, Cell, Change, ChangePage
 from holdsvc.scripts import AnyRedis
 from holdsvc.venues import VenueKind, VenueProfile, Venues
 
@@ -192,4 +192,5 @@ def change_view(profile: VenueProfile, entry_id: str, fields: dict[str, str]) ->
         reference=fields.get("ref") or None,
         cells=[Cell(slot=c["slot"], unit=c["unit"]) for c in json.loads(fields["cells"])],
         actor=fields.get("actor") or None,
+        waitlist_id=fields.get("wl") or OMIT,
     )

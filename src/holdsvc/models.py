@@ -31,6 +31,8 @@ class Restaurant(msgspec.Struct, kw_only=True):
     created_at: str
     schedule: Schedule | None = None
     horizon_days: int = 0
+    max_waitlist: int = 100
+    offer_seconds: int = 900
 
 
 class Table(msgspec.Struct, kw_only=True):
@@ -131,6 +133,8 @@ DateText = Annotated[str, msgspec.Meta(pattern=r"^\d{4}-\d{2}-\d{2}$")]
 Email = Annotated[str, msgspec.Meta(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 Notes = Annotated[str, msgspec.Meta(max_length=2000)]
 HorizonDays = Annotated[int, msgspec.Meta(ge=0, le=366)]
+MaxWaitlist = Annotated[int, msgspec.Meta(ge=1, le=10_000)]
+OfferSeconds = Annotated[int, msgspec.Meta(ge=60, le=86_400)]
 
 
 class ServiceHours(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -171,6 +175,8 @@ class RestaurantInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     max_days_ahead: MaxDaysAhead = 90
     schedule: Schedule | None = None
     horizon_days: HorizonDays = 0
+    max_waitlist: MaxWaitlist = 100
+    offer_seconds: OfferSeconds = 900
 
 
 class RestaurantPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -186,6 +192,8 @@ class RestaurantPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     max_days_ahead: MaxDaysAhead | Omittable = OMIT
     schedule: Schedule | Omittable | None = OMIT
     horizon_days: HorizonDays | Omittable = OMIT
+    max_waitlist: MaxWaitlist | Omittable = OMIT
+    offer_seconds: OfferSeconds | Omittable = OMIT
 
 
 class TableInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -268,6 +276,8 @@ class Event(msgspec.Struct, kw_only=True):
     max_holds_per_user: int
     bookings_open: bool
     created_at: str
+    max_waitlist: int = 100
+    offer_seconds: int = 900
 
 
 class SeatStatus(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -288,6 +298,8 @@ class EventInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     hold_seconds: HoldSeconds | None = None
     max_hold_seconds: MaxHoldSeconds | None = None
     max_holds_per_user: MaxHoldsPerUser | None = None
+    max_waitlist: MaxWaitlist = 100
+    offer_seconds: OfferSeconds = 900
 
 
 class EventPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -298,6 +310,8 @@ class EventPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     hold_seconds: HoldSeconds | Omittable = OMIT
     max_hold_seconds: MaxHoldSeconds | Omittable = OMIT
     max_holds_per_user: MaxHoldsPerUser | Omittable = OMIT
+    max_waitlist: MaxWaitlist | Omittable = OMIT
+    offer_seconds: OfferSeconds | Omittable = OMIT
 
 
 class SeatHoldInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -361,6 +375,8 @@ class Change(msgspec.Struct, kw_only=True):
     cells: list[Cell]
     # Who made it: None for guests and expiries, "admin", or the staff token's id.
     actor: str | None = None
+    # The waitlist entry of an 'offered', 'waitlisted' or 'waitlist_left' entry.
+    waitlist_id: str | Omittable = OMIT
 
 
 class ChangePage(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -396,3 +412,55 @@ class StaffTokenCreated(msgspec.Struct, kw_only=True):
     role: str
     token: str
     created_at: str
+
+
+SectionId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9]{1,16}$(?!\n)")]
+
+
+class WaitlistInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Body of POST /v1/restaurants/{rid}/waitlist."""
+
+    user_id: UserId
+    slot: SlotId
+    party_size: PartySize
+    name: Name
+    phone: Phone
+    email: Email | None = None
+
+
+class EventWaitlistInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Body of POST /v1/events/{eid}/waitlist."""
+
+    user_id: UserId
+    count: Annotated[int, msgspec.Meta(ge=1, le=1000)]
+    name: Name
+    phone: Phone
+    section: SectionId | None = None
+    email: Email | None = None
+
+
+class WaitlistEntry(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A waitlist entry; ``token`` only in the answer that created it, ``hold`` (with its
+    token) while it is offered, for the entry's bearer."""
+
+    id: str
+    status: str
+    position: int | None
+    created_at: str
+    user_id: str
+    slot: str
+    name: str
+    phone: str
+    email: str | None
+    party_size: int | Omittable = OMIT
+    count: int | Omittable = OMIT
+    section: str | Omittable | None = OMIT
+    hold: Hold | Omittable = OMIT
+    hold_id: str | Omittable = OMIT
+    token: str | Omittable = OMIT
+
+
+class WaitlistEntryList(msgspec.Struct):
+    """The staff list of a slot's or event's waitlist: waiting and offered, oldest first."""
+
+    entries: list[WaitlistEntry]

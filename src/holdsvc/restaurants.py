@@ -78,6 +78,8 @@ class Restaurants:
             "max_days_ahead": str(data.max_days_ahead),
             "bookings_open": "1",
             "horizon_days": str(data.horizon_days),
+            "max_waitlist": str(data.max_waitlist),
+            "offer_seconds": str(data.offer_seconds),
             "created": str(await redis_now_ms(self._redis)),
         }
         if data.schedule is not None:
@@ -342,4 +344,6 @@ def restaurant_view(venue: Venue) -> Restaurant:
         created_at=venue.time(venue.number("created")),
         schedule=read_schedule(f),
         horizon_days=venue.number("horizon_days"),
+        max_waitlist=venue.number("max_waitlist", 100),
+        offer_seconds=venue.number("offer_seconds", 900),
     )

@@ -8,6 +8,7 @@ from holdsvc.eviction import EvictionCheck
 from holdsvc.feed import Feed
 from holdsvc.grid import Grid
 from holdsvc.holds import Holds
+from holdsvc.identifiers import digest
 from holdsvc.keys import Keys
 from holdsvc.metrics import Metrics
 from holdsvc.pipelined import ClusterPipelines, PipelinedConnection
@@ -19,6 +20,7 @@ from holdsvc.settings import Settings
 from holdsvc.staff import StaffTokens
 from holdsvc.sweeper import Sweeper
 from holdsvc.venues import Venues
+from holdsvc.waitlist import Waitlist
 
 
 class Services:
@@ -45,6 +47,7 @@ class Services:
         *,
         grid: Grid,
         rolling_grid: RollingGrid,
+        waitlist: Waitlist,
     ) -> None:
         self.redis = redis
         self.scripts = scripts
@@ -61,6 +64,7 @@ class Services:
         self.rolling_grid = rolling_grid
         self.staff = staff
         self.eviction = eviction
+        self.waitlist = waitlist
 
     @classmethod
     def build(
@@ -89,6 +93,8 @@ class Services:
         rolling_grid = RollingGrid(redis, keys, grid)
         reservations = Reservations(redis, keys, scripts, venues, sweeper)
         holds = Holds(redis, keys, scripts, venues, reservations, sweeper, settings, metrics)
+        # An offer's hold gets a token like any hold: a MAC of its id (see Holds.token).
+        scripts.offer_digest = lambda venue_id, hold_id: digest(holds.token(venue_id, hold_id))
         feed = Feed(
             redis,
             stream_redis or redis,
@@ -115,6 +121,7 @@ class Services:
             eviction=EvictionCheck(redis, allowed=settings.allow_eviction),
             grid=grid,
             rolling_grid=rolling_grid,
+            waitlist=Waitlist(redis, keys, scripts, venues, holds),
         )
 
     async def ready(self) -> bool:
