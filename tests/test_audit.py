@@ -397,7 +397,7 @@ async def waitlisted_restaurant(services: Services) -> tuple[str, dict[str, Any]
 
     done, offered, waiting, left = [await join(u) for u in ("done", "offered", "waits", "left")]
     await services.holds.release(rid, kind, taken.id, str(taken.token))
-    first = await services.waitlist.get(rid, kind, done.id, done.token)
+    first = await services.waitlist.get(rid, kind, done.id, str(done.token))
     assert isinstance(first.hold, Hold)
     await services.holds.confirm(
         rid,
@@ -406,10 +406,12 @@ async def waitlisted_restaurant(services: Services) -> tuple[str, dict[str, Any]
         str(first.hold.token),
         ConfirmInput(name="D", phone="+12125550100"),
     )
-    assert (await services.waitlist.get(rid, kind, done.id, done.token)).status == "confirmed"
+    assert (await services.waitlist.get(rid, kind, done.id, str(done.token))).status == "confirmed"
     await services.holds.release(rid, kind, second.id, str(second.token))
-    assert (await services.waitlist.get(rid, kind, offered.id, offered.token)).status == "offered"
-    await services.waitlist.leave(rid, kind, left.id, left.token)
+    assert (
+        await services.waitlist.get(rid, kind, offered.id, str(offered.token))
+    ).status == "offered"
+    await services.waitlist.leave(rid, kind, left.id, str(left.token))
     return rid, {"slot": slot, "offered": offered, "waiting": waiting, "left": left}
 
 

@@ -1,6 +1,7 @@
-"""Property test: random sequences of hold/refresh/release/confirm/cancel/sweep with time
-advancing, over several users and cells, run by the real scripts on a real Redis, checked
-after every step against a small Python reference model (and the audit).
+"""Property test: random sequences of hold/refresh/release/confirm/cancel/sweep and waitlist
+join/leave (with offers and their lapse) with time advancing, over several users and cells,
+run by the real scripts on a real Redis, checked after every step against a small Python
+reference model (and the audit).
 
 Redis's clock cannot be wound forward, so "time passes" by moving every live hold's times
 back by the same amount (cells, records and indexes alike): to the scripts, which compare
@@ -26,6 +27,7 @@ from hypothesis.stateful import (
 from holdsvc.clock import redis_now_ms
 from holdsvc.connection import connect_redis
 from holdsvc.errors import (
+    AlreadyWaiting,
     HoldExpired,
     HoldLifetimeExceeded,
     HoldLimitReached,
@@ -36,14 +38,14 @@ from holdsvc.errors import (
 from holdsvc.holds import HoldRequest
 from holdsvc.keys import Keys
 from holdsvc.metrics import Metrics
-from holdsvc.models import ConfirmInput, RestaurantInput, TableInput
+from holdsvc.models import ConfirmInput, Hold, RestaurantInput, TableInput, WaitlistInput
 from holdsvc.services import Services
 from holdsvc.settings import Settings
 from holdsvc.units import decode_units
 from holdsvc.venues import VenueKind, read_cell
 from tests.helpers import tomorrow
 
-HOLD_S, MAX_S, CAP = 100, 150, 2
+HOLD_S, MAX_S, CAP, OFFER_S = 100, 150, 2, 60
 TABLES = ("T1", "T2", "T3")
 # Taken once, when the module is read: a run that crosses midnight keeps the same day.
 DAY = tomorrow()
@@ -63,10 +65,24 @@ class ModelHold:
     created: int
     expires: int
     status: str = "held"
+    offer_of: str | None = None  # the waitlist entry it was offered to
 
     @property
     def ends(self) -> int:
-        return self.created + MAX_S
+        # An offer lasts offer_seconds, and no refresh extends it.
+        return self.expires if self.offer_of else self.created + MAX_S
+
+
+@dataclass
+class ModelEntry:
+    """The model's view of one waitlist entry."""
+
+    id: str
+    token: str
+    user: str
+    slot: str
+    status: str = "waiting"
+    passed_over: bool = False  # left waiting beside a free table, its user at the cap
 
 
 @dataclass
@@ -76,6 +92,7 @@ class Model:
     now: int = 0
     holds: dict[str, ModelHold] = field(default_factory=dict)
     reserved: dict[tuple[str, str], str] = field(default_factory=dict)
+    entries: dict[str, ModelEntry] = field(default_factory=dict)
 
     def live(self, hold: ModelHold) -> bool:
         return hold.status == "held" and hold.expires > self.now
@@ -99,6 +116,7 @@ class ScriptsVersusModel(RuleBasedStateMachine):
     redis_url = ""
     holds = Bundle("holds")
     references = Bundle("references")
+    entries = Bundle("entries")
 
     def __init__(self) -> None:
         super().__init__()
@@ -120,6 +138,7 @@ class ScriptsVersusModel(RuleBasedStateMachine):
                     hold_seconds=HOLD_S,
                     max_hold_seconds=MAX_S,
                     max_holds_per_user=CAP,
+                    offer_seconds=OFFER_S,
                 )
             )
         )
@@ -147,6 +166,12 @@ class ScriptsVersusModel(RuleBasedStateMachine):
     )
     def hold(self, user: str, slot: str, table: str | None) -> str:
         m = self.model
+        if any(e.slot == slot and e.status == "waiting" for e in m.entries.values()) and any(
+            h.slot == slot and h.status == "held" and not m.live(h) for h in m.holds.values()
+        ):
+            # The claim would sweep a lapsed hold in its way, and that expiry hands the table
+            # to the waitlist: the model sweeps first so that it knows who holds what.
+            self.sweep()
         wanted = table or next((t for t in TABLES if m.free(slot, t)), None)
         expected: type[HoldsvcError] | None = None
         if m.held_units(user) + 1 > CAP:
@@ -162,7 +187,9 @@ class ScriptsVersusModel(RuleBasedStateMachine):
             placed, _ = self.run(self.services.holds.place(self.rid, VenueKind.RESTAURANT, request))
         except HoldsvcError as error:
             assert expected is not None and isinstance(error, expected), (error, expected)
+            self.adopt_lapses()
             return ""
+        self.adopt_lapses()
         assert expected is None and placed.table_id == wanted, (placed, expected, wanted)
         m.holds[placed.id] = ModelHold(
             placed.id, str(placed.token), user, slot, str(wanted), m.now, m.now + HOLD_S
@@ -205,6 +232,7 @@ class ScriptsVersusModel(RuleBasedStateMachine):
             return
         if hold.status == "held":
             hold.status = "released" if self.model.live(hold) else "expired"
+        self.adopt_offers()
 
     @rule(target=references, hold_id=holds)
     def confirm(self, hold_id: str) -> str:
@@ -237,6 +265,7 @@ class ScriptsVersusModel(RuleBasedStateMachine):
         cell = self.refs[reference]
         if self.model.reserved.get(cell) == reference:
             del self.model.reserved[cell]
+        self.adopt_offers()
 
     @rule()
     def sweep(self) -> None:
@@ -244,6 +273,97 @@ class ScriptsVersusModel(RuleBasedStateMachine):
         for hold in self.model.holds.values():
             if hold.status == "held" and not self.model.live(hold):
                 hold.status = "expired"
+        self.adopt_offers()
+
+    @rule(target=entries, user=st.sampled_from(USERS), slot=st.sampled_from(SLOTS))
+    def join(self, user: str, slot: str) -> str:
+        m = self.model
+        waiting = any(
+            e.user == user and e.slot == slot and e.status in ("waiting", "offered")
+            for e in m.entries.values()
+        )
+        body = WaitlistInput(user_id=user, slot=slot, party_size=2, name="W", phone="+12125550199")
+        try:
+            entry = self.run(self.services.waitlist.join(self.rid, VenueKind.RESTAURANT, body))
+        except AlreadyWaiting:
+            assert waiting
+            return ""
+        assert not waiting
+        m.entries[entry.id] = ModelEntry(entry.id, str(entry.token), user, slot)
+        self.adopt_offers()
+        return str(entry.id)
+
+    @rule(entry_id=entries)
+    def leave(self, entry_id: str) -> None:
+        entry = self.model.entries.get(entry_id)
+        if entry is None:
+            return
+        left = self.run(
+            self.services.waitlist.leave(self.rid, VenueKind.RESTAURANT, entry_id, entry.token)
+        )
+        if entry.status in ("waiting", "offered"):
+            assert left.status == "left"
+            for hold in self.model.holds.values():
+                if hold.offer_of == entry_id and hold.status == "held":
+                    hold.status = "released" if self.model.live(hold) else "expired"
+            entry.status = "left"
+        else:
+            assert left.status == entry.status
+        self.adopt_offers()
+
+    @rule(entry_id=entries)
+    def confirm_offer(self, entry_id: str) -> None:
+        offer = next((h for h in self.model.holds.values() if h.offer_of == entry_id), None)
+        if entry_id and offer is not None:
+            self.confirm(offer.id)
+            self.adopt_offers()
+
+    def adopt_lapses(self) -> None:
+        """A claim sweeps lapsed holds in its way (after_sweeping): each such expiry may hand
+        its table on. The model learns which lapsed holds ended, then the offers."""
+        for hold in self.model.holds.values():
+            if hold.status == "held" and not self.model.live(hold):
+                status = self.run(self.redis.hget(Keys("hs").of(self.rid).hold(hold.id), "status"))
+                if status == "expired":
+                    hold.status = "expired"
+        self.adopt_offers()
+
+    def adopt_offers(self) -> None:
+        """Read every entry back: a new offer becomes a model hold (it must sit on a table the
+        model says is free, for the entry's user, within the cap); ended offers end entries."""
+        m = self.model
+        for entry in m.entries.values():
+            seen = self.run(
+                self.services.waitlist.get(self.rid, VenueKind.RESTAURANT, entry.id, entry.token)
+            )
+            if entry.status == "waiting" and seen.status == "offered":
+                offer = seen.hold
+                assert isinstance(offer, Hold) and offer.user_id == entry.user
+                table = str(offer.table_id)
+                assert offer.slot == entry.slot and m.free(entry.slot, table), (entry, table)
+                assert m.held_units(entry.user) + 1 <= CAP
+                m.holds[offer.id] = ModelHold(
+                    offer.id, str(offer.token), entry.user, entry.slot, table, m.now,
+                    m.now + OFFER_S, offer_of=entry.id,
+                )  # fmt: skip
+                entry.status = "offered"
+                continue
+            offer = next((h for h in m.holds.values() if h.offer_of == entry.id), None)
+            if entry.status == "offered" and offer is not None and offer.status != "held":
+                # Its offer ended: confirmed with it, else expired.
+                entry.status = "confirmed" if offer.status == "confirmed" else "expired"
+            assert seen.status == entry.status, (entry, seen.status)
+        # Offers follow freed cells: an entry left waiting at the cap waits for the next step
+        # that frees a cell of its slot, even once its user's holds end.
+        for entry in m.entries.values():
+            lapsed = any(
+                h.slot == entry.slot and h.status == "held" and not m.live(h)
+                for h in m.holds.values()
+            )
+            free = any(m.free(entry.slot, table) for table in TABLES)
+            at_cap = m.held_units(entry.user) + 1 > CAP
+            if entry.status == "waiting" and free and not lapsed and at_cap:
+                entry.passed_over = True
 
     @rule(seconds=st.sampled_from((10, 30, 50, 100)))
     def time_passes(self, seconds: int) -> None:
@@ -269,6 +389,21 @@ class ScriptsVersusModel(RuleBasedStateMachine):
                     assert (seen.status, seen.owner) == ("held", holder.id), (slot, table, seen)
                 else:
                     assert seen.status == "available", (slot, table, seen)
+
+    @invariant()
+    def no_fitting_entry_waits_beside_a_free_table(self) -> None:
+        """Invariant 9, in the model: a slot with a free table (and no lapsed hold the sweeper
+        still has to end) has no waiting entry whose user is under the cap."""
+        m = self.model
+        for slot in SLOTS:
+            lapsed = any(
+                h.slot == slot and h.status == "held" and not m.live(h) for h in m.holds.values()
+            )
+            if lapsed or not any(m.free(slot, t) for t in TABLES):
+                continue
+            for entry in m.entries.values():
+                if entry.slot == slot and entry.status == "waiting" and not entry.passed_over:
+                    assert m.held_units(entry.user) + 1 > CAP, (slot, entry)
 
     @invariant()
     def audit_is_clean(self) -> None:

@@ -119,7 +119,12 @@ local function waitlist_pick(wl, kind, cap, now)
             done = true
             break
           end
-          -- At the user cap: skipped, not blocking the entries behind it.
+          -- At the user cap: skipped, not blocking the entries behind it. The mark says so
+          -- (the audit's invariant 9): the next freeing step of the slot asks again.
+          if not entry.capped then
+            entry.capped = now
+            redis.call('HSET', wl.entries, entry.id, cjson.encode(entry))
+          end
         end
         offset = offset + #batch / 2
       end

@@ -770,6 +770,10 @@ def _check_fit(venue: _Venue, waitlist: _Waitlist, slot: str) -> list[Violation]
     if starts is None or starts <= venue.now or not waitlist.queue[slot]:
         return []
     cells = venue.cells.get(slot, {})
+    if any(_lapsed(state, venue.now) for state in cells.values()):
+        # A lapsed hold the sweeper has yet to end blocks best fit; its expiry offers the
+        # slot's free cells (lua/include/waitlist_offer.lua).
+        return []
     free = [unit for unit in venue.units if unit not in cells]
     capacity = venue.capacities
     cap = int(venue.fields.get("max_holds_per_user", "0"))
@@ -785,7 +789,10 @@ def _check_fit(venue: _Venue, waitlist: _Waitlist, slot: str) -> list[Violation]
             fits, units = len(free) >= need, need
         else:
             fits, units = any(capacity.get(u, 0) >= need for u in free), 1
-        if fits and held_by[str(entry.get("user"))] + units <= cap:
+        # An entry passed over at the user cap (marked) waits for the slot's next freeing
+        # step, even if the user's holds have ended since: offers follow freed cells.
+        under_cap = held_by[str(entry.get("user"))] + units <= cap and not entry.get("capped")
+        if fits and under_cap:
             found.append(
                 Violation(
                     check="waitlist_fit",
@@ -795,3 +802,8 @@ def _check_fit(venue: _Venue, waitlist: _Waitlist, slot: str) -> list[Violation]
                 )
             )
     return found
+
+
+def _lapsed(state: str, now: int) -> bool:
+    """A cell held by a hold that has lapsed (its expiry not yet swept)."""
+    return state.startswith("h|") and int(state.rsplit("|", 1)[1]) <= now

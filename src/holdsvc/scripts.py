@@ -339,7 +339,10 @@ class Scripts:
         fields: dict[str, str | None],
     ) -> Joined:
         """Add a waitlist entry to ``slot``; offered at once when what it asks is free."""
-        block_keys, block = await self.waitlist_block(keys, slot, users=[user_id])
+        # Older entries (their users at the cap, say) may head the walk: name them too.
+        heads = await self.waitlist_heads(keys, slot)
+        users = [*heads, user_id] if user_id not in heads else heads
+        block_keys, block = await self.waitlist_block(keys, slot, users=users)
         reply = await self._call(
             "join",
             block_keys,
