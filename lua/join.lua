@@ -67,5 +67,15 @@ redis.call('XADD', wl.feed, 'MAXLEN', '~', feed_maxlen, '*', 'event', 'waitliste
 -- What was asked may be free right now: offered at once (older fitting entries first).
 waitlist_offer(wl, now, feed_maxlen, nil)
 local stored = waitlist_entry(wl, entry_id)
+-- A user already at the cap is marked passed over now, so that the users named to later
+-- freeing steps are those who may take an offer.
+local cap = tonumber(redis.call('HGET', wl.venue, 'max_holds_per_user'))
+local units = 1
+if venue[1] == 'event' then units = need end
+if stored.status == 'waiting' and not stored.capped
+    and waitlist_held_units(wl.user_keys[user_id], now) + units > cap then
+  stored.capped = now
+  redis.call('HSET', wl.entries, entry_id, cjson.encode(stored))
+end
 if stored.status == 'offered' then return {0, now, seq, 0, stored.hold} end
 return {0, now, seq, redis.call('ZRANK', wl.queue, entry_id) + 1, ''}

@@ -346,3 +346,22 @@ async def test_a_sold_out_event_offers_released_seats(client: Client) -> None:
     assert seen[1]["position"] == 1 and seen[1]["count"] == 6
     listed = (await client.get(url, headers=ADMIN)).json()["entries"]
     assert [e["status"] for e in listed] == ["offered", "waiting", "offered"]
+
+
+async def test_many_entries_at_the_cap_are_skipped_in_one_step(client: Client) -> None:
+    """Twenty users at the cap wait ahead of one who is not: a release offers the table to
+    the twenty-first in the same step (the walk passes every one at the cap)."""
+    rid = await new_venue(client, capacities=(2,) * 21, first=DAY, max_holds_per_user=1)
+    blocker = await new_hold(client, rid, "blocker", slot=SLOT)
+    for n in range(20):
+        await new_hold(client, rid, f"guest{n}", slot=SLOT)
+    for n in range(20):
+        await new_hold(client, rid, f"capped{n}", slot=OTHER_SLOT)
+        await join(client, rid, f"capped{n}")
+    free = await join(client, rid, "free")
+    await client.delete(
+        f"/v1/restaurants/{rid}/holds/{blocker['id']}", headers={"Hold-Token": blocker["token"]}
+    )
+    assert (await entry_of(client, rid, free))["status"] == "offered"
+    audit = await client.get(f"/v1/restaurants/{rid}/audit", headers=ADMIN)
+    assert audit.json()["ok"], audit.json()

@@ -100,33 +100,35 @@ local function waitlist_pick(wl, kind, cap, now)
     local chosen, lapsed = choose_units(wl.cells, wl.units, wl.fit, {}, party, count, now, nil,
       kind)
     if chosen and #lapsed == 0 then
-      local offset = 0
+      -- Paged by score (not offset), so each page costs the same however deep the walk.
+      local from = base
       local done = false
       while not done do
-        local batch = redis.call('ZRANGEBYSCORE', wl.waiting, base, floor - 1, 'WITHSCORES',
-          'LIMIT', offset, 16)
+        local batch = redis.call('ZRANGEBYSCORE', wl.waiting, from, floor - 1, 'WITHSCORES',
+          'LIMIT', 0, 64)
         if #batch == 0 then break end
+        from = '(' .. batch[#batch]
         for i = 1, #batch, 2 do
           local seq = tonumber(batch[i + 1]) - base
           -- Older entries of another need already won: none of this need can beat them.
           if best and seq > best.seq then done = true break end
           local entry = waitlist_entry(wl, batch[i])
           local user_key = entry and wl.user_keys[entry.user]
-          -- A user the caller did not read (joined since): this need waits for the next step.
-          if not user_key then done = true break end
-          if waitlist_held_units(user_key, now) + #chosen <= cap then
+          -- A user the caller did not name: one passed over at the cap stays passed over; any
+          -- other joined since the caller read, and this need waits for the next step.
+          if not user_key and not (entry and entry.capped) then done = true break end
+          if user_key and waitlist_held_units(user_key, now) + #chosen <= cap then
             best = {entry = entry, units = chosen, seq = seq, user_key = user_key}
             done = true
             break
           end
           -- At the user cap: skipped, not blocking the entries behind it. The mark says so
           -- (the audit's invariant 9): the next freeing step of the slot asks again.
-          if not entry.capped then
+          if user_key and not entry.capped then
             entry.capped = now
             redis.call('HSET', wl.entries, entry.id, cjson.encode(entry))
           end
         end
-        offset = offset + #batch / 2
       end
     end
   end

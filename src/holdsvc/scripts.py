@@ -32,8 +32,9 @@ from holdsvc.units import decode_units, encode_units
 AnyRedis: TypeAlias = Any  # Redis | RedisCluster
 # The waitlist block (lua/include/waitlist_offer.lua): how many users of each need, and how
 # many needs, a freeing step is told about; how many offers one step may make.
-WAITLIST_USERS_PER_NEED = 4
+WAITLIST_USERS_PER_NEED = 16
 WAITLIST_MAX_NEEDS = 64
+WAITLIST_MARKED_NAMED = 64
 WAITLIST_OFFERS_PER_STEP = 4
 INCLUDE = re.compile(r'^--- @include "([a-z_]+)"[ \t]*$', re.MULTILINE)
 
@@ -276,7 +277,7 @@ class Scripts:
         reply = await self._call(
             "waitlist_heads",
             [keys.waitlist_waiting(slot), keys.waitlist],
-            [WAITLIST_USERS_PER_NEED, WAITLIST_MAX_NEEDS],
+            [WAITLIST_USERS_PER_NEED, WAITLIST_MAX_NEEDS, WAITLIST_MARKED_NAMED],
         )
         return [_text(user) for user in reply[2:]]
 
