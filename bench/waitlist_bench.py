@@ -105,7 +105,8 @@ async def scenario(services: Services, shape: str, size: int, runs: int) -> dict
     rid = await venue(services)
     await book(services, rid, "T2")
     reference = await book(services, rid, "T1")
-    await fill(services, rid, shape, size)
+    # need and cap: W waiting counts the entry behind them (max_waitlist is 10 000).
+    await fill(services, rid, shape, size if shape == "fit" else max(size - 1, 0))
     keys = Keys("hs").of(rid)
     cancel_us: list[int] = []
     heads_us: list[int] = []

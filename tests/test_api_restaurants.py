@@ -80,6 +80,8 @@ async def test_create_restaurant_applies_defaults_and_normalises_phone(client: C
         "created_at": "x",
         "schedule": None,
         "horizon_days": 0,
+        "max_waitlist": 100,
+        "offer_seconds": 900,
     }
     fetched = await client.get(f"/v1/restaurants/{body['id']}")
     assert fetched.status_code == 200
