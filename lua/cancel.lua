@@ -12,12 +12,14 @@ Input:
   KEYS[6]  guest hash          of its phone (idx 'p')
   KEYS[7]  seat index hash     of a seat-map event (keys.seat_index; else absent)
   KEYS[8], KEYS[9], ...        cells hash, held zset of each following slot of its booking
+  KEYS[n..]                    the waitlist block (lua/include/waitlist_offer.lua), last
   ARGV[1]  reference
   ARGV[2]  expected slot       what the caller read
   ARGV[3]  manage digest       sha256 hex of the presented Manage-Token; '' = none
   ARGV[4]  actor               staff: 'admin' or the staff token's id (any status; no token
                                needed; written to the feed); '' = a guest
   ARGV[5]  feed maxlen
+  ARGV[last]                   the waitlist block's JSON ('' = none)
 Output: {code, now ms}
   0  OK                      cancelled now ('cancelled' entry)
   1  REPLAYED                it was cancelled already: unchanged
@@ -36,6 +38,7 @@ Output: {code, now ms}
 --- @include "seat_runs"
 --- @include "slot_keys"
 --- @include "unindex_booking"
+--- @include "waitlist_offer"
 
 local reference = ARGV[1]
 local expected_slot = ARGV[2]
@@ -75,4 +78,6 @@ unindex_booking(res[8], state, KEYS[4], KEYS[5], KEYS[6])
 redis.call('HSET', KEYS[1], 'status', 'cancelled', 'cancelled_at', string.format('%d', now))
 feed_append(KEYS[3], feed_maxlen, 'cancelled', now, res[4], res[5], reference,
   booking_cells(slots, units), actor)
+-- The freed cells go to the waitlist in this same step.
+waitlist_after_free(now, feed_maxlen, nil)
 return {0, now}

@@ -34,6 +34,7 @@ Input:
   KEYS[18] guest hash          of the new phone (the same key when unchanged)   (rich only)
   KEYS[19], ...                cells hash, held zset of each following slot it spans now,
                                then of each following slot of the target        (rich only)
+  KEYS[n..]                    the waitlist block (lua/include/waitlist_offer.lua), last (of the slot read)
   ARGV[1]  reference
   ARGV[2]  expected slot       what the caller read (KEYS[2], and KEYS[3] when no target slot)
   ARGV[3]  expected phone      what the caller read (KEYS[8])
@@ -55,6 +56,7 @@ Input:
   ARGV[15] covers cap          max_covers_per_slot (0: off)
   ARGV[16] one booking         '1': one booking per guest
   ARGV[17] combinations        '1': the venue has combinations
+  ARGV[last]                   the waitlist block's JSON ('' = none)
 Output: {code, now ms, ...}
   0  OK                      changed ('changed' entry)
   11 SLOT_NOT_FOUND
@@ -89,6 +91,7 @@ Output: {code, now ms, ...}
 --- @include "slot_keys"
 --- @include "span_start"
 --- @include "sweep_reply"
+--- @include "waitlist_offer"
 
 local reference = ARGV[1]
 local expected_slot = ARGV[2]
@@ -239,7 +242,8 @@ local function rich_change()
   redis.call('HSET', KEYS[1], 'idx', new_idx)
   return nil
 end
-if ARGV[13] then
+-- The rich path's ARGV[13..17] come before the waitlist block's JSON (always last).
+if #ARGV >= 17 then
   local refused = rich_change()
   if refused then return refused end
 elseif move then
@@ -287,4 +291,6 @@ if phone_moves then
 end
 feed_append(KEYS[11], feed_maxlen, 'changed', now, res[6], res[7], reference,
   cjson.encode(cells), actor, new_status)
+-- A move away freed cells of the slot it left: they go to the waitlist in this same step.
+waitlist_after_free(now, feed_maxlen, nil)
 return {0, now}

@@ -18,6 +18,7 @@ Input:
   KEYS[13] guest hash          of the hold's user (used when its idx has 'g')
   KEYS[14] guest hash          of the phone (read and written with one_booking_per_guest)
   KEYS[15], KEYS[16], ...      cells hash, held zset of each following slot of its booking
+  KEYS[n..]                    the waitlist block (lua/include/waitlist_offer.lua), last (no offers)
   ARGV[1]  hold id
   ARGV[2]  token digest        sha256 hex of the presented Hold-Token
   ARGV[3]  reference           new, random
@@ -29,6 +30,7 @@ Input:
   ARGV[9]  venue id
   ARGV[10] feed maxlen
   ARGV[11] tombstone ms        how long the consumed hold is remembered (idempotent retries)
+  ARGV[last]                   the waitlist block's JSON ('' = none)
 Output: {code, now ms, ...}
   0  OK                      reference
   1  REPLAYED                already confirmed: its reference
@@ -49,6 +51,7 @@ Output: {code, now ms, ...}
 --- @include "now_ms"
 --- @include "record_units"
 --- @include "slot_keys"
+--- @include "waitlist_offer"
 --- @include "write_reservation"
 
 local hold_id = ARGV[1]
@@ -127,6 +130,8 @@ write_reservation(KEYS[6], KEYS[7], KEYS[8], {
   ends = ends, hold = hold_id, user = hold[6], digest = manage_digest, idx = idx,
   slots = hold[10] or '', combo = hold[13] or ''}, starts)
 redis.call('HSET', KEYS[1], 'ref', reference)
+-- A confirmed offer confirms its waitlist entry in the same step.
+waitlist_hold_ended(waitlist_block(), KEYS[1], 'confirmed', now)
 end_hold(KEYS[1], KEYS[4], KEYS[5], hold_id, hold[5], 'confirmed', tombstone_ms)
 feed_append(KEYS[11], feed_maxlen, 'confirmed', now, hold_id, hold[6], reference,
   booking_cells(slots, units))

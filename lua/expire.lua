@@ -13,9 +13,11 @@ Input:
   KEYS[8]  guest hash          of the hold's user (used when its record's idx has 'g')
   KEYS[9]  seat index hash     of a seat-map event (keys.seat_index; else absent)
   KEYS[10], KEYS[11], ...    cells hash, held zset of each following slot of its booking
+  KEYS[n..]                    the waitlist block (lua/include/waitlist_offer.lua), last
   ARGV[1]  hold id
   ARGV[2]  feed maxlen
   ARGV[3]  tombstone ms        how long the ended hold is remembered
+  ARGV[last]                   the waitlist block's JSON ('' = none)
 Output: {code, now ms}
   0  OK                      expired now ('expired' entry)
   1  REPLAYED                not live any more (already ended, or gone): only the index cleaned
@@ -33,6 +35,7 @@ Output: {code, now ms}
 --- @include "seat_runs"
 --- @include "slot_keys"
 --- @include "unindex_booking"
+--- @include "waitlist_offer"
 
 local hold_id = ARGV[1]
 local feed_maxlen = tonumber(ARGV[2])
@@ -59,4 +62,6 @@ unindex_booking(hold[8], 'h|' .. hold_id, KEYS[7], KEYS[8], '')
 end_hold(KEYS[1], KEYS[4], KEYS[5], hold_id, hold[4], 'expired', tombstone_ms)
 feed_append(KEYS[6], feed_maxlen, 'expired', now, hold_id, hold[5], nil,
   booking_cells(slots, units))
+-- The freed cells go to the waitlist in this same step (an offer's entry expires with it).
+waitlist_after_free(now, feed_maxlen, KEYS[1])
 return {0, now}

@@ -12,11 +12,13 @@ Input:
                                when unknown: a key nobody uses)
   KEYS[4]  feed stream
   KEYS[5], KEYS[6], ...        per slot that may hold its cells: cells hash, held zset
-  KEYS[last]                   seat index hash of a seat-map event (keys.seat_index; else absent)
+  KEYS[first-1]                seat index hash, just before the waitlist block (keys.seat_index)
+  KEYS[n..]                    the waitlist block (lua/include/waitlist_offer.lua), last
   ARGV[1]  hold id
   ARGV[2]  feed maxlen
   ARGV[3]  user id             "" when unknown
   ARGV[4], ARGV[5], ...        per slot, in the order of KEYS: slot id, JSON array of unit ids
+  ARGV[last]                   the waitlist block's JSON ('' = none)
 Output: {code, now ms}
   0  OK                      freed the cells still naming it ('expired' entry listing them)
   1  REPLAYED                nothing of it left to free (or its record exists): index cleaned
@@ -25,6 +27,7 @@ Output: {code, now ms}
 --- @include "feed_append"
 --- @include "now_ms"
 --- @include "seat_runs"
+--- @include "waitlist_offer"
 
 local hold_id = ARGV[1]
 local feed_maxlen = tonumber(ARGV[2])
@@ -36,8 +39,8 @@ if redis.call('EXISTS', KEYS[1]) == 1 then return {1, now} end
 
 local prefix = 'h|' .. hold_id .. '|'
 local freed = {}
-local seat_index = KEYS[#KEYS]
-for i = 5, #KEYS - 1, 2 do
+local seat_index = KEYS[waitlist_first_key() - 1]
+for i = 5, waitlist_first_key() - 2, 2 do
   local slot = ARGV[i - 1]
   for _, unit in ipairs(cjson.decode(ARGV[i])) do
     local state = redis.call('HGET', KEYS[i], unit)
@@ -62,4 +65,6 @@ for _, member in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do
 end
 if #freed == 0 then return {1, now} end
 feed_append(KEYS[4], feed_maxlen, 'expired', now, hold_id, user_id, nil, cjson.encode(freed))
+-- The freed cells (of the block's slot) go to the waitlist in this same step.
+waitlist_after_free(now, feed_maxlen, nil)
 return {0, now}

@@ -12,10 +12,12 @@ Input:
   KEYS[8]  guest hash          of the hold's user (used when its record's idx has 'g')
   KEYS[9]  seat index hash     of a seat-map event (keys.seat_index; else absent)
   KEYS[10], KEYS[11], ...    cells hash, held zset of each following slot of its booking
+  KEYS[n..]                    the waitlist block (lua/include/waitlist_offer.lua), last
   ARGV[1]  hold id
   ARGV[2]  token digest        sha256 hex of the presented Hold-Token
   ARGV[3]  feed maxlen
   ARGV[4]  tombstone ms        how long the ended hold is remembered
+  ARGV[last]                   the waitlist block's JSON ('' = none)
 Output: {code, now ms, ...}
   0  OK                      released now ('released' entry), or it had lapsed ('expired' entry)
   1  REPLAYED                it had already ended (released or expired): nothing to do
@@ -35,6 +37,7 @@ Output: {code, now ms, ...}
 --- @include "seat_runs"
 --- @include "slot_keys"
 --- @include "unindex_booking"
+--- @include "waitlist_offer"
 
 local hold_id = ARGV[1]
 local token_digest = ARGV[2]
@@ -62,4 +65,6 @@ for _, pair in ipairs(slot_pairs) do free_hold_cells(pair[1], pair[2], hold_id, 
 unindex_booking(hold[10], 'h|' .. hold_id, KEYS[7], KEYS[8], '')
 end_hold(KEYS[1], KEYS[4], KEYS[5], hold_id, hold[5], event, tombstone_ms)
 feed_append(KEYS[6], feed_maxlen, event, now, hold_id, hold[6], nil, booking_cells(slots, units))
+-- The freed cells go to the waitlist in this same step (an offer's entry expires with it).
+waitlist_after_free(now, feed_maxlen, KEYS[1])
 return {0, now}

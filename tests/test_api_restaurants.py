@@ -87,6 +87,8 @@ async def test_create_restaurant_applies_defaults_and_normalises_phone(client: C
         "durations": None,
         "max_covers_per_slot": 0,
         "one_booking_per_guest": False,
+        "max_waitlist": 100,
+        "offer_seconds": 900,
     }
     fetched = await client.get(f"/v1/restaurants/{body['id']}")
     assert fetched.status_code == 200

@@ -16,7 +16,14 @@ from redis.asyncio import Redis
 from holdsvc.cli import _audit, main
 from holdsvc.errors import HoldsvcError
 from holdsvc.keys import Keys
-from holdsvc.models import ConfirmInput, ReservationPatch, StaffBookingInput
+from holdsvc.models import (
+    ConfirmInput,
+    Hold,
+    ReservationPatch,
+    StaffBookingInput,
+    WaitlistEntry,
+    WaitlistInput,
+)
 from holdsvc.services import Services
 from holdsvc.settings import Settings
 from holdsvc.venues import VenueKind
@@ -480,6 +487,85 @@ async def test_each_planted_booking_fault_is_named(
     rid, made = await rich_restaurant(client)
     clean = await services.auditor.audit(rid, "restaurant")
     assert clean.ok, clean.violations
+    await fault(services, rid, made)
+    report = await services.auditor.audit(rid, "restaurant")
+    assert not report.ok
+    assert check in {v.check for v in report.violations}, report.violations
+
+
+# -- invariant 9: the waitlist ---------------------------------------------------------------
+
+
+async def waitlisted_restaurant(services: Services) -> tuple[str, dict[str, Any]]:
+    """A full slot with an offered, a waiting, a confirmed and a left entry."""
+    rid = await make_restaurant(services, capacities=(2, 2))
+    slot = slot_tomorrow(19)
+    kind = VenueKind.RESTAURANT
+    taken = await place(services, rid, "guest", slot=slot)
+    second = await place(services, rid, "guest2", slot=slot)
+
+    async def join(user: str) -> WaitlistEntry:
+        body = WaitlistInput(user_id=user, slot=slot, party_size=2, name="W", phone="+12125550199")
+        return await services.waitlist.join(rid, kind, body)
+
+    done, offered, waiting, left = [await join(u) for u in ("done", "offered", "waits", "left")]
+    await services.holds.release(rid, kind, taken.id, str(taken.token))
+    first = await services.waitlist.get(rid, kind, done.id, str(done.token))
+    assert isinstance(first.hold, Hold)
+    await services.holds.confirm(
+        rid,
+        kind,
+        first.hold.id,
+        str(first.hold.token),
+        ConfirmInput(name="D", phone="+12125550100"),
+    )
+    assert (await services.waitlist.get(rid, kind, done.id, str(done.token))).status == "confirmed"
+    await services.holds.release(rid, kind, second.id, str(second.token))
+    assert (
+        await services.waitlist.get(rid, kind, offered.id, str(offered.token))
+    ).status == "offered"
+    await services.waitlist.leave(rid, kind, left.id, str(left.token))
+    return rid, {"slot": slot, "offered": offered, "waiting": waiting, "left": left}
+
+
+async def test_the_waitlist_is_clean_after_real_work(services: Services) -> None:
+    rid, _ = await waitlisted_restaurant(services)
+    report = await services.auditor.audit(rid, "restaurant")
+    assert report.violations == [] and report.ok
+    assert report.checked["waitlist_entries"] == 4
+
+
+async def _free_table_while_waiting(services: Services, rid: str, made: dict[str, Any]) -> None:
+    # A table appears behind the scripts' back: free, and fitting the entry that waits.
+    await services.redis.hset(V.of(rid).units, "T9", 4)
+    await services.redis.zadd(V.of(rid).units_by_fit, {"T9": 4 * 1048576 + 9})
+
+
+async def _offer_without_hold(services: Services, rid: str, made: dict[str, Any]) -> None:
+    key = V.of(rid).waitlist
+    entry = json.loads(await services.redis.hget(key, made["waiting"].id))
+    await services.redis.hset(key, made["waiting"].id, json.dumps({**entry, "status": "offered"}))
+
+
+async def _left_still_listed(services: Services, rid: str, made: dict[str, Any]) -> None:
+    entry = json.loads(await services.redis.hget(V.of(rid).waitlist, made["left"].id))
+    await services.redis.zadd(
+        V.of(rid).waitlist_live(made["slot"]), {made["left"].id: entry["seq"]}
+    )
+
+
+@pytest.mark.parametrize(
+    ("fault", "check"),
+    [
+        (_free_table_while_waiting, "waitlist_fit"),
+        (_offer_without_hold, "waitlist_state"),
+        (_left_still_listed, "waitlist_state"),
+    ],
+)
+async def test_each_planted_waitlist_fault_is_named(
+    services: Services, fault: Fault, check: str
+) -> None:
+    rid, made = await waitlisted_restaurant(services)
     await fault(services, rid, made)
     report = await services.auditor.audit(rid, "restaurant")
     assert not report.ok

@@ -143,6 +143,8 @@ class World:
             url = f"{base}/{made.json()['tables'][0]['id']}"
         if url.endswith("/slots?from=&to="):
             url = url.replace("from=&to=", "from=2031-02-01&to=2031-02-01")
+        if url.endswith("/waitlist?slot="):
+            url += next(self.hours)
         if url == "/v1/reservations?phone=":
             url = "/v1/reservations?phone=%2B12125550100"
         if url.endswith("/reservations") and method == "POST":

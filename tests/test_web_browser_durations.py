@@ -39,7 +39,8 @@ def at(hhmm: str) -> str:
 
 
 async def test_the_guest_sees_when_the_booking_ends(page: Page, http: httpx.AsyncClient) -> None:
-    rid = await new_restaurant(http, slot_minutes=30, durations=DURATIONS)
+    # A 24-hour locale: the times below read as the issue writes them (19:00 to 21:00).
+    rid = await new_restaurant(http, slot_minutes=30, durations=DURATIONS, locale="en-GB")
     await page.goto(f"/r/{rid}")
     await page.get_by_label("Guests").fill("2")
     await pick_day(page, day(1))
@@ -67,7 +68,9 @@ async def test_the_guest_sees_when_the_booking_ends(page: Page, http: httpx.Asyn
 async def test_staff_see_a_booking_across_its_slots_and_tables(
     page: Page, http: httpx.AsyncClient, server: ServerProcess
 ) -> None:
-    rid = await new_restaurant(http, capacities=(2, 2), slot_minutes=30, durations=DURATIONS)
+    rid = await new_restaurant(
+        http, capacities=(2, 2), slot_minutes=30, durations=DURATIONS, locale="en-GB"
+    )
     made = await http.post(
         f"/v1/restaurants/{rid}/combinations", json={"tables": ["T1", "T2"], "capacity": 4}
     )

@@ -137,7 +137,7 @@ async def test_slots_fragment_answers_each_case_in_words(client: Client) -> None
     assert "up to 90 days ahead" in await slots("date=2999-01-01&party_size=2")
     moving = await slots(f"date={tomorrow()}&party_size=2&purpose=move&current={slot_tomorrow(19)}")
     assert "your time now" in moving
-    assert 'Move to </span><span class="time">8:00\u202fPM</span>' in moving
+    assert 'Move to </span><span class="time">8:00\u202fPM<span class="until">' in moving
 
     paused = await client.patch(
         f"/v1/restaurants/{rid}", json={"bookings_open": False}, headers=ADMIN

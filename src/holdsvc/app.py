@@ -34,6 +34,7 @@ from holdsvc.api.reservations import ReservationController
 from holdsvc.api.restaurants import RestaurantController, book_as_staff
 from holdsvc.api.throttle import throttle_holds
 from holdsvc.api.venue import venue_router
+from holdsvc.api.waitlist import waitlist_router
 from holdsvc.api.webhooks import webhook_router
 from holdsvc.connection import connect_redis, pipelined_connection
 from holdsvc.feedwork import FeedWorkers
@@ -186,6 +187,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *(hold_router(face) for face in FACES),
             venue_router(RESTAURANTS, book_as_staff),
             venue_router(EVENTS),
+            *(waitlist_router(face) for face in FACES),
             ReservationController,
             OpsController,
             *(webhook_router(face) for face in FACES),

@@ -26,6 +26,8 @@ from holdsvc.units import decode_units
 # A booking's time as the guest rule sees it: start ms, end ms, hold id or reference.
 _Span = tuple[int, int, str | None, str | None]
 LIVE_RESERVATION = ("confirmed", "seated", "no_show", "completed")
+LIVE_ENTRY = ("waiting", "offered")
+NEED_SCALE = 1 << 32
 TERMINAL_EVENT = {"released": "released", "expired": "expired", "confirmed": "confirmed"}
 SNAPSHOT_TRIES = 5
 
@@ -52,6 +54,17 @@ class AuditReport(msgspec.Struct, kw_only=True):
 
 
 @dataclass
+class _Waitlist:
+    """The waitlist as one pass read it: entries, and per slot its sets."""
+
+    entries: dict[str, dict[str, Any]] = field(default_factory=dict)
+    waiting: dict[str, dict[str, int]] = field(default_factory=dict)
+    queue: dict[str, dict[str, int]] = field(default_factory=dict)
+    live: dict[str, dict[str, int]] = field(default_factory=dict)
+    users: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+@dataclass
 class _Venue:
     """Everything one pass read."""
 
@@ -61,6 +74,7 @@ class _Venue:
     units: set[str] = field(default_factory=set)
     # Removed tables -> when (ms): past bookings may name them, no slot after may claim them.
     removed: dict[str, int] = field(default_factory=dict)
+    capacities: dict[str, int] = field(default_factory=dict)
     cells: dict[str, dict[str, str]] = field(default_factory=dict)
     held: dict[str, dict[str, float]] = field(default_factory=dict)
     holds: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -101,12 +115,15 @@ class Auditor:
         violations += await self._check_seat_index(keys, venue)
         feed_entries = await self._feed(keys)
         violations += self._check_feed(venue, feed_entries)
+        waitlist = await self._read_waitlist(keys)
+        violations += check_waitlist(venue, waitlist)
         counts = {
             "slots": len(venue.slots),
             "cells": sum(len(c) for c in venue.cells.values()),
             "holds": len(venue.holds),
             "reservations": len(venue.reservations),
             "feed_entries": len(feed_entries),
+            "waitlist_entries": len(waitlist.entries),
         }
         return violations, counts
 
@@ -163,7 +180,9 @@ class Auditor:
             s: int(ms) for s, ms in await self._redis.zrange(keys.slots, 0, -1, withscores=True)
         }
         venue = _Venue(fields=fields, now=await redis_now_ms(self._redis), slots=slots)
-        venue.units = set(await self._redis.hkeys(keys.units))
+        capacities: dict[str, str] = await self._redis.hgetall(keys.units)
+        venue.units = set(capacities)
+        venue.capacities = {unit: int(capacity) for unit, capacity in capacities.items()}
         removed: dict[str, str] = await self._redis.hgetall(keys.units_removed)
         venue.removed = {unit: int(text.split("|", 1)[0]) for unit, text in removed.items()}
         hold_ids = set(await self._redis.zrange(keys.holds, 0, -1))
@@ -233,6 +252,32 @@ class Auditor:
         for ref, row in zip(ordered_refs, rows[len(ordered_holds) :], strict=True):
             if row:
                 venue.reservations[ref] = row
+
+    async def _read_waitlist(self, keys: VenueKeys) -> _Waitlist:
+        """Every entry, and each slot's waitlist sets, read together in one MULTI per slot
+        (a slot's sets change only with its entries, in one script)."""
+        waitlist = _Waitlist()
+        slots = await self._ids(keys.every_waitlist_queue)
+        raw: dict[str, str] = await self._redis.hgetall(keys.waitlist)
+        waitlist.entries = {entry_id: json.loads(text) for entry_id, text in raw.items()}
+        slots |= {
+            str(e.get("slot")) for e in waitlist.entries.values() if e.get("status") in LIVE_ENTRY
+        }
+        for slot in sorted(slots):
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.zrange(keys.waitlist_waiting(slot), 0, -1, withscores=True)
+            pipe.zrange(keys.waitlist_queue(slot), 0, -1, withscores=True)
+            pipe.zrange(keys.waitlist_live(slot), 0, -1, withscores=True)
+            pipe.hgetall(keys.waitlist_users(slot))
+            waiting, queue, live, users = await pipe.execute()
+            waitlist.waiting[slot] = {e: int(s) for e, s in waiting}
+            waitlist.queue[slot] = {e: int(s) for e, s in queue}
+            waitlist.live[slot] = {e: int(s) for e, s in live}
+            waitlist.users[slot] = users
+        # Entries settled after the first read are read again (the sets were read later).
+        raw = await self._redis.hgetall(keys.waitlist)
+        waitlist.entries = {entry_id: json.loads(text) for entry_id, text in raw.items()}
+        return waitlist
 
     async def _feed(self, keys: VenueKeys) -> list[tuple[str, dict[str, str]]]:
         entries: list[tuple[str, dict[str, str]]] = await self._redis.xrange(keys.feed)
@@ -748,9 +793,10 @@ class Auditor:
                 by_ref[entry["ref"]].append(entry["event"])
         for hold_id, hold in venue.holds.items():
             events = by_hold.get(hold_id)
-            if not events or events[0] != "held":
+            # A waitlist offer begins with 'offered' where any other hold begins with 'held'.
+            if not events or events[0] not in ("held", "offered"):
                 continue  # its first entries were trimmed away: nothing to compare
-            if events.count("held") != 1:
+            if events.count("held") + events.count("offered") != 1:
                 found.append(
                     Violation(check="feed", detail="more than one 'held' entry", hold_id=hold_id)
                 )
@@ -849,3 +895,105 @@ def _owners(cells: dict[str, str]) -> dict[str, set[str]]:
         elif state.startswith("h|"):
             owners["h"].add(state.split("|", 2)[1])
     return owners
+
+
+def check_waitlist(venue: _Venue, waitlist: _Waitlist) -> list[Violation]:
+    """Invariant 9: entry states agree with their sets and offers, and no free cell fits a
+    waiting entry while it waits (unless its user is at the cap, or the slot started)."""
+    found: list[Violation] = []
+    for entry_id, entry in waitlist.entries.items():
+        found += _check_entry(venue, waitlist, entry_id, entry)
+    for slot, members in waitlist.live.items():
+        for entry_id in members:
+            if waitlist.entries.get(entry_id, {}).get("status") not in LIVE_ENTRY:
+                found.append(
+                    Violation(
+                        check="waitlist_state",
+                        detail=f"the live list names entry {entry_id}, which has ended",
+                        slot=slot,
+                    )
+                )
+    for slot in waitlist.queue:
+        found += _check_fit(venue, waitlist, slot)
+    return found
+
+
+def _check_entry(
+    venue: _Venue, waitlist: _Waitlist, entry_id: str, entry: dict[str, Any]
+) -> list[Violation]:
+    """One entry against its slot's sets and, when offered, its offer's hold."""
+    slot, status, seq = str(entry.get("slot")), entry.get("status"), int(entry.get("seq", 0))
+    waiting = waitlist.waiting.get(slot, {}).get(entry_id)
+    queued = waitlist.queue.get(slot, {}).get(entry_id)
+    live = waitlist.live.get(slot, {}).get(entry_id)
+    mine = waitlist.users.get(slot, {}).get(str(entry.get("user"))) == entry_id
+    problem = None
+    if status == "waiting":
+        if waiting != int(entry["need"]) * NEED_SCALE + seq or queued != seq or live != seq:
+            problem = "a waiting entry missing from its slot's sets"
+        elif not mine:
+            problem = "a waiting entry its user's index does not name"
+    elif status == "offered":
+        hold = venue.holds.get(str(entry.get("hold")), {})
+        if waiting is not None or queued is not None or live != seq or not mine:
+            problem = "an offered entry in the wrong sets"
+        elif hold.get("wl") != entry_id or hold.get("status") != "held":
+            problem = f"an offered entry whose offer is {hold.get('status', 'missing')}"
+    elif waiting is not None or queued is not None or live is not None or mine:
+        problem = f"a {status} entry still in its slot's sets"
+    if problem is None:
+        return []
+    return [
+        Violation(
+            check="waitlist_state",
+            detail=f"{problem}: {entry_id}",
+            slot=slot,
+            hold_id=entry.get("hold"),
+            user_id=entry.get("user"),
+        )
+    ]
+
+
+def _check_fit(venue: _Venue, waitlist: _Waitlist, slot: str) -> list[Violation]:
+    """No free cell of the slot (nothing on it at all) fits a waiting entry."""
+    starts = venue.slots.get(slot)
+    if starts is None or starts <= venue.now or not waitlist.queue[slot]:
+        return []
+    cells = venue.cells.get(slot, {})
+    if any(_lapsed(state, venue.now) for state in cells.values()):
+        # A lapsed hold the sweeper has yet to end blocks best fit; its expiry offers the
+        # slot's free cells (lua/include/waitlist_offer.lua).
+        return []
+    free = [unit for unit in venue.units if unit not in cells]
+    capacity = venue.capacities
+    cap = int(venue.fields.get("max_holds_per_user", "0"))
+    held_by: defaultdict[str, int] = defaultdict(int)
+    for hold in venue.holds.values():
+        if hold.get("status") == "held" and int(hold.get("expires", 0)) > venue.now:
+            held_by[hold.get("user", "")] += int(hold.get("n", "0"))
+    found: list[Violation] = []
+    for entry_id in waitlist.queue[slot]:
+        entry = waitlist.entries.get(entry_id, {})
+        need = int(entry.get("need", 0))
+        if venue.fields.get("kind") == "event":
+            fits, units = len(free) >= need, need
+        else:
+            fits, units = any(capacity.get(u, 0) >= need for u in free), 1
+        # An entry passed over at the user cap (marked) waits for the slot's next freeing
+        # step, even if the user's holds have ended since: offers follow freed cells.
+        under_cap = held_by[str(entry.get("user"))] + units <= cap and not entry.get("capped")
+        if fits and under_cap:
+            found.append(
+                Violation(
+                    check="waitlist_fit",
+                    detail=f"free cells fit waiting entry {entry_id}",
+                    slot=slot,
+                    user_id=entry.get("user"),
+                )
+            )
+    return found
+
+
+def _lapsed(state: str, now: int) -> bool:
+    """A cell held by a hold that has lapsed (its expiry not yet swept)."""
+    return state.startswith("h|") and int(state.rsplit("|", 1)[1]) <= now

@@ -113,6 +113,16 @@ class Problem(Enum):
         "The guest already has a booking overlapping that time",
         "You already have a booking at that time. One booking per guest, please.",
     )
+    ALREADY_WAITING = (
+        409,
+        "The user already has a live waitlist entry for that slot or event",
+        "You are already on the waitlist for this.",
+    )
+    WAITLIST_FULL = (
+        409,
+        "The waitlist is full",
+        "Sorry, the waitlist for this is full.",
+    )
     HOLD_EXPIRED = (
         410,
         "The hold is no longer live",
@@ -217,6 +227,9 @@ class Status(IntEnum):
     STALE = 54, None
     UNIT_REPEATED = 55, Problem.VALIDATION_ERROR, "{0} is named more than once"
     LEASE_LOST = 56, None
+    ALREADY_WAITING = 70, Problem.ALREADY_WAITING, "The user already waits as entry {0}"
+    WAITLIST_FULL = 71, Problem.WAITLIST_FULL, "{0} entries wait already: the limit"
+    WAITLIST_ENTRY_NOT_FOUND = 72, Problem.NOT_FOUND, "No such waitlist entry"
     RATE_LIMITED = (
         60,
         Problem.RATE_LIMITED,
@@ -348,6 +361,14 @@ class CoversLimitReached(HoldsvcError):
 
 class OverlappingBooking(HoldsvcError):
     problem = Problem.OVERLAPPING_BOOKING
+
+
+class AlreadyWaiting(HoldsvcError):
+    problem = Problem.ALREADY_WAITING
+
+
+class WaitlistFull(HoldsvcError):
+    problem = Problem.WAITLIST_FULL
 
 
 class HoldExpired(HoldsvcError):

@@ -96,6 +96,8 @@ class Events:
             "bookings_open": "1",
             "next_unit": str(total),
             **stored_details(data.address, data.description, data.locale, data.reminder_hours),
+            "max_waitlist": str(data.max_waitlist),
+            "offer_seconds": str(data.offer_seconds),
             "created": str(await redis_now_ms(self._redis)),
         }
         if zone is not None:
@@ -249,6 +251,8 @@ class Events:
             bookings_open=venue.fields.get("bookings_open") == "1",
             created_at=venue.time(venue.number("created")),
             **details_view(venue),
+            max_waitlist=venue.number("max_waitlist", 100),
+            offer_seconds=venue.number("offer_seconds", 900),
         )
         if venue.fields.get("seatmap") == "1":
             plan = await self.seat_map(venue.id)

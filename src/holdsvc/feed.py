@@ -193,4 +193,5 @@ def change_view(profile: VenueProfile, entry_id: str, fields: dict[str, str]) ->
         cells=[Cell(slot=c["slot"], unit=c["unit"]) for c in json.loads(fields["cells"])],
         actor=fields.get("actor") or None,
         status=fields.get("status", OMIT),
+        waitlist_id=fields.get("wl") or OMIT,
     )

@@ -100,6 +100,10 @@ class Holds:
     def _token(self, venue_id: str, hold_id: str) -> str:
         return hold_token(self._secret, venue_id, hold_id)
 
+    def token(self, venue_id: str, hold_id: str) -> str:
+        """A hold's token (a MAC of its id): also the token of a waitlist offer's hold."""
+        return self._token(venue_id, hold_id)
+
     async def place_from_body(
         self,
         venue_id: str,

@@ -181,6 +181,40 @@ class VenueKeys:
         return f"{self.base}feed"
 
     @property
+    def venue_id(self) -> str:
+        """The venue id these keys are tagged with (the first braced part)."""
+        return self.base[self.base.index("{") + 1 : self.base.index("}")]
+
+    @property
+    def waitlist(self) -> str:
+        """Hash: waitlist entry id -> the entry (JSON: slot, user, need, token digest, status,
+        seq, hold, contact fields). Every slot's entries; ended ones stay readable."""
+        return f"{self.base}wl"
+
+    def waitlist_waiting(self, slot: str) -> str:
+        """Zset: waiting entry id -> need * 2^32 + join sequence (a walk per need, oldest
+        first: the offer's scan, lua/include/waitlist_offer.lua)."""
+        return f"{self.base}wl:wait:{slot}"
+
+    def waitlist_queue(self, slot: str) -> str:
+        """Zset: waiting entry id -> join sequence (positions)."""
+        return f"{self.base}wl:queue:{slot}"
+
+    def waitlist_live(self, slot: str) -> str:
+        """Zset: waiting and offered entry id -> join sequence (the staff list)."""
+        return f"{self.base}wl:live:{slot}"
+
+    def waitlist_users(self, slot: str) -> str:
+        """Hash: user id -> the user's live entry in this slot (``already_waiting``). A hash
+        field, never a key part: user ids are chosen freely."""
+        return f"{self.base}wl:users:{slot}"
+
+    @property
+    def every_waitlist_queue(self) -> KeyFamily:
+        """Every slot's queue of waiting entries; the part is the slot id."""
+        return KeyFamily.under(self.waitlist_queue(""), _SLOT_ID)
+
+    @property
     def staff_tokens(self) -> str:
         """Hash: staff token digest -> the token's record (JSON: id, name, role, created)."""
         return f"{self.base}staff"

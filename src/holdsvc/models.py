@@ -38,6 +38,8 @@ class Restaurant(msgspec.Struct, kw_only=True):
     durations: list[DurationRule] | None = None
     max_covers_per_slot: int = 0
     one_booking_per_guest: bool = False
+    max_waitlist: int = 100
+    offer_seconds: int = 900
 
 
 class Table(msgspec.Struct, kw_only=True):
@@ -184,6 +186,10 @@ class Combination(msgspec.Struct, kw_only=True):
     capacity: int
 
 
+MaxWaitlist = Annotated[int, msgspec.Meta(ge=1, le=10_000)]
+OfferSeconds = Annotated[int, msgspec.Meta(ge=60, le=86_400)]
+
+
 class ServiceHours(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """One service of a day; a ``closes`` before ``opens`` runs past midnight."""
 
@@ -229,6 +235,8 @@ class RestaurantInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     durations: Durations | None = None
     max_covers_per_slot: MaxCovers = 0
     one_booking_per_guest: bool = False
+    max_waitlist: MaxWaitlist = 100
+    offer_seconds: OfferSeconds = 900
 
 
 class RestaurantPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -251,6 +259,8 @@ class RestaurantPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     durations: Durations | Omittable | None = OMIT
     max_covers_per_slot: MaxCovers | Omittable = OMIT
     one_booking_per_guest: bool | Omittable = OMIT
+    max_waitlist: MaxWaitlist | Omittable = OMIT
+    offer_seconds: OfferSeconds | Omittable = OMIT
 
 
 class TableInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -345,6 +355,8 @@ class Event(msgspec.Struct, kw_only=True):
     description: str = ""
     locale: str = "en-US"
     reminder_hours: int = 0
+    max_waitlist: int = 100
+    offer_seconds: int = 900
     sections: list[SectionView] | Omittable = OMIT
 
 
@@ -415,6 +427,8 @@ class EventInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     description: Description = ""
     locale: LocaleTag = "en-US"
     reminder_hours: ReminderHours = 0
+    max_waitlist: MaxWaitlist = 100
+    offer_seconds: OfferSeconds = 900
 
 
 class EventPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -429,6 +443,8 @@ class EventPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     description: Description | Omittable = OMIT
     locale: LocaleTag | Omittable = OMIT
     reminder_hours: ReminderHours | Omittable = OMIT
+    max_waitlist: MaxWaitlist | Omittable = OMIT
+    offer_seconds: OfferSeconds | Omittable = OMIT
 
 
 class SeatHoldInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -496,6 +512,8 @@ class Change(msgspec.Struct, kw_only=True):
     actor: str | None = None
     # The reservation's new status, on a `changed` entry that set one (else absent).
     status: str | Omittable = OMIT
+    # The waitlist entry of an 'offered', 'waitlisted' or 'waitlist_left' entry.
+    waitlist_id: str | Omittable = OMIT
 
 
 class ChangePage(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -531,3 +549,55 @@ class StaffTokenCreated(msgspec.Struct, kw_only=True):
     role: str
     token: str
     created_at: str
+
+
+SectionId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9]{1,16}$(?!\n)")]
+
+
+class WaitlistInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Body of POST /v1/restaurants/{rid}/waitlist."""
+
+    user_id: UserId
+    slot: SlotId
+    party_size: PartySize
+    name: Name
+    phone: Phone
+    email: Email | None = None
+
+
+class EventWaitlistInput(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Body of POST /v1/events/{eid}/waitlist."""
+
+    user_id: UserId
+    count: Annotated[int, msgspec.Meta(ge=1, le=1000)]
+    name: Name
+    phone: Phone
+    section: SectionId | None = None
+    email: Email | None = None
+
+
+class WaitlistEntry(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A waitlist entry; ``token`` only in the answer that created it, ``hold`` (with its
+    token) while it is offered, for the entry's bearer."""
+
+    id: str
+    status: str
+    position: int | None
+    created_at: str
+    user_id: str
+    slot: str
+    name: str
+    phone: str
+    email: str | None
+    party_size: int | Omittable = OMIT
+    count: int | Omittable = OMIT
+    section: str | Omittable | None = OMIT
+    hold: Hold | Omittable = OMIT
+    hold_id: str | Omittable = OMIT
+    token: str | Omittable = OMIT
+
+
+class WaitlistEntryList(msgspec.Struct):
+    """The staff list of a slot's or event's waitlist: waiting and offered, oldest first."""
+
+    entries: list[WaitlistEntry]

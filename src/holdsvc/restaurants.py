@@ -96,6 +96,8 @@ class Restaurants:
             "bookings_open": "1",
             "horizon_days": str(data.horizon_days),
             **stored_details(data.address, data.description, data.locale, data.reminder_hours),
+            "max_waitlist": str(data.max_waitlist),
+            "offer_seconds": str(data.offer_seconds),
             "created": str(await redis_now_ms(self._redis)),
         }
         if data.schedule is not None:
@@ -795,4 +797,6 @@ def restaurant_view(venue: Venue) -> Restaurant:
         durations=read_durations(f),
         max_covers_per_slot=venue.number("max_covers_per_slot"),
         one_booking_per_guest=f.get("one_booking_per_guest") == "1",
+        max_waitlist=venue.number("max_waitlist", 100),
+        offer_seconds=venue.number("offer_seconds", 900),
     )

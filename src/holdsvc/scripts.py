@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from importlib import resources
@@ -22,6 +23,7 @@ from redis.exceptions import NoScriptError
 
 from holdsvc.booking_rules import BookingRules, following_slot_keys, record_slots
 from holdsvc.errors import Status, raise_for_status
+from holdsvc.identifiers import new_hold_id
 from holdsvc.keys import REMINDERS, VenueKeys
 from holdsvc.pipelined import ClusterPipelines, PipelinedConnection
 from holdsvc.replication import NO_WAIT, Replication, eval_then_wait
@@ -30,6 +32,12 @@ from holdsvc.units import decode_units, encode_units
 # redis-py annotates replies as unions of sync/async and bytes/str. Our clients always use
 # decode_responses=True, so replies are text; the client is typed loosely at this one boundary.
 AnyRedis: TypeAlias = Any  # Redis | RedisCluster
+# The waitlist block (lua/include/waitlist_offer.lua): how many users of each need, and how
+# many needs, a freeing step is told about; how many offers one step may make.
+WAITLIST_USERS_PER_NEED = 16
+WAITLIST_MAX_NEEDS = 64
+WAITLIST_MARKED_NAMED = 64
+WAITLIST_OFFERS_PER_STEP = 4
 INCLUDE = re.compile(r'^--- @include "([a-z_]+)"[ \t]*$', re.MULTILINE)
 
 
@@ -163,6 +171,17 @@ class SlotsAdded:
 
 
 @dataclass(frozen=True, slots=True)
+class Joined:
+    """What join.lua answered: the entry's sequence, its position (0 when it was offered at
+    once) and the offer's hold id ('' when none)."""
+
+    seq: int
+    position: int
+    offer_hold_id: str
+    now_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class Throttled:
     """What throttle.lua answered for an allowed request."""
 
@@ -221,6 +240,9 @@ class Scripts:
         self._feed_maxlen = feed_maxlen
         self._tombstone_ms = tombstone_seconds * 1000
         self._source = {name: read_script(name) for name in script_names()}
+        # The token digest of an offer's hold (venue id, hold id): set by the services, as
+        # hold tokens are MACs of their ids (holdsvc.identifiers.hold_token).
+        self.offer_digest: Callable[[str, str], str] | None = None
         self._sha = {
             name: hashlib.sha1(text.encode()).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1
             for name, text in self._source.items()
@@ -281,6 +303,122 @@ class Scripts:
             check=_wrote,
         )
         return reply, Replication(wanted=self._wait_replicas, acknowledged=acknowledged)
+
+    async def waitlist_heads(self, keys: VenueKeys, slot: str) -> list[str]:
+        """The users heading each need of the slot's waitlist (waitlist_heads.lua)."""
+        reply = await self._call(
+            "waitlist_heads",
+            [keys.waitlist_waiting(slot), keys.waitlist],
+            [WAITLIST_USERS_PER_NEED, WAITLIST_MAX_NEEDS, WAITLIST_MARKED_NAMED],
+        )
+        return [_text(user) for user in reply[2:]]
+
+    async def waitlist_block(
+        self,
+        keys: VenueKeys,
+        slot: str,
+        *,
+        offers: bool = True,
+        users: list[str] | None = None,
+    ) -> tuple[list[str], str]:
+        """KEYS and the last ARGV of the waitlist block of ``slot``: every key an offer may
+        touch, with fresh offer hold ids and the user zsets of the users that head each need
+        (read now; ``users`` instead, when given). ``offers`` False: no offers (confirm)."""
+        if offers and users is None:
+            users = await self.waitlist_heads(keys, slot)
+        users = users or []
+        digest_of = self.offer_digest
+        # Without a way to sign offers (a tool built without the hold secret) none is made.
+        if not offers or digest_of is None:
+            users = []
+        hold_ids = [new_hold_id() for _ in range(min(len(users), WAITLIST_OFFERS_PER_STEP))]
+        block_keys = [
+            keys.venue,
+            keys.units,
+            keys.units_by_fit,
+            keys.slots,
+            keys.cells(slot),
+            keys.held(slot),
+            keys.holds,
+            keys.feed,
+            keys.waitlist,
+            keys.waitlist_waiting(slot),
+            keys.waitlist_queue(slot),
+            keys.waitlist_live(slot),
+            keys.waitlist_users(slot),
+            keys.seat_index,
+            *(keys.hold(hold_id) for hold_id in hold_ids),
+            *(keys.user(user) for user in users),
+        ]
+        spec = {
+            "slot": slot,
+            "offers": [
+                [hold_id, digest_of(keys.venue_id, hold_id)]
+                for hold_id in hold_ids
+                if digest_of is not None
+            ],
+            "users": users,
+        }
+        return block_keys, json.dumps(spec, ensure_ascii=False)
+
+    async def join(
+        self,
+        keys: VenueKeys,
+        *,
+        slot: str,
+        entry_id: str,
+        token_digest: str,
+        user_id: str,
+        need: int,
+        fields: dict[str, str | None],
+    ) -> Joined:
+        """Add a waitlist entry to ``slot``; offered at once when what it asks is free."""
+        # Older entries (their users at the cap, say) may head the walk: name them too.
+        heads = await self.waitlist_heads(keys, slot)
+        users = [*heads, user_id] if user_id not in heads else heads
+        block_keys, block = await self.waitlist_block(keys, slot, users=users)
+        reply = await self._call(
+            "join",
+            block_keys,
+            [
+                entry_id,
+                token_digest,
+                user_id,
+                need,
+                json.dumps(fields, ensure_ascii=False),
+                self._feed_maxlen,
+                block,
+            ],
+        )
+        return Joined(
+            seq=int(reply[2]),
+            position=int(reply[3]),
+            offer_hold_id=_text(reply[4]),
+            now_ms=int(reply[1]),
+        )
+
+    async def leave(
+        self,
+        keys: VenueKeys,
+        *,
+        slot: str,
+        entry_id: str,
+        token_digest: str,
+        user_id: str,
+        offer_hold_id: str,
+    ) -> Changed:
+        """The entry leaves its waitlist; an open offer is released and passed on.
+
+        Raises:
+            Stale: the entry's offer is not ``offer_hold_id`` any more: read, call again.
+        """
+        block_keys, block = await self.waitlist_block(keys, slot)
+        reply = await self._call(
+            "leave",
+            [keys.hold(offer_hold_id or "-"), keys.user(user_id), *block_keys],
+            [entry_id, token_digest, offer_hold_id, self._feed_maxlen, self._tombstone_ms, block],
+        )
+        return Changed(changed=int(reply[0]) == Status.OK, now_ms=int(reply[1]))
 
     async def hold(
         self,
@@ -398,14 +536,16 @@ class Scripts:
         slots: list[str] | None = None,
     ) -> Changed:
         """Release a hold (bearer only); idempotent. ``slots``: every slot it spans."""
+        block_keys, block = await self.waitlist_block(keys, slot)
         reply = await self._call(
             "release",
             [
                 *_hold_keys(keys, hold_id, slot, user_id),
                 keys.feed,
                 *_span_tail(keys, slot, user_id, slots, keys.seat_index),
+                *block_keys,
             ],
-            [hold_id, token_digest, self._feed_maxlen, self._tombstone_ms],
+            [hold_id, token_digest, self._feed_maxlen, self._tombstone_ms, block],
         )
         return Changed(changed=int(reply[0]) == Status.OK, now_ms=int(reply[1]))
 
@@ -420,14 +560,16 @@ class Scripts:
     ) -> Changed:
         """Expire a lapsed hold (sweeper); a no-op when it is live or already ended.
         ``slots``: every slot it spans."""
+        block_keys, block = await self.waitlist_block(keys, slot)
         reply = await self._call(
             "expire",
             [
                 *_hold_keys(keys, hold_id, slot, user_id),
                 keys.feed,
                 *_span_tail(keys, slot, user_id, slots, keys.seat_index),
+                *block_keys,
             ],
-            [hold_id, self._feed_maxlen, self._tombstone_ms],
+            [hold_id, self._feed_maxlen, self._tombstone_ms, block],
         )
         return Changed(changed=int(reply[0]) == Status.OK, now_ms=int(reply[1]))
 
@@ -441,6 +583,11 @@ class Scripts:
         for slot, units in cells.items():
             slot_keys += [keys.cells(slot), keys.held(slot)]
             slot_args += [slot, json.dumps(units)]
+        # The waitlist of the first slot it may free (a hold has cells in one slot).
+        block_keys: list[str] = []
+        block = ""
+        if cells:
+            block_keys, block = await self.waitlist_block(keys, next(iter(cells)))
         reply = await self._call(
             "expire_orphan",
             [
@@ -450,8 +597,9 @@ class Scripts:
                 keys.feed,
                 *slot_keys,
                 keys.seat_index,
+                *block_keys,
             ],
-            [hold_id, self._feed_maxlen, user_id, *slot_args],
+            [hold_id, self._feed_maxlen, user_id, *slot_args, block],
         )
         return Changed(changed=int(reply[0]) == Status.OK, now_ms=int(reply[1]))
 
@@ -475,6 +623,7 @@ class Scripts:
         """Consume a live hold into a reservation; again on the same hold: the same one.
         ``slots``: every slot the hold spans."""
         tail = _span_tail(keys, slot, user_id, slots)
+        block_keys, block = await self.waitlist_block(keys, slot, offers=False)
         reply, replication = await self._call_durable(
             "confirm",
             [
@@ -489,6 +638,7 @@ class Scripts:
                 tail[1],
                 keys.guest_phone(phone),
                 *tail[2:],
+                *block_keys,
             ],
             [
                 hold_id,
@@ -502,6 +652,7 @@ class Scripts:
                 venue_id,
                 self._feed_maxlen,
                 self._tombstone_ms,
+                block,
             ],
         )
         return Confirmed(
@@ -531,6 +682,7 @@ class Scripts:
         Raises:
             Stale: it moved since ``slot`` was read; read it again and call again.
         """
+        block_keys, block = await self.waitlist_block(keys, slot)
         reply, replication = await self._call_durable(
             "cancel",
             [
@@ -542,8 +694,9 @@ class Scripts:
                 keys.guest_phone((record or {}).get("phone", "")),
                 keys.seat_index,
                 *following_slot_keys(keys, record_slots(record) if record else [slot]),
+                *block_keys,
             ],
-            [reference, slot, manage_digest, actor or "", self._feed_maxlen],
+            [reference, slot, manage_digest, actor or "", self._feed_maxlen, block],
         )
         return Changed(
             changed=int(reply[0]) == Status.OK, now_ms=int(reply[1]), replication=replication
@@ -848,6 +1001,7 @@ class Scripts:
                 *following_slot_keys(keys, target_ids),
             ]
             rich_args = rules.script_args(target_ids, slot_minutes)
+        block_keys, block = await self.waitlist_block(keys, current_slot)
         reply = await self._call(
             "change",
             [
@@ -863,6 +1017,7 @@ class Scripts:
                 keys.venue,
                 keys.feed,
                 *rich_keys,
+                *block_keys,
             ],
             [
                 reference,
@@ -878,6 +1033,7 @@ class Scripts:
                 self._feed_maxlen,
                 rules.version,
                 *rich_args,
+                block,
             ],
         )
         return Changed(changed=True, now_ms=int(reply[1]))

@@ -8,6 +8,7 @@ from holdsvc.eviction import EvictionCheck
 from holdsvc.feed import Feed
 from holdsvc.grid import Grid
 from holdsvc.holds import Holds
+from holdsvc.identifiers import digest
 from holdsvc.keys import Keys
 from holdsvc.mail import Mailer
 from holdsvc.metrics import Metrics
@@ -21,6 +22,7 @@ from holdsvc.staff import StaffTokens
 from holdsvc.sweeper import Sweeper
 from holdsvc.tables import Tables
 from holdsvc.venues import Venues
+from holdsvc.waitlist import Waitlist
 from holdsvc.webhooks import Webhooks
 
 
@@ -51,6 +53,7 @@ class Services:
         tables: Tables,
         webhooks: Webhooks,
         mailer: Mailer,
+        waitlist: Waitlist,
     ) -> None:
         self.redis = redis
         self.scripts = scripts
@@ -70,6 +73,7 @@ class Services:
         self.eviction = eviction
         self.webhooks = webhooks
         self.mailer = mailer
+        self.waitlist = waitlist
 
     @classmethod
     def build(
@@ -101,6 +105,8 @@ class Services:
             settings.secret_key.get_secret_value() if settings.secret_key else None
         )
         holds = Holds(redis, keys, scripts, venues, reservations, sweeper, settings, metrics)
+        # An offer's hold gets a token like any hold: a MAC of its id (see Holds.token).
+        scripts.offer_digest = lambda venue_id, hold_id: digest(holds.token(venue_id, hold_id))
         feed = Feed(
             redis,
             stream_redis or redis,
@@ -130,6 +136,7 @@ class Services:
             tables=Tables(redis, keys, scripts, venues, sweeper),
             webhooks=Webhooks(redis, keys, venues, settings),
             mailer=Mailer(redis, keys, venues, reservations, settings, metrics, scripts),
+            waitlist=Waitlist(redis, keys, scripts, venues, holds),
         )
 
     async def ready(self) -> bool:

@@ -66,7 +66,14 @@ from holdsvc.audit import Auditor
 from holdsvc.clock import redis_now_ms
 from holdsvc.errors import NeedsSweep, NotFound, Stale, UnitUnavailable, ValidationFailed
 from holdsvc.grid import read_closure, stored_closure
-from holdsvc.identifiers import UNAMBIGUOUS, VENUE_ID_LENGTH, venue_of_reference
+from holdsvc.identifiers import (
+    UNAMBIGUOUS,
+    VENUE_ID_LENGTH,
+    digest,
+    hold_token,
+    mac_key,
+    venue_of_reference,
+)
 from holdsvc.keys import Keys, VenueKeys
 from holdsvc.metrics import Metrics
 from holdsvc.scripts import AnyRedis, ArchivedReservation, Scripts
@@ -628,6 +635,12 @@ class Transfer:
             feed_maxlen=settings.feed_maxlen,
             tombstone_seconds=settings.hold_tombstone_seconds,
         )
+        if settings.secret_key is not None:
+            # Expiries it sweeps offer the freed cells to the waitlist, with signed tokens.
+            secret = mac_key(settings.secret_key.get_secret_value())
+            scripts.offer_digest = lambda venue_id, hold_id: digest(
+                hold_token(secret, venue_id, hold_id)
+            )
         sweeper = Sweeper(redis, keys, scripts, Metrics(), batch=settings.sweep_batch)
         return cls(redis, keys, scripts, sweeper)
 

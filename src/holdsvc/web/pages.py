@@ -407,6 +407,64 @@ async def codes() -> Response[bytes]:
     )
 
 
+async def waitlist_venue(services: Services, kind: str, venue_id: str) -> dict[str, Any]:
+    """What the waitlist pages show of a venue: its kind, id, name and offer length."""
+    if kind == VenueKind.RESTAURANT:
+        restaurant = await services.restaurants.get(venue_id)
+        return {
+            "kind": kind,
+            "venue_id": venue_id,
+            "venue_name": restaurant.name,
+            "offer_seconds": restaurant.offer_seconds,
+            "step": restaurant.slot_minutes * 60,
+        }
+    if kind == VenueKind.EVENT:
+        event = await services.events.get(venue_id)
+        return {
+            "kind": kind,
+            "venue_id": venue_id,
+            "venue_name": event.name,
+            "offer_seconds": event.offer_seconds,
+            "step": 60,
+        }
+    raise HTTPException(status_code=404, detail="No such page")
+
+
+@get("/r/{rid:str}/waitlist", name="web_waitlist_join")
+async def waitlist_join(
+    rid: FromPath[str],
+    services: NamedDependency[Services],
+    slot: Annotated[str | None, Parameter(required=False, max_length=16)] = None,
+    party_size: Annotated[str | None, Parameter(required=False)] = None,
+) -> Template:
+    """Join a restaurant's waitlist for a full time (posted to the API by the page)."""
+    context = await waitlist_venue(services, VenueKind.RESTAURANT, rid)
+    context.update(slot=slot, party=party_from(party_size))
+    return Template("waitlist_join.html", context=context)
+
+
+@get("/e/{eid:str}/waitlist", name="web_event_waitlist_join")
+async def event_waitlist_join(eid: FromPath[str], services: NamedDependency[Services]) -> Template:
+    """Join a sold-out event's waitlist."""
+    context = await waitlist_venue(services, VenueKind.EVENT, eid)
+    context.update(slot=None, party=DEFAULT_PARTY)
+    return Template("waitlist_join.html", context=context)
+
+
+@get("/w/{kind:str}/{vid:str}/{entry_id:str}", name="web_waitlist_entry")
+async def waitlist_entry(
+    kind: FromPath[str],
+    vid: FromPath[str],
+    entry_id: FromPath[str],
+    services: NamedDependency[Services],
+) -> Template:
+    """A waitlist entry (the link carries its token): its position, then the offer to
+    confirm, read from the API by the page."""
+    context = await waitlist_venue(services, kind, vid)
+    context["entry_id"] = entry_id
+    return Template("waitlist_entry.html", context=context, headers=PRIVATE)
+
+
 @get("/admin", name="web_admin")
 async def admin() -> Template:
     """Admin forms: restaurants, tables, slot grids, events (posted with the admin token)."""
@@ -433,6 +491,9 @@ def web_router() -> Router:
             event_seats,
             manage,
             manage_card,
+            waitlist_join,
+            event_waitlist_join,
+            waitlist_entry,
             staff_worker,
             codes,
             staff,

@@ -12,6 +12,7 @@ const ASSETS = [
   "/static/js/fmt.js",
   "/static/js/gridkeys.js",
   "/static/js/stafftokens.js",
+  "/static/js/staffwaitlist.js",
   "/static/js/messages.js",
   "/js/codes.js",
   "/static/js/sse.js",

@@ -10,6 +10,7 @@ import * as store from "./store.js";
 import { readEvents } from "./sse.js";
 import { gridKeys } from "./gridkeys.js";
 import { mountStaffTokens } from "./stafftokens.js";
+import { mountWaitlist } from "./staffwaitlist.js";
 
 const CACHE = "holdsvc-staff-v1";
 const HEARTBEAT_TIMEOUT_MS = 40000;
@@ -54,6 +55,9 @@ const auth = login({
 function headers(extra = {}) {
   return { ...bearer(state.token), ...extra };
 }
+
+// The waitlist of the day shown, read again with everything else on each feed change.
+const waitlist = mountWaitlist({ root: $("waitlist"), base: V, headers });
 
 function signOut(message) {
   live.stop();
@@ -162,6 +166,7 @@ async function sync() {
     state.syncedAt = Date.now();
     if (!state.lastId && position) state.lastId = position;
     render();
+    waitlist.load(state.slots.map((s) => s.slot));
     await persist();
     return true;
   })();
@@ -279,6 +284,7 @@ const live = {
 const CELL_AFTER = {
   held: "held",
   refreshed: "held",
+  offered: "held",
   released: "available",
   expired: "available",
   cancelled: "available",
@@ -331,6 +337,9 @@ const ACTIVITY = {
   confirmed: "New booking",
   cancelled: "Cancelled",
   changed: "Changed",
+  waitlisted: "A guest joined the waitlist:",
+  offered: "A freed table was offered to the waitlist:",
+  waitlist_left: "A guest left the waitlist",
 };
 
 // The activity list starts where this page's data started: changes replayed from just before

@@ -1,0 +1,84 @@
+--[[
+join.lua: a guest joins the waitlist of one slot (a restaurant slot, or an event's one slot).
+When what was asked is free right now the new entry is offered at once, in this same step.
+
+Input:
+  KEYS[1..]  the waitlist block of the slot (lua/include/waitlist_offer.lua): its keys, with
+             one offer hold hash and the joining user's zset
+  ARGV[1]  entry id            new, random
+  ARGV[2]  token digest        sha256 hex of the entry's Waitlist-Token
+  ARGV[3]  user id
+  ARGV[4]  need                party size (restaurant) or seat count (event)
+  ARGV[5]  fields              JSON object: name, phone, email, section (stored as given)
+  ARGV[6]  feed maxlen
+  ARGV[7]  the waitlist block's JSON
+Output: {code, now ms, ...}
+  0  OK                      seq, position (0: offered at once), offer hold id ('' = none)
+  10 VENUE_NOT_FOUND
+  11 SLOT_NOT_FOUND
+  31 NO_TABLE_AVAILABLE      no table of the venue could ever seat the party (-1)
+  32 NOT_ENOUGH_SEATS        the event has fewer seats than asked for (-1)
+  35 SLOT_IN_PAST
+  70 ALREADY_WAITING         the user has a live entry for this slot: its id
+  71 WAITLIST_FULL           max_waitlist entries wait already: the limit
+]]
+
+--- @include "now_ms"
+--- @include "waitlist_offer"
+
+local entry_id = ARGV[1]
+local token_digest = ARGV[2]
+local user_id = ARGV[3]
+local need = tonumber(ARGV[4])
+local fields = cjson.decode(ARGV[5])
+local feed_maxlen = tonumber(ARGV[6])
+local now = now_ms()
+local wl = waitlist_block()
+
+local venue = redis.call('HMGET', wl.venue, 'kind', 'max_waitlist', 'total_seats')
+if not venue[1] then return {10, now} end
+local starts = tonumber(redis.call('ZSCORE', wl.slots, wl.slot))
+if not starts then return {11, now} end
+if starts <= now then return {35, now} end
+-- An entry no unit of the venue could ever satisfy would wait forever: refused now.
+local party = need
+if venue[1] == 'event' then party = 1 end
+-- An event counts its places (a seat map keeps no best-fit zset); a restaurant its tables.
+if venue[1] == 'event' then
+  if tonumber(venue[3] or '0') < need then return {32, now, -1} end
+elseif redis.call('ZCOUNT', wl.fit, party * 1048576, '+inf') == 0 then
+  return {31, now, -1}
+end
+
+local existing = redis.call('HGET', wl.users, user_id)
+if existing then return {70, now, existing} end
+local limit = tonumber(venue[2]) or 100
+if redis.call('ZCARD', wl.queue) >= limit then return {71, now, limit} end
+
+local seq = redis.call('HINCRBY', wl.venue, 'wl_seq', 1)
+local entry = {id = entry_id, slot = wl.slot, user = user_id, need = need, digest = token_digest,
+  status = 'waiting', created = now, seq = seq, name = fields.name, phone = fields.phone,
+  email = fields.email, section = fields.section}
+redis.call('HSET', wl.entries, entry_id, cjson.encode(entry))
+redis.call('ZADD', wl.waiting, need * WAITLIST_NEED_SCALE + seq, entry_id)
+redis.call('ZADD', wl.queue, seq, entry_id)
+redis.call('ZADD', wl.live, seq, entry_id)
+redis.call('HSET', wl.users, user_id, entry_id)
+redis.call('XADD', wl.feed, 'MAXLEN', '~', feed_maxlen, '*', 'event', 'waitlisted',
+  'at', string.format('%d', now), 'hold', '', 'user', user_id, 'ref', '', 'cells', '[]',
+  'actor', '', 'wl', entry_id)
+-- What was asked may be free right now: offered at once (older fitting entries first).
+waitlist_offer(wl, now, feed_maxlen, nil)
+local stored = waitlist_entry(wl, entry_id)
+-- A user already at the cap is marked passed over now, so that the users named to later
+-- freeing steps are those who may take an offer.
+local cap = tonumber(redis.call('HGET', wl.venue, 'max_holds_per_user'))
+local units = 1
+if venue[1] == 'event' then units = need end
+if stored.status == 'waiting' and not stored.capped
+    and waitlist_held_units(wl.user_keys[user_id], now) + units > cap then
+  stored.capped = now
+  redis.call('HSET', wl.entries, entry_id, cjson.encode(stored))
+end
+if stored.status == 'offered' then return {0, now, seq, 0, stored.hold} end
+return {0, now, seq, redis.call('ZRANK', wl.queue, entry_id) + 1, ''}
