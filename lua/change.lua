@@ -7,7 +7,8 @@ what the keys were built from (the slot when it moves, the phone when it changes
 then nothing changes and the caller reads again (STALE), which only ever follows a change of
 this reservation that committed in between.
 A venue with durations, combinations, pacing or one booking per guest, or a reservation made
-under them ("rich", ARGV[13] given): the booking's k slots are freed and the target's claimed
+under them ("rich": ARGV[13..17] given, told by #ARGV since the waitlist block's JSON is
+always last): the booking's k slots are freed and the target's claimed
 together (DESIGN.md 8); the covers cap is checked at the new start, and a guest's change
 against their other bookings (DESIGN.md 10). A party size that changes the duration without a
 move re-seats the booking by best fit in its own slot (its own cells count as free).
@@ -34,7 +35,8 @@ Input:
   KEYS[18] guest hash          of the new phone (the same key when unchanged)   (rich only)
   KEYS[19], ...                cells hash, held zset of each following slot it spans now,
                                then of each following slot of the target        (rich only)
-  KEYS[n..]                    the waitlist block (lua/include/waitlist_offer.lua), last (of the slot read)
+  KEYS[n..]                    the waitlist block of the slot the caller read
+                               (lua/include/waitlist_offer.lua), last
   ARGV[1]  reference
   ARGV[2]  expected slot       what the caller read (KEYS[2], and KEYS[3] when no target slot)
   ARGV[3]  expected phone      what the caller read (KEYS[8])

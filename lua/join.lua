@@ -3,8 +3,23 @@ join.lua: a guest joins the waitlist of one slot (a restaurant slot, or an event
 When what was asked is free right now the new entry is offered at once, in this same step.
 
 Input:
-  KEYS[1..]  the waitlist block of the slot (lua/include/waitlist_offer.lua): its keys, with
-             one offer hold hash and the joining user's zset
+  The waitlist block of the slot (lua/include/waitlist_offer.lua), here all of KEYS:
+  KEYS[1]  venue hash          kind, max_waitlist, total_seats, max_holds_per_user
+  KEYS[2]  units hash          unit id -> capacity
+  KEYS[3]  units-by-fit zset   unit id -> capacity * 2^20 + sequence
+  KEYS[4]  slots zset          slot id -> start ms
+  KEYS[5]  cells hash          of the slot
+  KEYS[6]  held zset           of the slot
+  KEYS[7]  holds zset          live hold id -> expires ms
+  KEYS[8]  feed stream
+  KEYS[9]  waitlist hash       entry id -> JSON
+  KEYS[10] waiting zset        of the slot: entry id -> need * 2^32 + seq
+  KEYS[11] queue zset          of the slot: waiting entry id -> seq
+  KEYS[12] live zset           of the slot: waiting and offered entry id -> seq
+  KEYS[13] users hash          of the slot: user id -> live entry id
+  KEYS[14] seat index hash     of a seat-map event (keys.seat_index)
+  KEYS[15] hold hash           of the offer made at once (when the spec names one)
+  KEYS[16] user zset           the joining user's held units (the cap)
   ARGV[1]  entry id            new, random
   ARGV[2]  token digest        sha256 hex of the entry's Waitlist-Token
   ARGV[3]  user id
