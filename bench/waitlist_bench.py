@@ -7,10 +7,16 @@ throughout). Before each cancel the slot's waitlist holds W entries, in one of t
              asks best fit once for party 8 and moves on;
   cap        W entries of party 2 whose users are at the cap (marked when they joined), then
              one whose user is not: the walk passes every marked entry.
-Each cancel is timed inside Redis (INFO commandstats: µs the server spent in EVALSHA), the
-read-only waitlist_heads.lua before it measured alone and taken off cancel.lua's figure.
+  span       the restaurant books 2 hours on 1-hour slots (durations): the cancelled booking
+             spans 19:00-21:00 and W entries of party 2 wait for 18:00, an earlier slot of
+             the cancel's reach; the first one gets 18:00-20:00.
+Each cancel is timed inside Redis (INFO commandstats: µs the server spent in EVALSHA, and how
+many script calls): with no entry in reach a cancel is one call of cancel.lua; with some, its
+first call answers WAITLIST_KEYS, the read-only waitlist_heads.lua names the users, and the
+second call does the work. The heads read is also measured alone.
 The offer is confirmed between runs, so every run cancels with the same W waiting.
 Usage: .venv/bin/python -m bench.waitlist_bench [--runs R] [--sizes 0,100,10000]
+       [--shapes fit,need,cap,span]
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from holdsvc.keys import Keys
 from holdsvc.metrics import Metrics
 from holdsvc.models import (
     ConfirmInput,
+    DurationRule,
     RestaurantInput,
     StaffBookingInput,
     TableInput,
@@ -43,11 +50,12 @@ from holdsvc.venues import VenueKind
 DAY = "2031-03-03"
 SLOT = f"{DAY}T19:00"
 OTHER = f"{DAY}T12:00"
+EARLY = f"{DAY}T18:00"
 KIND = VenueKind.RESTAURANT
 GUEST = ConfirmInput(name="Bench", phone="+12125550100")
 
 
-async def venue(services: Services) -> str:
+async def venue(services: Services, span: bool) -> str:
     made = await services.restaurants.create(
         RestaurantInput(
             name="Bench",
@@ -58,6 +66,7 @@ async def venue(services: Services) -> str:
             max_holds_per_user=1,
             max_waitlist=10_000,
             max_days_ahead=3660,
+            durations=[DurationRule(max_party=8, minutes=120)] if span else None,
         )
     )
     await services.restaurants.add_tables(made.id, [TableInput(capacity=2), TableInput(capacity=8)])
@@ -74,8 +83,13 @@ async def book(services: Services, rid: str, table: str) -> str:
     return str(made.reference)
 
 
-async def join(services: Services, rid: str, user: str, party: int) -> str:
-    body = WaitlistInput(user_id=user, slot=SLOT, party_size=party, name="W", phone="+12125550199")
+def entry_slot(shape: str) -> str:
+    """The slot the shape's entries wait for."""
+    return EARLY if shape == "span" else SLOT
+
+
+async def join(services: Services, rid: str, user: str, party: int, slot: str = SLOT) -> str:
+    body = WaitlistInput(user_id=user, slot=slot, party_size=party, name="W", phone="+12125550199")
     return str((await services.waitlist.join(rid, KIND, body)).id)
 
 
@@ -83,7 +97,8 @@ async def fill(services: Services, rid: str, shape: str, size: int) -> None:
     """W entries of the shape (and, for need and cap, the one that fits behind them)."""
     keys = Keys("hs").of(rid)
     for n in range(size):
-        entry_id = await join(services, rid, f"{shape}{n}", 8 if shape == "need" else 2)
+        party = 8 if shape == "need" else 2
+        entry_id = await join(services, rid, f"{shape}{n}", party, entry_slot(shape))
         if shape == "cap":
             # Then the user reached the cap (its one unit held elsewhere, written straight to
             # its cap set: ten thousand holds would need ten thousand tables) and a freeing
@@ -93,16 +108,18 @@ async def fill(services: Services, rid: str, shape: str, size: int) -> None:
             await services.redis.hset(keys.waitlist, entry_id, json.dumps({**entry, "capped": 1}))
 
 
-async def evalsha_us(redis: Redis, action: Any) -> int:
-    """µs Redis spent running scripts while ``action`` ran (INFO commandstats: EVALSHA)."""
+async def evalsha_us(redis: Redis, action: Any) -> tuple[int, int]:
+    """µs Redis spent running scripts while ``action`` ran, and how many script calls
+    (INFO commandstats: EVALSHA)."""
     await redis.config_resetstat()
     await action()
-    stats = await redis.info("commandstats")
-    return int(stats.get("cmdstat_evalsha", {}).get("usec", 0))
+    info = await redis.info("commandstats")
+    stats = info.get("cmdstat_evalsha", {})
+    return int(stats.get("usec", 0)), int(stats.get("calls", 0))
 
 
 async def scenario(services: Services, shape: str, size: int, runs: int) -> dict[str, float]:
-    rid = await venue(services)
+    rid = await venue(services, span=shape == "span")
     await book(services, rid, "T2")
     reference = await book(services, rid, "T1")
     # need and cap: W waiting counts the entry behind them (max_waitlist is 10 000).
@@ -110,31 +127,38 @@ async def scenario(services: Services, shape: str, size: int, runs: int) -> dict
     keys = Keys("hs").of(rid)
     cancel_us: list[int] = []
     heads_us: list[int] = []
+    calls: list[int] = []
+    slot = entry_slot(shape)
     for run in range(runs):
         if shape != "fit" or size == 0:
             # The entry the cancel should serve, behind the W that it must pass.
-            await join(services, rid, f"taker{run}", 2)
+            await join(services, rid, f"taker{run}", 2, slot)
         current = reference
 
         async def cancel(ref: str = current) -> None:
             await services.reservations.cancel(ref, admin=True)
 
         async def heads() -> None:
-            await services.scripts.waitlist_heads(keys, SLOT)
+            await services.scripts.waitlist_heads(keys, [slot])
 
-        # The read-only heads script alone, then the whole cancel (heads + cancel.lua).
-        heads_alone = await evalsha_us(services.redis, heads)
-        whole = await evalsha_us(services.redis, cancel)
+        # The read-only heads script alone, then the whole cancel (every script it ran).
+        heads_alone, _ = await evalsha_us(services.redis, heads)
+        whole, count = await evalsha_us(services.redis, cancel)
         heads_us.append(heads_alone)
-        cancel_us.append(whole - heads_alone)
+        cancel_us.append(whole)
+        calls.append(count)
         # The offer went out; confirming it re-fills the table for the next run.
-        reference = await confirm_offer(services, rid)
-    return {"cancel": statistics.median(cancel_us), "heads": statistics.median(heads_us)}
+        reference = await confirm_offer(services, rid, slot)
+    return {
+        "cancel": statistics.median(cancel_us),
+        "heads": statistics.median(heads_us),
+        "calls": statistics.median(calls),
+    }
 
 
-async def confirm_offer(services: Services, rid: str) -> str:
+async def confirm_offer(services: Services, rid: str, slot: str) -> str:
     keys = Keys("hs").of(rid)
-    ids = await services.redis.zrange(keys.waitlist_live(SLOT), 0, -1)
+    ids = await services.redis.zrange(keys.waitlist_live(slot), 0, -1)
     for entry_id in ids:
         text = await services.redis.hget(keys.waitlist, entry_id)
         if '"status":"offered"' in text:
@@ -145,22 +169,25 @@ async def confirm_offer(services: Services, rid: str) -> str:
     raise AssertionError("the cancel made no offer")
 
 
-async def main(sizes: list[int], runs: int) -> None:
+async def main(sizes: list[int], runs: int, shapes: list[str]) -> None:
     with EmbeddedRedis(Path(tempfile.mkdtemp()), port=0, unix_socket=False) as server:
         settings = Settings(_env_file=None, redis_url=server.url, secret_key="bench")
         redis = connect_redis(settings)
         services = Services.build(redis, settings, Metrics())
         await services.scripts.load()
         print(f"waitlist benchmark: Redis time per cancel (median of {runs}), embedded Redis")
-        print(f"  {'waiting':>8}  {'shape':<5}  {'cancel.lua':>11}  {'heads (read)':>12}")
+        print(
+            f"  {'waiting':>8}  {'shape':<5}  {'whole cancel':>12}  {'calls':>5}  "
+            f"{'heads alone':>11}"
+        )
         for size in sizes:
-            for shape in ("fit", "need", "cap"):
-                if size == 0 and shape != "fit":
+            for shape in shapes:
+                if size == 0 and shape not in ("fit", "span"):
                     continue
                 found = await scenario(services, shape, size, runs)
                 print(
-                    f"  {size:>8}  {shape:<5}  {found['cancel']:>8.0f} µs  "
-                    f"{found['heads']:>9.0f} µs"
+                    f"  {size:>8}  {shape:<5}  {found['cancel']:>9.0f} µs  {found['calls']:>5.0f}"
+                    f"  {found['heads']:>8.0f} µs"
                 )
         await redis.aclose()
 
@@ -169,5 +196,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--sizes", default="0,100,10000")
+    parser.add_argument("--shapes", default="fit,need,cap,span")
     args = parser.parse_args()
-    asyncio.run(main([int(s) for s in args.sizes.split(",")], args.runs))
+    sizes = [int(s) for s in args.sizes.split(",")]
+    asyncio.run(main(sizes, args.runs, args.shapes.split(",")))

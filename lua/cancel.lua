@@ -19,7 +19,7 @@ Input:
   ARGV[4]  actor               staff: 'admin' or the staff token's id (any status; no token
                                needed; written to the feed); '' = a guest
   ARGV[5]  feed maxlen
-  ARGV[last]                   the waitlist block's JSON ('' = none)
+  ARGV[last]                   the waitlist block's JSON
 Output: {code, now ms}
   0  OK                      cancelled now ('cancelled' entry)
   1  REPLAYED                it was cancelled already: unchanged
@@ -28,6 +28,8 @@ Output: {code, now ms}
                              that only staff may change (no_show, completed)
   54 STALE                   it moved to another slot (or spans more slots than the keys
                              passed) since the caller read it: read, retry
+  57 WAITLIST_KEYS           waiting entries the freed cells may fit need keys the block
+                             lacks: slot ids JSON, cell slot ids JSON; nothing changed
 ]]
 
 --- @include "booking_cells"
@@ -65,6 +67,9 @@ local units = record_units(res[2])
 local slots = booking_slots(res[3], res[7])
 local slot_pairs = slot_keys(KEYS[2], KEYS[2], 8, #slots)
 if not slot_pairs then return {54, now} end
+-- Before any write: the block must hold every key the hand-off to the waitlist may touch.
+local ask = waitlist_missing(now, slots[1], slots[#slots], nil)
+if ask then return ask end
 local state = 'r|' .. reference
 -- The free-run index learns of the freed seats in this same step.
 seat_runs_release(KEYS[7], KEYS[2], units, state)

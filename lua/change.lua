@@ -58,7 +58,7 @@ Input:
   ARGV[15] covers cap          max_covers_per_slot (0: off)
   ARGV[16] one booking         '1': one booking per guest
   ARGV[17] combinations        '1': the venue has combinations
-  ARGV[last]                   the waitlist block's JSON ('' = none)
+  ARGV[last]                   the waitlist block's JSON
 Output: {code, now ms, ...}
   0  OK                      changed ('changed' entry)
   11 SLOT_NOT_FOUND
@@ -79,6 +79,8 @@ Output: {code, now ms, ...}
   54 STALE                   it moved, or its phone changed, since the caller read it (and
                              this change needs that key), or the venue's rules changed: read,
                              retry
+  57 WAITLIST_KEYS           waiting entries the freed cells may fit need keys the block
+                             lacks: slot ids JSON, cell slot ids JSON; nothing changed
 ]]
 
 --- @include "booking_refusal"
@@ -136,6 +138,11 @@ local venue = redis.call('HMGET', KEYS[10], 'kind', 'slot_minutes', 'bookings_op
   'min_notice_minutes', 'max_days_ahead', 'rules_version')
 -- The caller chose the keys (slots, combinations) by the rules it cached: they must be current.
 if (venue[6] or '0') ~= ARGV[12] then return {54, now} end
+-- Before any write: the block must hold every key the hand-off to the waitlist may touch
+-- (a move away frees every slot the booking spans now).
+local old_span = booking_slots(res[2], res[9])
+local ask = waitlist_missing(now, old_span[1], old_span[#old_span], nil)
+if ask then return ask end
 local cells = {}
 
 -- The rich path: all k slots of the booking move (or change span) together.

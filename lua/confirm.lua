@@ -30,7 +30,7 @@ Input:
   ARGV[9]  venue id
   ARGV[10] feed maxlen
   ARGV[11] tombstone ms        how long the consumed hold is remembered (idempotent retries)
-  ARGV[last]                   the waitlist block's JSON ('' = none)
+  ARGV[last]                   the waitlist block's JSON
 Output: {code, now ms, ...}
   0  OK                      reference
   1  REPLAYED                already confirmed: its reference

@@ -17,12 +17,14 @@ Input:
   ARGV[1]  hold id
   ARGV[2]  feed maxlen
   ARGV[3]  tombstone ms        how long the ended hold is remembered
-  ARGV[last]                   the waitlist block's JSON ('' = none)
+  ARGV[last]                   the waitlist block's JSON
 Output: {code, now ms}
   0  OK                      expired now ('expired' entry)
   1  REPLAYED                not live any more (already ended, or gone): only the index cleaned
   53 NOT_EXPIRED             still live (refreshed since it was picked)
   54 STALE                   fewer slot keys than its booking spans: read, retry
+  57 WAITLIST_KEYS           waiting entries the freed cells may fit need keys the block
+                             lacks: slot ids JSON, cell slot ids JSON; nothing changed
 ]]
 
 --- @include "booking_cells"
@@ -55,6 +57,9 @@ local units = record_units(hold[3])
 local slots = booking_slots(hold[6], hold[7])
 local slot_pairs = slot_keys(KEYS[2], KEYS[3], 10, #slots)
 if not slot_pairs then return {54, now} end
+-- Before any write: the block must hold every key the hand-off to the waitlist may touch.
+local ask = waitlist_missing(now, slots[1], slots[#slots], nil)
+if ask then return ask end
 -- The free-run index learns of the freed seats in this same step.
 seat_runs_release(KEYS[9], KEYS[2], units, 'h|' .. hold_id .. '|')
 for _, pair in ipairs(slot_pairs) do free_hold_cells(pair[1], pair[2], hold_id, units) end

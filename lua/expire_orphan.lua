@@ -18,10 +18,12 @@ Input:
   ARGV[2]  feed maxlen
   ARGV[3]  user id             "" when unknown
   ARGV[4], ARGV[5], ...        per slot, in the order of KEYS: slot id, JSON array of unit ids
-  ARGV[last]                   the waitlist block's JSON ('' = none)
+  ARGV[last]                   the waitlist block's JSON
 Output: {code, now ms}
   0  OK                      freed the cells still naming it ('expired' entry listing them)
   1  REPLAYED                nothing of it left to free (or its record exists): index cleaned
+  57 WAITLIST_KEYS           waiting entries the freed cells may fit need keys the block
+                             lacks: slot ids JSON, cell slot ids JSON; nothing changed
 ]]
 
 --- @include "feed_append"
@@ -37,6 +39,16 @@ local now = now_ms()
 -- A hold with a record is the ordinary expire's to end, with its own checks.
 if redis.call('EXISTS', KEYS[1]) == 1 then return {1, now} end
 
+-- Before any write: the block must hold every key the hand-off to the waitlist may touch.
+local first_slot, last_slot = nil, nil
+for i = 4, #ARGV - 1, 2 do
+  first_slot = first_slot or ARGV[i]
+  last_slot = ARGV[i]
+end
+if first_slot then
+  local ask = waitlist_missing(now, first_slot, last_slot, nil)
+  if ask then return ask end
+end
 local prefix = 'h|' .. hold_id .. '|'
 local freed = {}
 local seat_index = KEYS[waitlist_first_key() - 1]

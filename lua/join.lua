@@ -3,23 +3,24 @@ join.lua: a guest joins the waitlist of one slot (a restaurant slot, or an event
 When what was asked is free right now the new entry is offered at once, in this same step.
 
 Input:
-  The waitlist block of the slot (lua/include/waitlist_offer.lua), here all of KEYS:
-  KEYS[1]  venue hash          kind, max_waitlist, total_seats, max_holds_per_user
+  The waitlist block (lua/include/waitlist_offer.lua), here all of KEYS; spec.slots[1] is the
+  slot joined, and the block also names the joining user:
+  KEYS[1]  venue hash          kind, max_waitlist, total_seats, max_holds_per_user, the rules
   KEYS[2]  units hash          unit id -> capacity
   KEYS[3]  units-by-fit zset   unit id -> capacity * 2^20 + sequence
   KEYS[4]  slots zset          slot id -> start ms
-  KEYS[5]  cells hash          of the slot
-  KEYS[6]  held zset           of the slot
-  KEYS[7]  holds zset          live hold id -> expires ms
-  KEYS[8]  feed stream
-  KEYS[9]  waitlist hash       entry id -> JSON
-  KEYS[10] waiting zset        of the slot: entry id -> need * 2^32 + seq
-  KEYS[11] queue zset          of the slot: waiting entry id -> seq
-  KEYS[12] live zset           of the slot: waiting and offered entry id -> seq
-  KEYS[13] users hash          of the slot: user id -> live entry id
-  KEYS[14] seat index hash     of a seat-map event (keys.seat_index)
-  KEYS[15] hold hash           of the offer made at once (when the spec names one)
-  KEYS[16] user zset           the joining user's held units (the cap)
+  KEYS[5]  holds zset          live hold id -> expires ms
+  KEYS[6]  feed stream
+  KEYS[7]  waitlist hash       entry id -> JSON
+  KEYS[8]  seat index hash     of a seat-map event (keys.seat_index)
+  KEYS[9]  combinations hash   combination id -> JSON {tables, capacity}
+  KEYS[10] combinations-by-fit zset  id -> capacity * 2^20 + sequence
+  KEYS[11] waitlist slots zset slot id -> start ms, for each slot with a waiting entry
+  KEYS[12], KEYS[13], ...      per slot of spec.slots (the joined one first): waiting zset,
+                               queue zset, live zset, users hash, covers hash
+  KEYS[..]                     per slot of spec.cells: cells hash, held zset
+  KEYS[..]                     per offer id of spec.offers: hold hash
+  KEYS[..]                     per user of spec.users: user zset (the cap), guest hash
   ARGV[1]  entry id            new, random
   ARGV[2]  token digest        sha256 hex of the entry's Waitlist-Token
   ARGV[3]  user id
@@ -35,6 +36,8 @@ Output: {code, now ms, ...}
   32 NOT_ENOUGH_SEATS        the event has fewer seats than asked for (-1)
   35 SLOT_IN_PAST
   70 ALREADY_WAITING         the user has a live entry for this slot: its id
+  57 WAITLIST_KEYS           the block lacks keys of the slot (its span's cells): slot ids
+                             JSON, cell slot ids JSON; nothing changed
   71 WAITLIST_FULL           max_waitlist entries wait already: the limit
 ]]
 
@@ -49,36 +52,44 @@ local fields = cjson.decode(ARGV[5])
 local feed_maxlen = tonumber(ARGV[6])
 local now = now_ms()
 local wl = waitlist_block()
+local slot = wl.spec.slots[1]
+local keys = wl.slot[slot]
 
-local venue = redis.call('HMGET', wl.venue, 'kind', 'max_waitlist', 'total_seats')
+local venue = redis.call('HMGET', wl.venue, 'kind', 'max_waitlist', 'total_seats',
+  'combinations')
 if not venue[1] then return {10, now} end
-local starts = tonumber(redis.call('ZSCORE', wl.slots, wl.slot))
+local starts = tonumber(redis.call('ZSCORE', wl.slots, slot))
 if not starts then return {11, now} end
 if starts <= now then return {35, now} end
 -- An entry no unit of the venue could ever satisfy would wait forever: refused now.
-local party = need
-if venue[1] == 'event' then party = 1 end
--- An event counts its places (a seat map keeps no best-fit zset); a restaurant its tables.
+-- An event counts its places (a seat map keeps no best-fit zset); a restaurant its tables
+-- and combinations.
 if venue[1] == 'event' then
   if tonumber(venue[3] or '0') < need then return {32, now, -1} end
-elseif redis.call('ZCOUNT', wl.fit, party * 1048576, '+inf') == 0 then
+elseif redis.call('ZCOUNT', wl.fit, need * 1048576, '+inf') == 0
+    and (tonumber(venue[4] or '0') == 0
+      or redis.call('ZCOUNT', wl.combos_fit, need * 1048576, '+inf') == 0) then
   return {31, now, -1}
 end
+-- The offer made at once reads the cells of the slot's whole span: the block must have them.
+local ask = waitlist_missing(now, nil, nil, {slot})
+if ask then return ask end
 
-local existing = redis.call('HGET', wl.users, user_id)
+local existing = redis.call('HGET', keys.users, user_id)
 if existing then return {70, now, existing} end
 local limit = tonumber(venue[2]) or 100
-if redis.call('ZCARD', wl.queue) >= limit then return {71, now, limit} end
+if redis.call('ZCARD', keys.queue) >= limit then return {71, now, limit} end
 
 local seq = redis.call('HINCRBY', wl.venue, 'wl_seq', 1)
-local entry = {id = entry_id, slot = wl.slot, user = user_id, need = need, digest = token_digest,
+local entry = {id = entry_id, slot = slot, user = user_id, need = need, digest = token_digest,
   status = 'waiting', created = now, seq = seq, name = fields.name, phone = fields.phone,
   email = fields.email, section = fields.section}
 redis.call('HSET', wl.entries, entry_id, cjson.encode(entry))
-redis.call('ZADD', wl.waiting, need * WAITLIST_NEED_SCALE + seq, entry_id)
-redis.call('ZADD', wl.queue, seq, entry_id)
-redis.call('ZADD', wl.live, seq, entry_id)
-redis.call('HSET', wl.users, user_id, entry_id)
+redis.call('ZADD', keys.waiting, need * WAITLIST_NEED_SCALE + seq, entry_id)
+redis.call('ZADD', keys.queue, seq, entry_id)
+redis.call('ZADD', keys.live, seq, entry_id)
+redis.call('HSET', keys.users, user_id, entry_id)
+waitlist_slot_sync(wl, slot)
 redis.call('XADD', wl.feed, 'MAXLEN', '~', feed_maxlen, '*', 'event', 'waitlisted',
   'at', string.format('%d', now), 'hold', '', 'user', user_id, 'ref', '', 'cells', '[]',
   'actor', '', 'wl', entry_id)
@@ -96,4 +107,4 @@ if stored.status == 'waiting' and not stored.capped
   redis.call('HSET', wl.entries, entry_id, cjson.encode(stored))
 end
 if stored.status == 'offered' then return {0, now, seq, 0, stored.hold} end
-return {0, now, seq, redis.call('ZRANK', wl.queue, entry_id) + 1, ''}
+return {0, now, seq, redis.call('ZRANK', keys.queue, entry_id) + 1, ''}

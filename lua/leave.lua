@@ -6,7 +6,9 @@ Idempotent: an entry that has ended already is answered as it is.
 Input:
   KEYS[1]  hold hash           of the entry's offer, as the caller read it (any key when none)
   KEYS[2]  user zset           of the entry's user (the offer's cap)
-  KEYS[3..]  the waitlist block of the entry's slot (lua/include/waitlist_offer.lua)
+  KEYS[3..]  the waitlist block (lua/include/waitlist_offer.lua): spec.slots[1] is the
+             entry's slot, spec.users names the entry's user (its guest hash: the offer's
+             rule indexes)
   ARGV[1]  entry id
   ARGV[2]  token digest        sha256 hex of the presented Waitlist-Token
   ARGV[3]  offer hold id       as the caller read it ('' = none)
@@ -18,14 +20,19 @@ Output: {code, now ms}
   1  REPLAYED                it had ended already (left, expired, confirmed): unchanged
   20 FORBIDDEN               wrong token
   54 STALE                   its offer is not the one the caller read: read, retry
+  57 WAITLIST_KEYS           the block lacks keys the passed-on offer may touch: slot ids
+                             JSON, cell slot ids JSON; nothing changed
   72 WAITLIST_ENTRY_NOT_FOUND
 ]]
 
+--- @include "booking_slots"
 --- @include "end_hold"
 --- @include "feed_append"
 --- @include "free_hold_cells"
 --- @include "now_ms"
 --- @include "record_units"
+--- @include "seat_runs"
+--- @include "unindex_booking"
 --- @include "waitlist_offer"
 
 local entry_id = ARGV[1]
@@ -35,31 +42,47 @@ local feed_maxlen = tonumber(ARGV[4])
 local tombstone_ms = tonumber(ARGV[5])
 local now = now_ms()
 local wl = waitlist_block()
+local slot = wl.spec.slots[1]
 
 local entry = waitlist_entry(wl, entry_id)
-if not entry or entry.slot ~= wl.slot then return {72, now} end
+if not entry or entry.slot ~= slot then return {72, now} end
 -- Digests of random tokens; Lua interns every string, so == takes the same time for any two.
 if entry.digest ~= token_digest then return {20, now} end
 if entry.status ~= 'waiting' and entry.status ~= 'offered' then return {1, now} end
 if entry.status == 'offered' and entry.hold ~= offer_id then return {54, now} end
 
-local was = entry.status
+-- An open offer is let go like a released hold: every slot of its span, passed on below.
+local hold, span = nil, nil
+if entry.status == 'offered' then
+  hold = redis.call('HMGET', KEYS[1], 'status', 'expires', 'units', 'n', 'slots', 'idx')
+  if hold[1] == 'held' then span = booking_slots(slot, hold[5]) end
+end
+if span then
+  local ask = waitlist_missing(now, span[1], span[#span], {slot})
+  if ask then return ask end
+end
+
 waitlist_settle(wl, entry, 'left', now)
 redis.call('XADD', wl.feed, 'MAXLEN', '~', feed_maxlen, '*', 'event', 'waitlist_left',
   'at', string.format('%d', now), 'hold', entry.hold or '', 'user', entry.user, 'ref', '',
   'cells', '[]', 'actor', '', 'wl', entry_id)
-if was == 'offered' then
-  local hold = redis.call('HMGET', KEYS[1], 'status', 'expires', 'units', 'n')
-  if hold[1] == 'held' then
-    -- The open offer is let go like a released hold, and passed on below.
-    local event = 'released'
-    if tonumber(hold[2]) <= now then event = 'expired' end
-    local units = record_units(hold[3])
-    free_hold_cells(wl.cells, wl.held, offer_id, units)
-    end_hold(KEYS[1], wl.holds, KEYS[2], offer_id, hold[4], event, tombstone_ms)
-    feed_append(wl.feed, feed_maxlen, event, now, offer_id, entry.user, nil,
-      cells_json(wl.slot, units))
-    waitlist_offer(wl, now, feed_maxlen, nil)
+if span then
+  local event = 'released'
+  if tonumber(hold[2]) <= now then event = 'expired' end
+  local units = record_units(hold[3])
+  local prefix = 'h|' .. offer_id .. '|'
+  -- The free-run index learns of the freed seats in this same step.
+  -- (A slot removed from the grid since has no cells left to free.)
+  if wl.cells[slot] then seat_runs_release(wl.seat_index, wl.cells[slot][1], units, prefix) end
+  for _, id in ipairs(span) do
+    local pair = wl.cells[id]
+    if pair then free_hold_cells(pair[1], pair[2], offer_id, units) end
   end
+  unindex_booking(hold[6], 'h|' .. offer_id, wl.slot[slot].covers, wl.guest_keys[entry.user],
+    '')
+  end_hold(KEYS[1], wl.holds, KEYS[2], offer_id, hold[4], event, tombstone_ms)
+  feed_append(wl.feed, feed_maxlen, event, now, offer_id, entry.user, nil,
+    booking_cells(span, units))
+  waitlist_offer(wl, now, feed_maxlen, nil)
 end
 return {0, now}

@@ -17,7 +17,7 @@ Input:
   ARGV[2]  token digest        sha256 hex of the presented Hold-Token
   ARGV[3]  feed maxlen
   ARGV[4]  tombstone ms        how long the ended hold is remembered
-  ARGV[last]                   the waitlist block's JSON ('' = none)
+  ARGV[last]                   the waitlist block's JSON
 Output: {code, now ms, ...}
   0  OK                      released now ('released' entry), or it had lapsed ('expired' entry)
   1  REPLAYED                it had already ended (released or expired): nothing to do
@@ -25,6 +25,8 @@ Output: {code, now ms, ...}
   20 FORBIDDEN               wrong token
   41 HOLD_CONFIRMED          already confirmed (cancel the reservation instead): reference
   54 STALE                   fewer slot keys than its booking spans: read, retry
+  57 WAITLIST_KEYS           waiting entries the freed cells may fit need keys the block
+                             lacks: slot ids JSON, cell slot ids JSON; nothing changed
 ]]
 
 --- @include "booking_cells"
@@ -59,6 +61,9 @@ local units = record_units(hold[4])
 local slots = booking_slots(hold[7], hold[9])
 local slot_pairs = slot_keys(KEYS[2], KEYS[3], 10, #slots)
 if not slot_pairs then return {54, now} end
+-- Before any write: the block must hold every key the hand-off to the waitlist may touch.
+local ask = waitlist_missing(now, slots[1], slots[#slots], nil)
+if ask then return ask end
 -- The free-run index learns of the freed seats in this same step.
 seat_runs_release(KEYS[9], KEYS[2], units, 'h|' .. hold_id .. '|')
 for _, pair in ipairs(slot_pairs) do free_hold_cells(pair[1], pair[2], hold_id, units) end

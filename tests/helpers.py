@@ -9,6 +9,7 @@ from typing import Any
 from httpx import Response
 from litestar.testing import AsyncTestClient
 
+from holdsvc.booking_rules import record_slots
 from holdsvc.holds import HoldRequest
 from holdsvc.keys import Keys
 from holdsvc.models import Hold, RestaurantInput, TableInput
@@ -92,9 +93,10 @@ async def lapse(services: Services, venue_id: str, hold_id: str) -> None:
     redis = services.redis
     fields = await redis.hgetall(keys.hold(hold_id))
     past = 1
-    for unit in decode_units(fields["units"]):
-        await redis.hset(keys.cells(fields["slot"]), unit, f"h|{hold_id}|{past}")
-        await redis.zadd(keys.held(fields["slot"]), {unit: past})
+    for slot in record_slots(fields):
+        for unit in decode_units(fields["units"]):
+            await redis.hset(keys.cells(slot), unit, f"h|{hold_id}|{past}")
+            await redis.zadd(keys.held(slot), {unit: past})
     await redis.hset(keys.hold(hold_id), "expires", str(past))
     await redis.zadd(keys.holds, {hold_id: past})
     await redis.zadd(keys.user(fields["user"]), {f"{hold_id}|{fields['n']}": past})

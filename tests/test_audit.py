@@ -18,6 +18,7 @@ from holdsvc.errors import HoldsvcError
 from holdsvc.keys import Keys
 from holdsvc.models import (
     ConfirmInput,
+    DurationRule,
     Hold,
     ReservationPatch,
     StaffBookingInput,
@@ -566,6 +567,67 @@ async def test_each_planted_waitlist_fault_is_named(
     services: Services, fault: Fault, check: str
 ) -> None:
     rid, made = await waitlisted_restaurant(services)
+    await fault(services, rid, made)
+    report = await services.auditor.audit(rid, "restaurant")
+    assert not report.ok
+    assert check in {v.check for v in report.violations}, report.violations
+
+
+# -- invariant 9 under booking rules ---------------------------------------------------------
+
+
+async def rules_waitlisted(services: Services) -> tuple[str, dict[str, Any]]:
+    """Durations of 90 minutes on 30-minute slots: T1 reserved 19:30-21:00, and a party of 2
+    waiting for 19:00 (it needs 19:00-20:30)."""
+    rid = await make_restaurant(
+        services,
+        capacities=(2,),
+        slot_minutes=30,
+        durations=[DurationRule(max_party=2, minutes=90)],
+    )
+    slot, booked = slot_tomorrow(19), f"{slot_tomorrow(19)[:11]}19:30"
+    hold = await place(services, rid, "guest", slot=booked)
+    kind = VenueKind.RESTAURANT
+    await services.holds.confirm(
+        rid, kind, hold.id, str(hold.token), ConfirmInput(name="G", phone="+12125550100")
+    )
+    body = WaitlistInput(user_id="w", slot=slot, party_size=2, name="W", phone="+12125550199")
+    entry = await services.waitlist.join(rid, kind, body)
+    assert entry.status == "waiting"
+    return rid, {"slot": slot, "booked": booked, "entry": entry}
+
+
+async def test_a_waiting_entry_of_a_rule_venue_audits_clean(services: Services) -> None:
+    rid, _ = await rules_waitlisted(services)
+    report = await services.auditor.audit(rid, "restaurant")
+    assert report.violations == [] and report.ok
+
+
+async def _span_freed_behind_the_scripts(
+    services: Services, rid: str, made: dict[str, Any]
+) -> None:
+    # The reservation's cells vanish (its record stays): 19:00-20:30 is free for the entry.
+    keys = V.of(rid)
+    for hhmm in ("19:30", "20:00", "20:30"):
+        await services.redis.hdel(keys.cells(f"{made['slot'][:11]}{hhmm}"), "T1")
+
+
+async def _waiting_slot_unlisted(services: Services, rid: str, made: dict[str, Any]) -> None:
+    # A freeing step would not find this waitlist: the list of waiting slots lost it.
+    await services.redis.zrem(V.of(rid).waitlist_slots, made["slot"])
+
+
+@pytest.mark.parametrize(
+    ("fault", "check"),
+    [
+        (_span_freed_behind_the_scripts, "waitlist_fit"),
+        (_waiting_slot_unlisted, "waitlist_state"),
+    ],
+)
+async def test_each_planted_rule_waitlist_fault_is_named(
+    services: Services, fault: Fault, check: str
+) -> None:
+    rid, made = await rules_waitlisted(services)
     await fault(services, rid, made)
     report = await services.auditor.audit(rid, "restaurant")
     assert not report.ok

@@ -77,7 +77,13 @@ def test_helper_cycles_are_refused(tmp_path: Path) -> None:
 
 
 def test_every_error_status_has_a_problem_and_every_problem_an_exception() -> None:
-    signals = {Status.REFERENCE_TAKEN, Status.NEEDS_SWEEP, Status.STALE, Status.LEASE_LOST}
+    signals = {
+        Status.REFERENCE_TAKEN,
+        Status.NEEDS_SWEEP,
+        Status.STALE,
+        Status.LEASE_LOST,
+        Status.WAITLIST_KEYS,
+    }
     quiet = {Status.OK, Status.REPLAYED, Status.NOT_EXPIRED}
     for status in Status:
         if status in signals | quiet:

@@ -23,9 +23,12 @@ WAITER = {"name": "Grace Hopper", "phone": "+12125550199"}
 GUEST = {"name": "Ada", "phone": "+12125550123"}
 
 
-async def venue(http: httpx.AsyncClient, server: ServerProcess, capacities: list[int]) -> str:
+async def venue(
+    http: httpx.AsyncClient, server: ServerProcess, capacities: list[int], **rules: Any
+) -> str:
     admin = {"Authorization": f"Bearer {server.admin_token}"}
     body = {
+        **rules,
         "name": "Race",
         "phone": "+12125550100",
         "timezone": "UTC",
@@ -45,9 +48,9 @@ async def venue(http: httpx.AsyncClient, server: ServerProcess, capacities: list
     return rid
 
 
-async def reserve(http: httpx.AsyncClient, rid: str, user: str) -> dict[str, Any]:
+async def reserve(http: httpx.AsyncClient, rid: str, user: str, slot: str = SLOT) -> dict[str, Any]:
     hold = await http.post(
-        f"/v1/restaurants/{rid}/holds", json={"user_id": user, "slot": SLOT, "party_size": 2}
+        f"/v1/restaurants/{rid}/holds", json={"user_id": user, "slot": slot, "party_size": 2}
     )
     assert hold.status_code == 201, hold.text
     made = await http.post(
@@ -60,10 +63,10 @@ async def reserve(http: httpx.AsyncClient, rid: str, user: str) -> dict[str, Any
     return body
 
 
-async def join(http: httpx.AsyncClient, rid: str, user: str) -> dict[str, Any]:
+async def join(http: httpx.AsyncClient, rid: str, user: str, slot: str = SLOT) -> dict[str, Any]:
     answer = await http.post(
         f"/v1/restaurants/{rid}/waitlist",
-        json={"user_id": user, "slot": SLOT, "party_size": 2, **WAITER},
+        json={"user_id": user, "slot": slot, "party_size": 2, **WAITER},
     )
     assert answer.status_code == 201, answer.text
     body: dict[str, Any] = answer.json()
@@ -103,6 +106,43 @@ async def test_50_racers_as_a_cancel_lands_never_get_the_freed_table(
     assert seen.json()["status"] == "offered" and seen.json()["hold"]["table_id"] == "T1"
     offers = await offered_events(http, server, rid)
     assert len(offers) == 1 and offers[0]["waitlist_id"] == entry["id"]
+
+
+async def test_with_durations_50_racers_never_get_a_span_the_waiting_entry_fits(
+    http: httpx.AsyncClient, server: ServerProcess
+) -> None:
+    # Two-hour bookings on one-hour slots: T1 is reserved 19:00-21:00; a party waits for
+    # 18:00 (it needs 18:00-20:00). Racers ask for 18:00 and 19:00 as the cancel lands.
+    rid = await venue(http, server, [2], durations=[{"max_party": 4, "minutes": 120}])
+    made = await reserve(http, rid, "guest")
+    early = f"{DAY}T18:00"
+    entry = await join(http, rid, "waiter", early)
+    racers = [
+        http.post(
+            f"/v1/restaurants/{rid}/holds",
+            json={"user_id": f"bot{i}", "slot": (early, SLOT)[i % 2], "party_size": 2},
+        )
+        for i in range(50)
+    ]
+    cancel = http.delete(
+        f"/v1/reservations/{made['reference']}", headers={"Manage-Token": made["manage_token"]}
+    )
+    answers = await asyncio.gather(*racers[:25], cancel, *racers[25:])
+    assert answers[25].status_code == 200
+    racer_codes = Counter(a.status_code for i, a in enumerate(answers) if i != 25)
+    assert racer_codes == {409: 50}
+    seen = await http.get(
+        f"/v1/restaurants/{rid}/waitlist/{entry['id']}", headers={"Waitlist-Token": entry["token"]}
+    )
+    hold = seen.json()["hold"]
+    assert seen.json()["status"] == "offered" and hold["slot"] == early
+    assert hold["ends_at"].startswith(f"{DAY}T20:00")
+    offers = await offered_events(http, server, rid)
+    assert len(offers) == 1
+    assert [c["slot"][11:] for c in offers[0]["cells"]] == ["18:00", "19:00"]
+    admin = {"Authorization": f"Bearer {server.admin_token}"}
+    audited = await http.get(f"/v1/restaurants/{rid}/audit", headers=admin)
+    assert audited.json()["ok"] is True, audited.text
 
 
 async def test_5_cancels_and_50_racers_each_entry_offered_exactly_once(

@@ -412,14 +412,3 @@ async def test_a_seat_map_offer_is_a_block_together_and_keeps_the_index(
     assert sections[0]["available"] == 1
     report = await services.auditor.audit(eid, "event")
     assert report.ok, report.violations
-
-
-async def test_a_restaurant_with_booking_rules_refuses_the_waitlist(client: Client) -> None:
-    rid = await new_venue(client, capacities=(2,), max_covers_per_slot=10)
-    answer = await client.post(
-        f"/v1/restaurants/{rid}/waitlist",
-        json={"user_id": "w", "slot": SLOT, "party_size": 2, **WAITER},
-    )
-    assert_problem(answer, 400, "validation_error")
-    listed = await client.get(f"/v1/restaurants/{rid}/waitlist?slot={SLOT}", headers=ADMIN)
-    assert listed.json()["entries"] == []

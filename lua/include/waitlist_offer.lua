@@ -1,42 +1,72 @@
 -- include/waitlist_offer.lua: inlined by holdsvc.scripts into each script that includes it.
+--- @include "booking_cells"
 --- @include "cells_json"
+--- @include "choose_booking"
 --- @include "choose_units"
+--- @include "covers"
+--- @include "guest_overlap"
 --- @include "held_state"
 --- @include "seat_runs"
--- The waitlist of one slot (DESIGN.md invariant 9): a script that frees or ends cells hands
--- them, in the same step, to the oldest waiting entry they can satisfy.
+-- The waitlist (DESIGN.md invariant 9): a script that frees or ends cells hands them, in the
+-- same step, to the oldest waiting entry they can satisfy: at a restaurant with booking rules
+-- (DESIGN.md 8, 10) a table or combination for the entry's whole duration, within the covers
+-- cap and the guest's other bookings, as a hold would be.
 --
 -- The waitlist block: the LAST keys and the LAST ARGV of a script that includes this helper.
---   KEYS  venue hash, units hash, units-by-fit zset, slots zset, cells hash (of the slot),
---         held zset (of the slot), holds zset, feed stream, waitlist hash (entry id -> JSON),
---         waiting zset (of the slot: entry id -> need * 2^32 + seq), queue zset (of the slot:
---         waiting entry id -> seq), live zset (of the slot: waiting and offered entry id ->
---         seq), users hash (of the slot: user id -> live entry id), seat index hash (of a
---         seat-map event: offers take best-available blocks from it and keep it in step);
---         then one hold hash per offer id, then one user zset per user id (the cap).
---   ARGV  '' (no block: nothing to offer) or JSON {"slot", "offers": [[hold id, token
---         digest]...], "users": [user ids]}: the caller read which users head each need.
+--   KEYS  11 fixed: venue hash, units hash, units-by-fit zset, slots zset, holds zset, feed
+--         stream, waitlist hash (entry id -> JSON), seat index hash (of a seat-map event:
+--         offers take best-available blocks from it and keep it in step), combinations hash,
+--         combinations-by-fit zset, waitlist slots zset (slot id -> start ms, for each slot
+--         with a waiting entry);
+--         then per slot of spec.slots 5: waiting zset (entry id -> need * 2^32 + seq), queue
+--         zset (waiting entry id -> seq), live zset (waiting and offered entry id -> seq),
+--         users hash (user id -> live entry id), covers hash;
+--         then per slot of spec.cells 2: cells hash, held zset;
+--         then one hold hash per offer id; then per user of spec.users 2: user zset (the
+--         cap), guest hash (one booking per guest).
+--   ARGV  JSON {"slots": [slot ids], "cells": [slot ids], "offers": [[hold id, token digest]
+--         ...], "users": [user ids], "read": the caller read the users heading each need of
+--         every slot in "slots"}.
+-- A step that frees cells from slot A to slot B may fit entries of every slot starting up to
+-- (longest duration - 1) slots before A, through B: their "reach". When a reach slot has
+-- waiting entries and the block lacks its keys (or its users were not read), the script
+-- answers WAITLIST_KEYS before it writes anything, naming the slots and cells it needs.
 -- An entry's need is its party size (restaurants) or its seat count (events): entries of one
--- need fit the same free cells, so the walk asks best fit once per need and skips the rest.
-local WAITLIST_FIXED_KEYS = 14
+-- need of one slot fit the same free cells, so the walk asks best fit once per need.
+local WAITLIST_FIXED_KEYS = 11
 local WAITLIST_NEED_SCALE = 4294967296
 
 local function waitlist_block()
-  local text = ARGV[#ARGV]
-  if text == nil or text == '' then return {first = #KEYS + 1} end
-  local spec = cjson.decode(text)
-  local first = #KEYS - WAITLIST_FIXED_KEYS - #spec.offers - #spec.users + 1
+  local spec = cjson.decode(ARGV[#ARGV])
+  local size = WAITLIST_FIXED_KEYS + 5 * #spec.slots + 2 * #spec.cells + #spec.offers
+    + 2 * #spec.users
+  local first = #KEYS - size + 1
   local wl = {
-    first = first, spec = spec, slot = spec.slot,
-    venue = KEYS[first], units = KEYS[first + 1], fit = KEYS[first + 2], slots = KEYS[first + 3],
-    cells = KEYS[first + 4], held = KEYS[first + 5], holds = KEYS[first + 6],
-    feed = KEYS[first + 7], entries = KEYS[first + 8], waiting = KEYS[first + 9],
-    queue = KEYS[first + 10], live = KEYS[first + 11], users = KEYS[first + 12],
-    seat_index = KEYS[first + 13],
-    user_keys = {},
+    first = first, spec = spec,
+    venue = KEYS[first], units = KEYS[first + 1], fit = KEYS[first + 2],
+    slots = KEYS[first + 3], holds = KEYS[first + 4], feed = KEYS[first + 5],
+    entries = KEYS[first + 6], seat_index = KEYS[first + 7], combos = KEYS[first + 8],
+    combos_fit = KEYS[first + 9], waiting_slots = KEYS[first + 10],
+    slot = {}, cells = {}, offer_keys = {}, user_keys = {}, guest_keys = {},
   }
-  for i, user in ipairs(spec.users) do
-    wl.user_keys[user] = KEYS[first + WAITLIST_FIXED_KEYS + #spec.offers + i - 1]
+  local at = first + WAITLIST_FIXED_KEYS
+  for _, slot in ipairs(spec.slots) do
+    wl.slot[slot] = {waiting = KEYS[at], queue = KEYS[at + 1], live = KEYS[at + 2],
+      users = KEYS[at + 3], covers = KEYS[at + 4]}
+    at = at + 5
+  end
+  for _, slot in ipairs(spec.cells) do
+    wl.cells[slot] = {KEYS[at], KEYS[at + 1]}
+    at = at + 2
+  end
+  for n = 1, #spec.offers do
+    wl.offer_keys[n] = KEYS[at]
+    at = at + 1
+  end
+  for _, user in ipairs(spec.users) do
+    wl.user_keys[user] = KEYS[at]
+    wl.guest_keys[user] = KEYS[at + 1]
+    at = at + 2
   end
   return wl
 end
@@ -44,6 +74,109 @@ end
 -- Where the block's keys start (a script with a variable number of its own keys stops there).
 local function waitlist_first_key()
   return waitlist_block().first
+end
+
+-- The venue's settings an offer follows, and its booking rules (as lua/hold.lua's caller
+-- passes them): kmax is the most grid slots any party's booking spans.
+local function waitlist_rules(wl)
+  local v = redis.call('HMGET', wl.venue, 'kind', 'max_holds_per_user', 'offer_seconds',
+    'durations', 'max_covers_per_slot', 'one_booking_per_guest', 'combinations', 'slot_minutes')
+  local rules = {
+    kind = v[1], cap = tonumber(v[2] or '0'), offer_ms = (tonumber(v[3]) or 900) * 1000,
+    durations = {}, covers_cap = tonumber(v[5] or '0') or 0, one_booking = v[6] == '1',
+    combos = (tonumber(v[7] or '0') or 0) > 0, slot_minutes = tonumber(v[8]) or 60, kmax = 1,
+  }
+  if v[4] and v[4] ~= '' then rules.durations = cjson.decode(v[4]) end
+  rules.step = rules.slot_minutes * 60000
+  for _, rule in ipairs(rules.durations) do
+    local k = math.max(1, math.floor(rule[2] / rules.slot_minutes))
+    if k > rules.kmax then rules.kmax = k end
+  end
+  rules.rich = rules.kind == 'restaurant' and (#rules.durations > 0 or rules.covers_cap > 0
+    or rules.one_booking or rules.combos)
+  return rules
+end
+
+-- How many grid slots a party's booking spans (BookingRules.slot_count).
+local function waitlist_span_count(rules, party)
+  for _, rule in ipairs(rules.durations) do
+    if party <= rule[1] then return math.max(1, math.floor(rule[2] / rules.slot_minutes)) end
+  end
+  return 1
+end
+
+-- The grid slots from `start` on, `count` of them, back to back: their ids (nil when the
+-- grid has a gap there).
+local function waitlist_span(wl, rules, start, count)
+  local found = redis.call('ZRANGEBYSCORE', wl.slots, start, start + (count - 1) * rules.step,
+    'WITHSCORES')
+  local ids = {}
+  for i = 1, #found, 2 do
+    if tonumber(found[i + 1]) ~= start + #ids * rules.step then return nil end
+    ids[#ids + 1] = found[i]
+  end
+  if #ids ~= count then return nil end
+  return ids
+end
+
+-- Before any write: nil when the block holds every key this step may touch, else the
+-- WAITLIST_KEYS reply naming the slots and cells it needs. `first`, `last`: the first and
+-- last slot the step frees cells of (nil: none, only `also`); `also`: slots whose keys and
+-- cells it needs whatever waits (join's and leave's own slot).
+local function waitlist_missing(now, first, last, also)
+  local wl = waitlist_block()
+  local rules = waitlist_rules(wl)
+  local wanted, start_of = {}, {}
+  local function want(slot, start)
+    if start_of[slot] ~= nil then return end
+    start_of[slot] = start
+    wanted[#wanted + 1] = slot
+  end
+  if first then
+    local from = tonumber(redis.call('ZSCORE', wl.slots, first))
+    local to = tonumber(redis.call('ZSCORE', wl.slots, last))
+    if from and to then
+      if from > to then from, to = to, from end
+      local found = redis.call('ZRANGEBYSCORE', wl.waiting_slots,
+        from - (rules.kmax - 1) * rules.step, to, 'WITHSCORES')
+      for i = 1, #found, 2 do want(found[i], tonumber(found[i + 1])) end
+    end
+  end
+  local waiting = #wanted > 0
+  for _, slot in ipairs(also or {}) do
+    -- A slot outside the grid needs its waitlist keys only (false: no cells).
+    want(slot, tonumber(redis.call('ZSCORE', wl.slots, slot)) or false)
+  end
+  local missing = waiting and not wl.spec.read
+  local cells, cell_seen = {}, {}
+  for _, slot in ipairs(wanted) do
+    if not wl.slot[slot] then missing = true end
+    local start = start_of[slot]
+    if start then
+      local found = redis.call('ZRANGEBYSCORE', wl.slots, start,
+        start + (rules.kmax - 1) * rules.step)
+      for _, cell in ipairs(found) do
+        if not cell_seen[cell] then
+          cell_seen[cell] = true
+          cells[#cells + 1] = cell
+          if not wl.cells[cell] then missing = true end
+        end
+      end
+    end
+  end
+  if not missing then return nil end
+  return {57, now, cjson.encode(wanted), cjson.encode(cells)}
+end
+
+-- The slot's waitlist keeps its place among the slots with waiting entries (or leaves it).
+local function waitlist_slot_sync(wl, slot)
+  local keys = wl.slot[slot]
+  if redis.call('ZCARD', keys.waiting) == 0 then
+    redis.call('ZREM', wl.waiting_slots, slot)
+    return
+  end
+  local start = redis.call('ZSCORE', wl.slots, slot)
+  if start then redis.call('ZADD', wl.waiting_slots, start, slot) end
 end
 
 local function waitlist_entry(wl, entry_id)
@@ -54,25 +187,28 @@ end
 
 -- An entry leaves the live lists (offered -> confirmed | expired, or any -> left).
 local function waitlist_settle(wl, entry, status, now)
+  local keys = wl.slot[entry.slot]
   entry.status = status
   entry.ended = now
   redis.call('HSET', wl.entries, entry.id, cjson.encode(entry))
-  redis.call('ZREM', wl.waiting, entry.id)
-  redis.call('ZREM', wl.queue, entry.id)
-  redis.call('ZREM', wl.live, entry.id)
-  if redis.call('HGET', wl.users, entry.user) == entry.id then
-    redis.call('HDEL', wl.users, entry.user)
+  redis.call('ZREM', keys.waiting, entry.id)
+  redis.call('ZREM', keys.queue, entry.id)
+  redis.call('ZREM', keys.live, entry.id)
+  if redis.call('HGET', keys.users, entry.user) == entry.id then
+    redis.call('HDEL', keys.users, entry.user)
   end
+  waitlist_slot_sync(wl, entry.slot)
 end
 
 -- The hold that ended was an offer: its entry ends with it (confirmed, or expired when it
 -- lapsed or was released). `hold_key`: the ended hold's hash.
 local function waitlist_hold_ended(wl, hold_key, status, now)
-  if not wl.entries then return end
   local entry_id = redis.call('HGET', hold_key, 'wl')
   if not entry_id then return end
   local entry = waitlist_entry(wl, entry_id)
-  if entry and entry.status == 'offered' then waitlist_settle(wl, entry, status, now) end
+  if entry and entry.status == 'offered' and wl.slot[entry.slot] then
+    waitlist_settle(wl, entry, status, now)
+  end
 end
 
 -- The user's live held units, pruned by Redis time (as hold.lua counts them).
@@ -85,35 +221,85 @@ local function waitlist_held_units(user_key, now)
   return held
 end
 
--- The oldest waiting entry the free cells satisfy, with the units best fit chose for it.
-local function waitlist_pick(wl, kind, cap, now)
+-- What a hold of `need` in the slot (starting at `start`) would get now: the units, and for
+-- a restaurant with rules the span's slot ids and {cells, held} pairs and the combination;
+-- nil when nothing fits now (lapsed cells are the sweeper's to end first: its expiry offers
+-- them again).
+local function waitlist_choice(wl, rules, slot, start, need, now)
+  local pair = wl.cells[slot]
+  if not pair then return nil end
+  local chosen, lapsed
+  if rules.kind == 'event' then
+    if redis.call('HEXISTS', wl.seat_index, 'size') == 1 then
+      -- A seat map: the block a best-available hold would get (together, any seated section).
+      chosen, lapsed = seat_map_choice(pair[1], pair[2], wl.seat_index, '', need, true, now)
+    else
+      chosen, lapsed = choose_units(pair[1], wl.units, wl.fit, {}, 1, need, now, nil, 'event')
+    end
+    if not chosen or #lapsed > 0 then return nil end
+    return {units = chosen, slots = {slot}, pairs = {pair}}
+  end
+  if not rules.rich then
+    chosen, lapsed = choose_units(pair[1], wl.units, wl.fit, {}, need, 1, now, nil,
+      'restaurant')
+    if not chosen or #lapsed > 0 then return nil end
+    return {units = chosen, slots = {slot}, pairs = {pair}}
+  end
+  -- The covers cap counts covers starting in the entry's slot, as for a hold.
+  if rules.covers_cap > 0
+      and covers(wl.slot[slot].covers, now, nil) + need > rules.covers_cap then
+    return nil
+  end
+  local ids = waitlist_span(wl, rules, start, waitlist_span_count(rules, need))
+  if not ids then return nil end
+  local slot_pairs = {}
+  for i, id in ipairs(ids) do
+    if not wl.cells[id] then return nil end
+    slot_pairs[i] = wl.cells[id]
+  end
+  local combos_key, combos_fit_key = nil, nil
+  if rules.combos then combos_key, combos_fit_key = wl.combos, wl.combos_fit end
+  local combo
+  chosen, lapsed, combo = choose_booking(slot_pairs, wl.units, wl.fit, combos_key,
+    combos_fit_key, {}, need, now, nil)
+  if not chosen or #lapsed > 0 then return nil end
+  return {units = chosen, slots = ids, pairs = slot_pairs, combo = combo or '',
+    starts = start, stops = start + #ids * rules.step}
+end
+
+-- Whether the entry's user may take `choice` now: under the user cap and, with one booking
+-- per guest, no other booking of the user's overlapping it. nil: the caller did not name the
+-- user (joined since it read).
+local function waitlist_user_may(wl, rules, entry, choice, now)
+  local user_key = wl.user_keys[entry.user]
+  if not user_key then return nil end
+  if waitlist_held_units(user_key, now) + #choice.units > rules.cap then return false end
+  if rules.rich and rules.one_booking
+      and guest_overlap(wl.guest_keys[entry.user], choice.starts, choice.stops, now, nil) then
+    return false
+  end
+  return true
+end
+
+-- The oldest waiting entry of one slot the free cells satisfy, with what it would get.
+local function waitlist_pick(wl, rules, slot, start, now)
+  local keys = wl.slot[slot]
   local best = nil
   local floor = 0
   while true do
-    local head = redis.call('ZRANGEBYSCORE', wl.waiting, floor, '+inf', 'WITHSCORES',
+    local head = redis.call('ZRANGEBYSCORE', keys.waiting, floor, '+inf', 'WITHSCORES',
       'LIMIT', 0, 1)
     if #head == 0 then break end
     local need = math.floor(tonumber(head[2]) / WAITLIST_NEED_SCALE)
     local base = need * WAITLIST_NEED_SCALE
     floor = base + WAITLIST_NEED_SCALE
-    local party, count = need, 1
-    if kind == 'event' then party, count = 1, need end
-    -- The same best fit a hold gets; lapsed cells are the sweeper's to end first (its
-    -- expiry offers them again), so a choice that needs one is no fit now.
-    local chosen, lapsed
-    if kind == 'event' and redis.call('HEXISTS', wl.seat_index, 'size') == 1 then
-      -- A seat map: the block a best-available hold would get (together, any seated section).
-      chosen, lapsed = seat_map_choice(wl.cells, wl.held, wl.seat_index, '', count, true, now)
-    else
-      chosen, lapsed = choose_units(wl.cells, wl.units, wl.fit, {}, party, count, now, nil,
-        kind)
-    end
-    if chosen and #lapsed == 0 then
+    local choice = waitlist_choice(wl, rules, slot, start, need, now)
+    if choice then
       -- Paged by score (not offset), so each page costs the same however deep the walk.
       local from = base
       local done = false
       while not done do
-        local batch = redis.call('ZRANGEBYSCORE', wl.waiting, from, floor - 1, 'WITHSCORES',
+        local batch = redis.call('ZRANGEBYSCORE', keys.waiting, from, floor - 1, 'WITHSCORES',
           'LIMIT', 0, 64)
         if #batch == 0 then break end
         from = '(' .. batch[#batch]
@@ -122,18 +308,19 @@ local function waitlist_pick(wl, kind, cap, now)
           -- Older entries of another need already won: none of this need can beat them.
           if best and seq > best.seq then done = true break end
           local entry = waitlist_entry(wl, batch[i])
-          local user_key = entry and wl.user_keys[entry.user]
-          -- A user the caller did not name: one passed over at the cap stays passed over; any
+          local may = entry and waitlist_user_may(wl, rules, entry, choice, now)
+          -- A user the caller did not name: one passed over already stays passed over; any
           -- other joined since the caller read, and this need waits for the next step.
-          if not user_key and not (entry and entry.capped) then done = true break end
-          if user_key and waitlist_held_units(user_key, now) + #chosen <= cap then
-            best = {entry = entry, units = chosen, seq = seq, user_key = user_key}
+          if may == nil and not (entry and entry.capped) then done = true break end
+          if may then
+            best = {entry = entry, choice = choice, seq = seq}
             done = true
             break
           end
-          -- At the user cap: skipped, not blocking the entries behind it. The mark says so
-          -- (the audit's invariant 9): the next freeing step of the slot asks again.
-          if user_key and not entry.capped then
+          -- At the user cap (or booked elsewhere then): skipped, not blocking the entries
+          -- behind it. The mark says so (the audit's invariant 9): the next freeing step of
+          -- the slot asks again.
+          if may == false and not entry.capped then
             entry.capped = now
             redis.call('HSET', wl.entries, entry.id, cjson.encode(entry))
           end
@@ -144,69 +331,100 @@ local function waitlist_pick(wl, kind, cap, now)
   return best
 end
 
--- Offer free cells of the slot to waiting entries, oldest first among those that fit, one
--- hold per offer id the caller brought. Returns how many offers were made.
-local function waitlist_offer(wl, now, feed_maxlen, actor)
-  if not wl.entries or #wl.spec.offers == 0 then return 0 end
-  if redis.call('ZCARD', wl.waiting) == 0 then return 0 end
-  local starts = tonumber(redis.call('ZSCORE', wl.slots, wl.slot))
-  -- A slot that has started (or left the grid) takes no guests: nothing to offer.
-  if not starts or starts <= now then return 0 end
-  local venue = redis.call('HMGET', wl.venue, 'kind', 'max_holds_per_user', 'offer_seconds',
-    'durations', 'max_covers_per_slot', 'one_booking_per_guest', 'combinations')
-  -- A restaurant with booking rules (durations, pacing, one booking, combinations) takes no
-  -- waitlist: an offer of one slot's table could break them (its join is refused as well).
-  if venue[1] == 'restaurant' and ((venue[4] or '') ~= '' or tonumber(venue[5] or '0') > 0
-      or venue[6] == '1' or tonumber(venue[7] or '0') > 0) then
-    return 0
+-- Give the entry its offer: a hold on the chosen cells, in every slot of its span.
+local function waitlist_give(wl, rules, slot, best, offer, hold_key, now, feed_maxlen, actor)
+  local hold_id, digest = offer[1], offer[2]
+  local entry, choice = best.entry, best.choice
+  local expires = now + rules.offer_ms
+  local state = held_state(hold_id, expires)
+  -- The cells go from free to this offer inside the step that freed them: nobody else
+  -- ever sees them free.
+  for _, pair in ipairs(choice.pairs) do
+    for _, unit in ipairs(choice.units) do
+      redis.call('HSET', pair[1], unit, state)
+      redis.call('ZADD', pair[2], expires, unit)
+    end
   end
-  local cap = tonumber(venue[2])
-  local offer_ms = (tonumber(venue[3]) or 900) * 1000
+  -- A seat map's free-run index follows the cells in this same step.
+  if rules.kind == 'event' then seat_runs_taken(wl.seat_index, choice.units) end
+  local party = entry.need
+  if rules.kind == 'event' then party = 1 end
+  -- 'ends' = 'expires': an offer lasts offer_seconds and no refresh extends it.
+  redis.call('HSET', hold_key, 'user', entry.user, 'digest', digest, 'slot', slot,
+    'units', cjson.encode(choice.units), 'n', tostring(#choice.units),
+    'party', tostring(party), 'created', string.format('%d', now),
+    'expires', string.format('%d', expires), 'ends', string.format('%d', expires),
+    'refreshes', '0', 'status', 'held', 'wl', entry.id)
+  if rules.rich then
+    -- The rule indexes count the offer as they count a hold (lua/hold.lua's rich path).
+    local idx = ''
+    if rules.covers_cap > 0 then
+      idx = idx .. 'c'
+      redis.call('HSET', wl.slot[slot].covers, 'h|' .. hold_id,
+        party .. '|' .. string.format('%d', expires))
+    end
+    if rules.one_booking then
+      idx = idx .. 'g'
+      redis.call('HSET', wl.guest_keys[entry.user], 'h|' .. hold_id,
+        string.format('%d|%d|%d', choice.starts, choice.stops, expires))
+    end
+    redis.call('HSET', hold_key, 'starts', string.format('%d', choice.starts),
+      'stops', string.format('%d', choice.stops), 'idx', idx, 'combo', choice.combo)
+    if #choice.slots > 1 then redis.call('HSET', hold_key, 'slots', cjson.encode(choice.slots)) end
+  end
+  redis.call('ZADD', wl.holds, expires, hold_id)
+  redis.call('ZADD', wl.user_keys[entry.user], expires, hold_id .. '|' .. #choice.units)
+  local keys = wl.slot[slot]
+  entry.status = 'offered'
+  entry.hold = hold_id
+  entry.offered = now
+  redis.call('HSET', wl.entries, entry.id, cjson.encode(entry))
+  redis.call('ZREM', keys.waiting, entry.id)
+  redis.call('ZREM', keys.queue, entry.id)
+  waitlist_slot_sync(wl, slot)
+  redis.call('XADD', wl.feed, 'MAXLEN', '~', feed_maxlen, '*',
+    'event', 'offered', 'at', string.format('%d', now), 'hold', hold_id, 'user', entry.user,
+    'ref', '', 'cells', booking_cells(choice.slots, choice.units), 'actor', actor or '',
+    'wl', entry.id)
+end
+
+-- Offer free cells to waiting entries of the block's slots, oldest first among those that
+-- fit, one hold per offer id the caller brought. Returns how many offers were made.
+local function waitlist_offer(wl, now, feed_maxlen, actor)
+  if #wl.spec.offers == 0 then return 0 end
+  local rules = nil
+  local open = {}
+  for _, slot in ipairs(wl.spec.slots) do
+    if redis.call('ZCARD', wl.slot[slot].waiting) > 0 then
+      local start = tonumber(redis.call('ZSCORE', wl.slots, slot))
+      if start and start > now then
+        open[#open + 1] = {slot = slot, start = start}
+      else
+        -- A slot that has started (or left the grid) takes no guests: nothing to offer.
+        redis.call('ZREM', wl.waiting_slots, slot)
+      end
+    end
+  end
+  if #open == 0 then return 0 end
+  rules = waitlist_rules(wl)
   local made = 0
   for n, offer in ipairs(wl.spec.offers) do
-    local best = waitlist_pick(wl, venue[1], cap, now)
-    if not best then break end
-    local hold_id, digest = offer[1], offer[2]
-    local hold_key = KEYS[wl.first + WAITLIST_FIXED_KEYS + n - 1]
-    local entry = best.entry
-    local expires = now + offer_ms
-    local state = held_state(hold_id, expires)
-    -- The cells go from free to this offer inside the step that freed them: nobody else
-    -- ever sees them free.
-    for _, unit in ipairs(best.units) do
-      redis.call('HSET', wl.cells, unit, state)
-      redis.call('ZADD', wl.held, expires, unit)
+    -- The oldest entry that fits, whichever slot of the reach it waits in.
+    local best, best_slot = nil, nil
+    for _, slot in ipairs(open) do
+      local found = waitlist_pick(wl, rules, slot.slot, slot.start, now)
+      if found and (not best or found.seq < best.seq) then best, best_slot = found, slot.slot end
     end
-    -- A seat map's free-run index follows the cells in this same step.
-    if venue[1] == 'event' then seat_runs_taken(wl.seat_index, best.units) end
-    local units_json = cjson.encode(best.units)
-    local party = entry.need
-    if venue[1] == 'event' then party = 1 end
-    -- 'ends' = 'expires': an offer lasts offer_seconds and no refresh extends it.
-    redis.call('HSET', hold_key, 'user', entry.user, 'digest', digest, 'slot', wl.slot,
-      'units', units_json, 'n', tostring(#best.units), 'party', tostring(party),
-      'created', string.format('%d', now), 'expires', string.format('%d', expires),
-      'ends', string.format('%d', expires), 'refreshes', '0', 'status', 'held', 'wl', entry.id)
-    redis.call('ZADD', wl.holds, expires, hold_id)
-    redis.call('ZADD', best.user_key, expires, hold_id .. '|' .. #best.units)
-    entry.status = 'offered'
-    entry.hold = hold_id
-    entry.offered = now
-    redis.call('HSET', wl.entries, entry.id, cjson.encode(entry))
-    redis.call('ZREM', wl.waiting, entry.id)
-    redis.call('ZREM', wl.queue, entry.id)
-    redis.call('XADD', wl.feed, 'MAXLEN', '~', feed_maxlen, '*',
-      'event', 'offered', 'at', string.format('%d', now), 'hold', hold_id, 'user', entry.user,
-      'ref', '', 'cells', cells_json(wl.slot, best.units), 'actor', actor or '',
-      'wl', entry.id)
+    if not best then break end
+    waitlist_give(wl, rules, best_slot, best, offer, wl.offer_keys[n], now, feed_maxlen, actor)
     made = made + 1
   end
   return made
 end
 
--- The one call of a script that freed cells of the block's slot: an ended offer (the hold in
--- `hold_key`, nil when no hold ended) makes its entry `expired`, then the free cells are
--- offered to the waitlist.
+-- The one call of a script that freed cells: an ended offer (the hold in `hold_key`, nil
+-- when no hold ended) makes its entry `expired`, then the free cells are offered to the
+-- waitlist.
 local function waitlist_after_free(now, feed_maxlen, hold_key)
   local wl = waitlist_block()
   if hold_key then waitlist_hold_ended(wl, hold_key, 'expired', now) end

@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from holdsvc.booking_rules import MINUTE_MS, record_slots
+from holdsvc.booking_rules import MINUTE_MS, BookingRules, read_rules, record_slots
 from holdsvc.clock import redis_now_ms
 from holdsvc.errors import NotFound
 from holdsvc.keys import KeyFamily, Keys, VenueKeys, user_digest
@@ -62,6 +62,10 @@ class _Waitlist:
     queue: dict[str, dict[str, int]] = field(default_factory=dict)
     live: dict[str, dict[str, int]] = field(default_factory=dict)
     users: dict[str, dict[str, str]] = field(default_factory=dict)
+    # The slots the scripts list as having waiting entries (slot -> start ms).
+    waiting_slots: dict[str, int] = field(default_factory=dict)
+    # Combination id -> its tables and capacity (a waiting party may fit one).
+    combinations: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -274,6 +278,10 @@ class Auditor:
             waitlist.queue[slot] = {e: int(s) for e, s in queue}
             waitlist.live[slot] = {e: int(s) for e, s in live}
             waitlist.users[slot] = users
+        listed = await self._redis.zrange(keys.waitlist_slots, 0, -1, withscores=True)
+        waitlist.waiting_slots = {slot: int(start) for slot, start in listed}
+        combinations: dict[str, str] = await self._redis.hgetall(keys.combinations)
+        waitlist.combinations = {cid: json.loads(text) for cid, text in combinations.items()}
         # Entries settled after the first read are read again (the sets were read later).
         raw = await self._redis.hgetall(keys.waitlist)
         waitlist.entries = {entry_id: json.loads(text) for entry_id, text in raw.items()}
@@ -913,8 +921,30 @@ def check_waitlist(venue: _Venue, waitlist: _Waitlist) -> list[Violation]:
                         slot=slot,
                     )
                 )
+    found += _check_waiting_slots(venue, waitlist)
     for slot in waitlist.queue:
         found += _check_fit(venue, waitlist, slot)
+    return found
+
+
+def _check_waiting_slots(venue: _Venue, waitlist: _Waitlist) -> list[Violation]:
+    """The list of slots with waiting entries (where a freeing step looks for the waitlists
+    its cells may fit) names exactly the slots still to come that have waiting entries."""
+    found: list[Violation] = []
+    for slot in sorted(set(waitlist.waiting) | set(waitlist.waiting_slots)):
+        starts = venue.slots.get(slot)
+        if starts is None or starts <= venue.now:
+            continue
+        has_waiting = bool(waitlist.waiting.get(slot))
+        if has_waiting != (slot in waitlist.waiting_slots):
+            wrong = "is not listed" if has_waiting else "is listed, with no waiting entry"
+            found.append(
+                Violation(
+                    check="waitlist_state",
+                    detail=f"the slot {wrong} among the slots with waiting entries",
+                    slot=slot,
+                )
+            )
     return found
 
 
@@ -955,17 +985,13 @@ def _check_entry(
 
 
 def _check_fit(venue: _Venue, waitlist: _Waitlist, slot: str) -> list[Violation]:
-    """No free cell of the slot (nothing on it at all) fits a waiting entry."""
+    """No free cell of the slot (nothing on it at all) fits a waiting entry; at a restaurant
+    with booking rules, no free table or combination for the entry's whole duration, within
+    the covers cap and the guest's other bookings."""
     starts = venue.slots.get(slot)
     if starts is None or starts <= venue.now or not waitlist.queue[slot]:
         return []
-    cells = venue.cells.get(slot, {})
-    if any(_lapsed(state, venue.now) for state in cells.values()):
-        # A lapsed hold the sweeper has yet to end blocks best fit; its expiry offers the
-        # slot's free cells (lua/include/waitlist_offer.lua).
-        return []
-    free = [unit for unit in venue.units if unit not in cells]
-    capacity = venue.capacities
+    rules = read_rules(venue.fields)
     cap = int(venue.fields.get("max_holds_per_user", "0"))
     held_by: defaultdict[str, int] = defaultdict(int)
     for hold in venue.holds.values():
@@ -976,9 +1002,11 @@ def _check_fit(venue: _Venue, waitlist: _Waitlist, slot: str) -> list[Violation]
         entry = waitlist.entries.get(entry_id, {})
         need = int(entry.get("need", 0))
         if venue.fields.get("kind") == "event":
-            fits, units = len(free) >= need, need
+            fits, units = _event_fits(venue, slot, need), need
+        elif rules.rich:
+            fits, units = _booking_fits(venue, waitlist, rules, slot, entry), 1
         else:
-            fits, units = any(capacity.get(u, 0) >= need for u in free), 1
+            fits, units = _table_fits(venue, [slot], need), 1
         # An entry passed over at the user cap (marked) waits for the slot's next freeing
         # step, even if the user's holds have ended since: offers follow freed cells.
         under_cap = held_by[str(entry.get("user"))] + units <= cap and not entry.get("capped")
@@ -992,6 +1020,94 @@ def _check_fit(venue: _Venue, waitlist: _Waitlist, slot: str) -> list[Violation]
                 )
             )
     return found
+
+
+def _free_tables(venue: _Venue, slots: list[str]) -> set[str] | None:
+    """The tables with no cell in any of ``slots``; None when a lapsed hold the sweeper has
+    yet to end sits there (it blocks best fit; its expiry offers the cells,
+    lua/include/waitlist_offer.lua)."""
+    free = set(venue.units)
+    for slot in slots:
+        cells = venue.cells.get(slot, {})
+        if any(_lapsed(state, venue.now) for state in cells.values()):
+            return None
+        free -= set(cells)
+    return free
+
+
+def _event_fits(venue: _Venue, slot: str, need: int) -> bool:
+    free = _free_tables(venue, [slot])
+    return free is not None and len(free) >= need
+
+
+def _table_fits(venue: _Venue, slots: list[str], need: int) -> bool:
+    free = _free_tables(venue, slots)
+    return free is not None and any(venue.capacities.get(u, 0) >= need for u in free)
+
+
+def _booking_fits(
+    venue: _Venue, waitlist: _Waitlist, rules: BookingRules, slot: str, entry: dict[str, Any]
+) -> bool:
+    """Whether a hold for the entry would be placed now (lua/hold.lua's rich path)."""
+    need = int(entry.get("need", 0))
+    step = int(venue.fields.get("slot_minutes", 60)) * MINUTE_MS
+    starts = venue.slots[slot]
+    by_start = {start: sid for sid, start in venue.slots.items()}
+    count = rules.slot_count(need, step // MINUTE_MS)
+    span = [by_start.get(starts + i * step) for i in range(count)]
+    if None in span:
+        return False
+    slots = [sid for sid in span if sid is not None]
+    if rules.covers_cap and _covers(venue, slot) + need > rules.covers_cap:
+        return False
+    if rules.one_booking and _user_booked(venue, str(entry.get("user")), starts, count * step):
+        return False
+    free = _free_tables(venue, slots)
+    if free is None:
+        return False
+    if any(venue.capacities.get(u, 0) >= need for u in free):
+        return True
+    return rules.combinations and any(
+        int(combo["capacity"]) >= need and set(combo["tables"]) <= free
+        for combo in waitlist.combinations.values()
+    )
+
+
+def _covers(venue: _Venue, slot: str) -> int:
+    """Covers starting in ``slot``: live holds and reservations not cancelled."""
+    total = sum(
+        int(row.get("party", 0))
+        for row in venue.holds.values()
+        if row.get("slot") == slot
+        and row.get("status") == "held"
+        and int(row.get("expires", 0)) > venue.now
+    )
+    return total + sum(
+        int(row.get("party", 0))
+        for row in venue.reservations.values()
+        if row.get("slot") == slot and row.get("status") in LIVE_RESERVATION
+    )
+
+
+def _user_booked(venue: _Venue, user: str, starts: int, length: int) -> bool:
+    """Whether the user has a live hold or reservation overlapping [starts, starts+length)."""
+    return any(begin < starts + length and starts < end for begin, end in _user_spans(venue, user))
+
+
+def _user_spans(venue: _Venue, user: str) -> list[tuple[int, int]]:
+    """The times of the user's live holds and reservations."""
+    step = int(venue.fields.get("slot_minutes", 60)) * MINUTE_MS
+    spans = []
+    for row in venue.holds.values():
+        begin = venue.slots.get(row.get("slot", ""))
+        live = row.get("status") == "held" and int(row.get("expires", 0)) > venue.now
+        if row.get("user") == user and live and begin is not None:
+            spans.append((begin, begin + len(_slots(row)) * step))
+    for row in venue.reservations.values():
+        if row.get("user") == user and row.get("status") in LIVE_RESERVATION and row.get("starts"):
+            begin = int(row["starts"])
+            spans.append((begin, int(row.get("ends") or begin + step)))
+    return spans
 
 
 def _lapsed(state: str, now: int) -> bool:

@@ -10,6 +10,7 @@ descriptions in OpenAPI, the messages the pages show (also served to their JavaS
 
 from __future__ import annotations
 
+import json
 import math
 from enum import Enum, IntEnum
 from typing import TYPE_CHECKING, ClassVar
@@ -227,6 +228,7 @@ class Status(IntEnum):
     STALE = 54, None
     UNIT_REPEATED = 55, Problem.VALIDATION_ERROR, "{0} is named more than once"
     LEASE_LOST = 56, None
+    WAITLIST_KEYS = 57, None
     ALREADY_WAITING = 70, Problem.ALREADY_WAITING, "The user already waits as entry {0}"
     WAITLIST_FULL = 71, Problem.WAITLIST_FULL, "{0} entries wait already: the limit"
     WAITLIST_ENTRY_NOT_FOUND = 72, Problem.NOT_FOUND, "No such waitlist entry"
@@ -429,6 +431,16 @@ class Stale(Exception):
     """Internal: the record changed between the read that built the keys and the script."""
 
 
+class WaitlistKeysNeeded(Exception):
+    """Internal: waiting entries the step's freed cells may fit need waitlist keys the call
+    did not pass (lua/include/waitlist_offer.lua); nothing changed. Call again with them."""
+
+    def __init__(self, slots: list[str], cells: list[str]) -> None:
+        super().__init__(f"waitlist keys needed: slots {slots}, cells {cells}")
+        self.slots = slots
+        self.cells = cells
+
+
 class LeaseLost(Exception):
     """Internal: a feed consumer's lease passed to another worker; this one must stop."""
 
@@ -455,6 +467,8 @@ def _signal(status: Status, extra: list[object]) -> Exception | None:
         return Stale()
     if status is Status.LEASE_LOST:
         return LeaseLost()
+    if status is Status.WAITLIST_KEYS:
+        return WaitlistKeysNeeded(json.loads(_as_str(extra[0])), json.loads(_as_str(extra[1])))
     return None
 
 

@@ -191,6 +191,12 @@ class VenueKeys:
         seq, hold, contact fields). Every slot's entries; ended ones stay readable."""
         return f"{self.base}wl"
 
+    @property
+    def waitlist_slots(self) -> str:
+        """Zset: slot id -> start ms, for every slot with a waiting entry (a freeing step finds
+        the waitlists its freed cells may fit here, lua/include/waitlist_offer.lua)."""
+        return f"{self.base}wl:slots"
+
     def waitlist_waiting(self, slot: str) -> str:
         """Zset: waiting entry id -> need * 2^32 + join sequence (a walk per need, oldest
         first: the offer's scan, lua/include/waitlist_offer.lua)."""

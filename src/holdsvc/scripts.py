@@ -12,17 +12,17 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 from redis.exceptions import NoScriptError
 
 from holdsvc.booking_rules import BookingRules, following_slot_keys, record_slots
-from holdsvc.errors import Status, raise_for_status
+from holdsvc.errors import Status, WaitlistKeysNeeded, raise_for_status
 from holdsvc.identifiers import new_hold_id
 from holdsvc.keys import REMINDERS, VenueKeys
 from holdsvc.pipelined import ClusterPipelines, PipelinedConnection
@@ -38,6 +38,10 @@ WAITLIST_USERS_PER_NEED = 16
 WAITLIST_MAX_NEEDS = 64
 WAITLIST_MARKED_NAMED = 64
 WAITLIST_OFFERS_PER_STEP = 4
+# How often a freeing step is called again with the waitlist keys it asked for (each round
+# reads the waitlists it named; a new one only appears when a guest joins in between).
+WAITLIST_KEY_ROUNDS = 5
+_Reply = TypeVar("_Reply")
 INCLUDE = re.compile(r'^--- @include "([a-z_]+)"[ \t]*$', re.MULTILINE)
 
 
@@ -182,6 +186,32 @@ class Joined:
 
 
 @dataclass(frozen=True, slots=True)
+class WaitlistReach:
+    """What a waitlist block names (lua/include/waitlist_offer.lua): the slots whose waitlist
+    keys it passes, the slots whose cells it passes, the users (their cap and guest keys), and
+    whether those users were read as the heads of every named slot's waitlist."""
+
+    slots: list[str]
+    cells: list[str]
+    users: list[str]
+    read: bool = False
+    offers: bool = True
+
+    @classmethod
+    def own(cls, slot: str, *, offers: bool = True) -> WaitlistReach:
+        """The first call's block: the script's own slot, no users read (enough when no
+        waiting entry is in reach; else the script asks for more)."""
+        return cls(slots=[slot], cells=[slot], users=[], offers=offers)
+
+
+def _union(first: list[str], more: list[str]) -> list[str]:
+    """``first`` then the items of ``more`` it lacks, in order."""
+    joined = list(first)
+    joined += [item for item in dict.fromkeys(more) if item not in first]
+    return joined
+
+
+@dataclass(frozen=True, slots=True)
 class Throttled:
     """What throttle.lua answered for an allowed request."""
 
@@ -304,62 +334,92 @@ class Scripts:
         )
         return reply, Replication(wanted=self._wait_replicas, acknowledged=acknowledged)
 
-    async def waitlist_heads(self, keys: VenueKeys, slot: str) -> list[str]:
-        """The users heading each need of the slot's waitlist (waitlist_heads.lua)."""
+    async def waitlist_heads(self, keys: VenueKeys, slots: list[str]) -> list[str]:
+        """The users heading each need of the slots' waitlists (waitlist_heads.lua)."""
         reply = await self._call(
             "waitlist_heads",
-            [keys.waitlist_waiting(slot), keys.waitlist],
+            [keys.waitlist, *(keys.waitlist_waiting(slot) for slot in slots)],
             [WAITLIST_USERS_PER_NEED, WAITLIST_MAX_NEEDS, WAITLIST_MARKED_NAMED],
         )
         return [_text(user) for user in reply[2:]]
 
-    async def waitlist_block(
-        self,
-        keys: VenueKeys,
-        slot: str,
-        *,
-        offers: bool = True,
-        users: list[str] | None = None,
-    ) -> tuple[list[str], str]:
-        """KEYS and the last ARGV of the waitlist block of ``slot``: every key an offer may
-        touch, with fresh offer hold ids and the user zsets of the users that head each need
-        (read now; ``users`` instead, when given). ``offers`` False: no offers (confirm)."""
-        if offers and users is None:
-            users = await self.waitlist_heads(keys, slot)
-        users = users or []
+    def waitlist_block(self, keys: VenueKeys, reach: WaitlistReach) -> tuple[list[str], str]:
+        """KEYS and the last ARGV of the waitlist block (lua/include/waitlist_offer.lua) for
+        ``reach``, with fresh offer hold ids when its users were read."""
         digest_of = self.offer_digest
         # Without a way to sign offers (a tool built without the hold secret) none is made.
-        if not offers or digest_of is None:
-            users = []
-        hold_ids = [new_hold_id() for _ in range(min(len(users), WAITLIST_OFFERS_PER_STEP))]
+        offers = reach.offers and reach.read and digest_of is not None
+        count = min(len(reach.users), WAITLIST_OFFERS_PER_STEP) if offers else 0
+        hold_ids = [new_hold_id() for _ in range(count)]
         block_keys = [
             keys.venue,
             keys.units,
             keys.units_by_fit,
             keys.slots,
-            keys.cells(slot),
-            keys.held(slot),
             keys.holds,
             keys.feed,
             keys.waitlist,
-            keys.waitlist_waiting(slot),
-            keys.waitlist_queue(slot),
-            keys.waitlist_live(slot),
-            keys.waitlist_users(slot),
             keys.seat_index,
+            keys.combinations,
+            keys.combinations_by_fit,
+            keys.waitlist_slots,
+            *(
+                key
+                for slot in reach.slots
+                for key in (
+                    keys.waitlist_waiting(slot),
+                    keys.waitlist_queue(slot),
+                    keys.waitlist_live(slot),
+                    keys.waitlist_users(slot),
+                    keys.covers(slot),
+                )
+            ),
+            *(key for slot in reach.cells for key in (keys.cells(slot), keys.held(slot))),
             *(keys.hold(hold_id) for hold_id in hold_ids),
-            *(keys.user(user) for user in users),
+            *(key for user in reach.users for key in (keys.user(user), keys.guest(user))),
         ]
         spec = {
-            "slot": slot,
+            "slots": reach.slots,
+            "cells": reach.cells,
             "offers": [
                 [hold_id, digest_of(keys.venue_id, hold_id)]
                 for hold_id in hold_ids
                 if digest_of is not None
             ],
-            "users": users,
+            "users": reach.users,
+            "read": reach.read,
         }
         return block_keys, json.dumps(spec, ensure_ascii=False)
+
+    async def _with_waitlist(
+        self,
+        keys: VenueKeys,
+        reach: WaitlistReach,
+        call: Callable[[list[str], str], Awaitable[_Reply]],
+    ) -> _Reply:
+        """Run ``call`` with the waitlist block of ``reach``; when the script answers that
+        waiting entries need keys the block lacks (nothing changed then), read who heads
+        their waitlists and call again with them."""
+        for _ in range(WAITLIST_KEY_ROUNDS):
+            block_keys, block = self.waitlist_block(keys, reach)
+            try:
+                return await call(block_keys, block)
+            except WaitlistKeysNeeded as needed:
+                reach = await self._widen(keys, reach, needed)
+        raise RuntimeError("the waitlists in reach kept changing")  # pragma: no cover
+
+    async def _widen(
+        self, keys: VenueKeys, reach: WaitlistReach, needed: WaitlistKeysNeeded
+    ) -> WaitlistReach:
+        slots = _union(reach.slots, needed.slots)
+        heads = await self.waitlist_heads(keys, slots)
+        return WaitlistReach(
+            slots=slots,
+            cells=_union(reach.cells, needed.cells),
+            users=_union(reach.users, heads),
+            read=True,
+            offers=reach.offers,
+        )
 
     async def join(
         self,
@@ -374,21 +434,18 @@ class Scripts:
     ) -> Joined:
         """Add a waitlist entry to ``slot``; offered at once when what it asks is free."""
         # Older entries (their users at the cap, say) may head the walk: name them too.
-        heads = await self.waitlist_heads(keys, slot)
-        users = [*heads, user_id] if user_id not in heads else heads
-        block_keys, block = await self.waitlist_block(keys, slot, users=users)
-        reply = await self._call(
-            "join",
-            block_keys,
-            [
-                entry_id,
-                token_digest,
-                user_id,
-                need,
-                json.dumps(fields, ensure_ascii=False),
-                self._feed_maxlen,
-                block,
-            ],
+        heads = await self.waitlist_heads(keys, [slot])
+        reach = WaitlistReach(slots=[slot], cells=[slot], users=_union(heads, [user_id]), read=True)
+        args: list[str | int] = [
+            entry_id,
+            token_digest,
+            user_id,
+            need,
+            json.dumps(fields, ensure_ascii=False),
+            self._feed_maxlen,
+        ]
+        reply = await self._with_waitlist(
+            keys, reach, lambda block_keys, block: self._call("join", block_keys, [*args, block])
         )
         return Joined(
             seq=int(reply[2]),
@@ -412,11 +469,20 @@ class Scripts:
         Raises:
             Stale: the entry's offer is not ``offer_hold_id`` any more: read, call again.
         """
-        block_keys, block = await self.waitlist_block(keys, slot)
-        reply = await self._call(
-            "leave",
-            [keys.hold(offer_hold_id or "-"), keys.user(user_id), *block_keys],
-            [entry_id, token_digest, offer_hold_id, self._feed_maxlen, self._tombstone_ms, block],
+        own = [keys.hold(offer_hold_id or "-"), keys.user(user_id)]
+        args: list[str | int] = [
+            entry_id,
+            token_digest,
+            offer_hold_id,
+            self._feed_maxlen,
+            self._tombstone_ms,
+        ]
+        # The entry's user: its guest hash is an index an open offer may be in.
+        reach = WaitlistReach(slots=[slot], cells=[slot], users=[user_id])
+        reply = await self._with_waitlist(
+            keys,
+            reach,
+            lambda block_keys, block: self._call("leave", [*own, *block_keys], [*args, block]),
         )
         return Changed(changed=int(reply[0]) == Status.OK, now_ms=int(reply[1]))
 
@@ -536,16 +602,16 @@ class Scripts:
         slots: list[str] | None = None,
     ) -> Changed:
         """Release a hold (bearer only); idempotent. ``slots``: every slot it spans."""
-        block_keys, block = await self.waitlist_block(keys, slot)
-        reply = await self._call(
-            "release",
-            [
-                *_hold_keys(keys, hold_id, slot, user_id),
-                keys.feed,
-                *_span_tail(keys, slot, user_id, slots, keys.seat_index),
-                *block_keys,
-            ],
-            [hold_id, token_digest, self._feed_maxlen, self._tombstone_ms, block],
+        own = [
+            *_hold_keys(keys, hold_id, slot, user_id),
+            keys.feed,
+            *_span_tail(keys, slot, user_id, slots, keys.seat_index),
+        ]
+        args: list[str | int] = [hold_id, token_digest, self._feed_maxlen, self._tombstone_ms]
+        reply = await self._with_waitlist(
+            keys,
+            WaitlistReach.own(slot),
+            lambda block_keys, block: self._call("release", [*own, *block_keys], [*args, block]),
         )
         return Changed(changed=int(reply[0]) == Status.OK, now_ms=int(reply[1]))
 
@@ -560,16 +626,16 @@ class Scripts:
     ) -> Changed:
         """Expire a lapsed hold (sweeper); a no-op when it is live or already ended.
         ``slots``: every slot it spans."""
-        block_keys, block = await self.waitlist_block(keys, slot)
-        reply = await self._call(
-            "expire",
-            [
-                *_hold_keys(keys, hold_id, slot, user_id),
-                keys.feed,
-                *_span_tail(keys, slot, user_id, slots, keys.seat_index),
-                *block_keys,
-            ],
-            [hold_id, self._feed_maxlen, self._tombstone_ms, block],
+        own = [
+            *_hold_keys(keys, hold_id, slot, user_id),
+            keys.feed,
+            *_span_tail(keys, slot, user_id, slots, keys.seat_index),
+        ]
+        args: list[str | int] = [hold_id, self._feed_maxlen, self._tombstone_ms]
+        reply = await self._with_waitlist(
+            keys,
+            WaitlistReach.own(slot),
+            lambda block_keys, block: self._call("expire", [*own, *block_keys], [*args, block]),
         )
         return Changed(changed=int(reply[0]) == Status.OK, now_ms=int(reply[1]))
 
@@ -583,23 +649,16 @@ class Scripts:
         for slot, units in cells.items():
             slot_keys += [keys.cells(slot), keys.held(slot)]
             slot_args += [slot, json.dumps(units)]
-        # The waitlist of the first slot it may free (a hold has cells in one slot).
-        block_keys: list[str] = []
-        block = ""
-        if cells:
-            block_keys, block = await self.waitlist_block(keys, next(iter(cells)))
-        reply = await self._call(
-            "expire_orphan",
-            [
-                keys.hold(hold_id),
-                keys.holds,
-                keys.user(user_id),
-                keys.feed,
-                *slot_keys,
-                keys.seat_index,
-                *block_keys,
-            ],
-            [hold_id, self._feed_maxlen, user_id, *slot_args, block],
+        own = [keys.hold(hold_id), keys.holds, keys.user(user_id), keys.feed, *slot_keys]
+        args: list[str | int] = [hold_id, self._feed_maxlen, user_id, *slot_args]
+        # The waitlist of the first slot it may free; the script asks for any other in reach.
+        reach = WaitlistReach.own(next(iter(cells))) if cells else WaitlistReach([], [], [])
+        reply = await self._with_waitlist(
+            keys,
+            reach,
+            lambda block_keys, block: self._call(
+                "expire_orphan", [*own, keys.seat_index, *block_keys], [*args, block]
+            ),
         )
         return Changed(changed=int(reply[0]) == Status.OK, now_ms=int(reply[1]))
 
@@ -623,7 +682,8 @@ class Scripts:
         """Consume a live hold into a reservation; again on the same hold: the same one.
         ``slots``: every slot the hold spans."""
         tail = _span_tail(keys, slot, user_id, slots)
-        block_keys, block = await self.waitlist_block(keys, slot, offers=False)
+        # No offers: a confirm frees nothing; the block's slot is the offer's (if it is one).
+        block_keys, block = self.waitlist_block(keys, WaitlistReach.own(slot, offers=False))
         reply, replication = await self._call_durable(
             "confirm",
             [
@@ -682,21 +742,23 @@ class Scripts:
         Raises:
             Stale: it moved since ``slot`` was read; read it again and call again.
         """
-        block_keys, block = await self.waitlist_block(keys, slot)
-        reply, replication = await self._call_durable(
-            "cancel",
-            [
-                keys.reservation(reference),
-                keys.cells(slot),
-                keys.feed,
-                keys.covers(slot),
-                keys.guest((record or {}).get("user", "")),
-                keys.guest_phone((record or {}).get("phone", "")),
-                keys.seat_index,
-                *following_slot_keys(keys, record_slots(record) if record else [slot]),
-                *block_keys,
-            ],
-            [reference, slot, manage_digest, actor or "", self._feed_maxlen, block],
+        own = [
+            keys.reservation(reference),
+            keys.cells(slot),
+            keys.feed,
+            keys.covers(slot),
+            keys.guest((record or {}).get("user", "")),
+            keys.guest_phone((record or {}).get("phone", "")),
+            keys.seat_index,
+            *following_slot_keys(keys, record_slots(record) if record else [slot]),
+        ]
+        args: list[str | int] = [reference, slot, manage_digest, actor or "", self._feed_maxlen]
+        reply, replication = await self._with_waitlist(
+            keys,
+            WaitlistReach.own(slot),
+            lambda block_keys, block: self._call_durable(
+                "cancel", [*own, *block_keys], [*args, block]
+            ),
         )
         return Changed(
             changed=int(reply[0]) == Status.OK, now_ms=int(reply[1]), replication=replication
@@ -1001,40 +1063,39 @@ class Scripts:
                 *following_slot_keys(keys, target_ids),
             ]
             rich_args = rules.script_args(target_ids, slot_minutes)
-        block_keys, block = await self.waitlist_block(keys, current_slot)
-        reply = await self._call(
-            "change",
-            [
-                keys.reservation(reference),
-                keys.cells(current_slot),
-                keys.cells(move_to),
-                keys.slots,
-                keys.units,
-                keys.units_by_fit,
-                keys.reservations_by_start,
-                keys.reservations_by_phone(current_phone),
-                keys.reservations_by_phone(new_phone),
-                keys.venue,
-                keys.feed,
-                *rich_keys,
-                *block_keys,
-            ],
-            [
-                reference,
-                current_slot,
-                current_phone,
-                json.dumps(fields),
-                "1" if target_slot is not None or target_unit is not None else "0",
-                move_to,
-                target_unit or "",
-                "" if party_size is None else party_size,
-                actor or "",
-                manage_digest,
-                self._feed_maxlen,
-                rules.version,
-                *rich_args,
-                block,
-            ],
+        own = [
+            keys.reservation(reference),
+            keys.cells(current_slot),
+            keys.cells(move_to),
+            keys.slots,
+            keys.units,
+            keys.units_by_fit,
+            keys.reservations_by_start,
+            keys.reservations_by_phone(current_phone),
+            keys.reservations_by_phone(new_phone),
+            keys.venue,
+            keys.feed,
+            *rich_keys,
+        ]
+        args: list[str | int] = [
+            reference,
+            current_slot,
+            current_phone,
+            json.dumps(fields),
+            "1" if target_slot is not None or target_unit is not None else "0",
+            move_to,
+            target_unit or "",
+            "" if party_size is None else party_size,
+            actor or "",
+            manage_digest,
+            self._feed_maxlen,
+            rules.version,
+            *rich_args,
+        ]
+        reply = await self._with_waitlist(
+            keys,
+            WaitlistReach.own(current_slot),
+            lambda block_keys, block: self._call("change", [*own, *block_keys], [*args, block]),
         )
         return Changed(changed=True, now_ms=int(reply[1]))
 

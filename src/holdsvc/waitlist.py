@@ -46,13 +46,6 @@ class Waitlist:
         if isinstance(body, WaitlistInput):
             check_slot_id(body.slot)
             slot, need, section = body.slot, body.party_size, None
-            if (await self._venues.rules(venue_id)).rich:
-                # An offer claims one slot's table by plain best fit; durations, pacing,
-                # combinations or one booking per guest would need the rich claim (not built).
-                raise ValidationFailed(
-                    "This restaurant books with durations, combinations, pacing or one "
-                    "booking per guest; its waitlist is not available"
-                )
         else:
             slot, need, section = str(profile.event_slot), body.count, body.section
             if section is not None and not profile.seat_map:
