@@ -27,7 +27,10 @@ Input:
   ARGV[4]  need                party size (restaurant) or seat count (event)
   ARGV[5]  fields              JSON object: name, phone, email, section (stored as given)
   ARGV[6]  feed maxlen
-  ARGV[7]  the waitlist block's JSON
+  ARGV[7]  group               entries of one group fit the same free cells: the need, or
+                               (an event entry naming a section) the section's place in the
+                               map * 1024 + the count
+  ARGV[8]  the waitlist block's JSON
 Output: {code, now ms, ...}
   0  OK                      seq, position (0: offered at once), offer hold id ('' = none)
   10 VENUE_NOT_FOUND
@@ -50,6 +53,7 @@ local user_id = ARGV[3]
 local need = tonumber(ARGV[4])
 local fields = cjson.decode(ARGV[5])
 local feed_maxlen = tonumber(ARGV[6])
+local group = tonumber(ARGV[7])
 local now = now_ms()
 local wl = waitlist_block()
 local slot = wl.spec.slots[1]
@@ -84,8 +88,9 @@ local seq = redis.call('HINCRBY', wl.venue, 'wl_seq', 1)
 local entry = {id = entry_id, slot = slot, user = user_id, need = need, digest = token_digest,
   status = 'waiting', created = now, seq = seq, name = fields.name, phone = fields.phone,
   email = fields.email, section = fields.section}
+if group ~= need then entry.group = group end
 redis.call('HSET', wl.entries, entry_id, cjson.encode(entry))
-redis.call('ZADD', keys.waiting, need * WAITLIST_NEED_SCALE + seq, entry_id)
+redis.call('ZADD', keys.waiting, group * WAITLIST_NEED_SCALE + seq, entry_id)
 redis.call('ZADD', keys.queue, seq, entry_id)
 redis.call('ZADD', keys.live, seq, entry_id)
 redis.call('HSET', keys.users, user_id, entry_id)

@@ -389,12 +389,6 @@ async def test_a_seat_map_offer_is_a_block_together_and_keeps_the_index(
     url = f"/v1/events/{eid}/waitlist"
     waiting = await client.post(url, json={"user_id": "w", "count": 3, **WAITER})
     assert waiting.status_code == 201 and waiting.json()["status"] == "waiting", waiting.text
-    # A named section waits for nothing a hold could not name either: refused, nothing joins.
-    assert_problem(
-        await client.post(url, json={"user_id": "x", "count": 1, "section": "A", **WAITER}),
-        400,
-        "validation_error",
-    )
     hold = first.json()
     released = await client.delete(
         f"/v1/events/{eid}/holds/{hold['id']}", headers={"Hold-Token": hold["token"]}
@@ -410,5 +404,62 @@ async def test_a_seat_map_offer_is_a_block_together_and_keeps_the_index(
     assert len(numbers) == 3 and numbers == list(range(numbers[0], numbers[0] + 3)), numbers
     sections = (await client.get(f"/v1/events/{eid}/sections")).json()["sections"]
     assert sections[0]["available"] == 1
+    report = await services.auditor.audit(eid, "event")
+    assert report.ok, report.violations
+
+
+async def test_an_entry_naming_a_section_is_offered_places_there_only(
+    client: Client, services: Services
+) -> None:
+    made = await client.post(
+        "/v1/events",
+        json={
+            "name": "Recital",
+            "starts_at": f"{DAY}T19:00:00+00:00",
+            "sections": [
+                {"id": "A", "name": "Stalls", "rows": [{"id": "1", "seats": 6}]},
+                {"id": "B", "name": "Standing", "capacity": 4},
+            ],
+        },
+        headers=ADMIN,
+    )
+    assert made.status_code == 201, made.text
+    eid = made.json()["id"]
+    holds = f"/v1/events/{eid}/holds"
+    stalls = await client.post(holds, json={"user_id": "g1", "count": 6, "section": "A"})
+    standing = await client.post(holds, json={"user_id": "g2", "count": 4, "section": "B"})
+    assert stalls.status_code == standing.status_code == 201, (stalls.text, standing.text)
+    url = f"/v1/events/{eid}/waitlist"
+    assert_problem(
+        await client.post(url, json={"user_id": "x", "count": 1, "section": "Z", **WAITER}),
+        404,
+        "not_found",
+    )
+    for_b = await client.post(url, json={"user_id": "wb", "count": 2, "section": "B", **WAITER})
+    for_any = await client.post(url, json={"user_id": "wa", "count": 2, **WAITER})
+    assert for_b.status_code == for_any.status_code == 201, (for_b.text, for_any.text)
+    assert for_b.json()["section"] == "B" and for_b.json()["status"] == "waiting"
+
+    async def status(entry: dict[str, Any]) -> dict[str, Any]:
+        answer = await client.get(
+            f"{url}/{entry['id']}", headers={"Waitlist-Token": entry["token"]}
+        )
+        body: dict[str, Any] = answer.json()
+        return body
+
+    async def release(hold: dict[str, Any]) -> None:
+        answer = await client.delete(f"{holds}/{hold['id']}", headers={"Hold-Token": hold["token"]})
+        assert answer.status_code == 204
+
+    # The stalls free up: the older entry waits for standing places, the younger one (any
+    # seated section) gets two seats together.
+    await release(stalls.json())
+    assert (await status(for_b.json()))["status"] == "waiting"
+    offered = await status(for_any.json())
+    assert offered["status"] == "offered" and len(offered["hold"]["seats"]) == 2
+    await release(standing.json())
+    standing_offer = await status(for_b.json())
+    assert standing_offer["status"] == "offered", standing_offer
+    assert standing_offer["hold"]["ga"] == {"section": "B", "count": 2}
     report = await services.auditor.audit(eid, "event")
     assert report.ok, report.violations

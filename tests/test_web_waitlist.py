@@ -84,3 +84,43 @@ async def test_a_cancel_on_the_staff_screen_offers_the_table_to_the_waiting_gues
     listed = (await http.get(f"/v1/restaurants/{rid}/waitlist?slot={slot(19)}")).json()
     assert listed["entries"] == []  # confirmed: off the staff list
     assert day(1) in mine["slot"]
+
+
+async def test_a_guest_waits_for_one_section_of_a_sold_out_event(
+    page: Page,  # noqa: F811 - the fixture
+    http: httpx.AsyncClient,  # noqa: F811
+) -> None:
+    made = await http.post(
+        "/v1/events",
+        json={
+            "name": "Recital",
+            "starts_at": f"{day(1)}T19:00:00+00:00",
+            "sections": [
+                {"id": "A", "name": "Stalls", "rows": [{"id": "1", "seats": 6}]},
+                {"id": "B", "name": "Standing", "capacity": 4},
+            ],
+        },
+    )
+    assert made.status_code == 201, made.text
+    eid = made.json()["id"]
+    holds = f"/v1/events/{eid}/holds"
+    stalls = await http.post(holds, json={"user_id": "g1", "count": 6, "section": "A"})
+    standing = await http.post(holds, json={"user_id": "g2", "count": 4, "section": "B"})
+    assert stalls.status_code == standing.status_code == 201
+    await page.goto(f"/e/{eid}/waitlist")
+    await page.get_by_label("Seats").fill("2")
+    await page.get_by_label("Section").select_option(label="Standing")
+    await page.get_by_label("Name").fill("Ada Lovelace")
+    await page.get_by_label("Phone").fill("+1 212 555 0100")
+    await page.get_by_role("button", name="Join the waitlist").click()
+    await expect(page.locator("#entry-status")).to_have_text("You are number 1 on the waitlist.")
+    # Stalls seats free up: not what the guest waits for.
+    hold = stalls.json()
+    await http.delete(f"{holds}/{hold['id']}", headers={"Hold-Token": hold["token"]})
+    listed = (await http.get(f"/v1/events/{eid}/waitlist")).json()["entries"]
+    assert [(e["status"], e["section"]) for e in listed] == [("waiting", "B")]
+    # Standing places free up: the page shows the offer.
+    hold = standing.json()
+    await http.delete(f"{holds}/{hold['id']}", headers={"Hold-Token": hold["token"]})
+    await expect(page.locator("#step-hold")).to_be_visible()
+    await expect(page.locator("#countdown")).to_have_text(re.compile(r"1[45]:\d\d"))

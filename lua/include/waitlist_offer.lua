@@ -18,7 +18,7 @@
 --         offers take best-available blocks from it and keep it in step), combinations hash,
 --         combinations-by-fit zset, waitlist slots zset (slot id -> start ms, for each slot
 --         with a waiting entry);
---         then per slot of spec.slots 5: waiting zset (entry id -> need * 2^32 + seq), queue
+--         then per slot of spec.slots 5: waiting zset (entry id -> group * 2^32 + seq), queue
 --         zset (waiting entry id -> seq), live zset (waiting and offered entry id -> seq),
 --         users hash (user id -> live entry id), covers hash;
 --         then per slot of spec.cells 2: cells hash, held zset;
@@ -31,8 +31,10 @@
 -- (longest duration - 1) slots before A, through B: their "reach". When a reach slot has
 -- waiting entries and the block lacks its keys (or its users were not read), the script
 -- answers WAITLIST_KEYS before it writes anything, naming the slots and cells it needs.
--- An entry's need is its party size (restaurants) or its seat count (events): entries of one
--- need of one slot fit the same free cells, so the walk asks best fit once per need.
+-- An entry's need is its party size (restaurants) or its seat count (events); its group is its
+-- need, or for an event entry naming a section, the section's place in the map * 1024 + its
+-- count: entries of one group of one slot fit the same free cells, so the walk asks best fit
+-- once per group.
 local WAITLIST_FIXED_KEYS = 11
 local WAITLIST_NEED_SCALE = 4294967296
 
@@ -225,14 +227,16 @@ end
 -- a restaurant with rules the span's slot ids and {cells, held} pairs and the combination;
 -- nil when nothing fits now (lapsed cells are the sweeper's to end first: its expiry offers
 -- them again).
-local function waitlist_choice(wl, rules, slot, start, need, now)
+local function waitlist_choice(wl, rules, slot, start, need, section, now)
   local pair = wl.cells[slot]
   if not pair then return nil end
   local chosen, lapsed
   if rules.kind == 'event' then
     if redis.call('HEXISTS', wl.seat_index, 'size') == 1 then
-      -- A seat map: the block a best-available hold would get (together, any seated section).
-      chosen, lapsed = seat_map_choice(pair[1], pair[2], wl.seat_index, '', need, true, now)
+      -- A seat map: the block a best-available hold would get (together; the entry's
+      -- section, else any seated one).
+      chosen, lapsed = seat_map_choice(pair[1], pair[2], wl.seat_index, section, need, true,
+        now)
     else
       chosen, lapsed = choose_units(pair[1], wl.units, wl.fit, {}, 1, need, now, nil, 'event')
     end
@@ -290,10 +294,18 @@ local function waitlist_pick(wl, rules, slot, start, now)
     local head = redis.call('ZRANGEBYSCORE', keys.waiting, floor, '+inf', 'WITHSCORES',
       'LIMIT', 0, 1)
     if #head == 0 then break end
-    local need = math.floor(tonumber(head[2]) / WAITLIST_NEED_SCALE)
-    local base = need * WAITLIST_NEED_SCALE
+    local group = math.floor(tonumber(head[2]) / WAITLIST_NEED_SCALE)
+    local base = group * WAITLIST_NEED_SCALE
     floor = base + WAITLIST_NEED_SCALE
-    local choice = waitlist_choice(wl, rules, slot, start, need, now)
+    -- Every entry of the group asks what its head asks.
+    local first = waitlist_entry(wl, head[1])
+    local choice = nil
+    if first then
+      -- A section JSON null (cjson.null) or absent: any seated section.
+      local section = first.section
+      if type(section) ~= 'string' then section = '' end
+      choice = waitlist_choice(wl, rules, slot, start, first.need, section, now)
+    end
     if choice then
       -- Paged by score (not offset), so each page costs the same however deep the walk.
       local from = base
@@ -305,7 +317,7 @@ local function waitlist_pick(wl, rules, slot, start, now)
         from = '(' .. batch[#batch]
         for i = 1, #batch, 2 do
           local seq = tonumber(batch[i + 1]) - base
-          -- Older entries of another need already won: none of this need can beat them.
+          -- Older entries of another group already won: none of this group can beat them.
           if best and seq > best.seq then done = true break end
           local entry = waitlist_entry(wl, batch[i])
           local may = entry and waitlist_user_may(wl, rules, entry, choice, now)

@@ -20,7 +20,7 @@ from holdsvc.clock import redis_now_ms
 from holdsvc.errors import NotFound
 from holdsvc.keys import KeyFamily, Keys, VenueKeys, user_digest
 from holdsvc.scripts import AnyRedis, Scripts
-from holdsvc.seatmap import index_problems
+from holdsvc.seatmap import SeatMap, fits, index_problems
 from holdsvc.units import decode_units
 
 # A booking's time as the guest rule sees it: start ms, end ms, hold id or reference.
@@ -66,6 +66,8 @@ class _Waitlist:
     waiting_slots: dict[str, int] = field(default_factory=dict)
     # Combination id -> its tables and capacity (a waiting party may fit one).
     combinations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # An event's seat map (offers take blocks together), else None.
+    seat_map: SeatMap | None = None
 
 
 @dataclass
@@ -280,6 +282,8 @@ class Auditor:
             waitlist.users[slot] = users
         listed = await self._redis.zrange(keys.waitlist_slots, 0, -1, withscores=True)
         waitlist.waiting_slots = {slot: int(start) for slot, start in listed}
+        plan = await self._redis.hget(keys.seat_index, "map")
+        waitlist.seat_map = SeatMap.from_json(plan) if plan else None
         combinations: dict[str, str] = await self._redis.hgetall(keys.combinations)
         waitlist.combinations = {cid: json.loads(text) for cid, text in combinations.items()}
         # Entries settled after the first read are read again (the sets were read later).
@@ -959,7 +963,8 @@ def _check_entry(
     mine = waitlist.users.get(slot, {}).get(str(entry.get("user"))) == entry_id
     problem = None
     if status == "waiting":
-        if waiting != int(entry["need"]) * NEED_SCALE + seq or queued != seq or live != seq:
+        group = int(entry.get("group") or entry["need"])
+        if waiting != group * NEED_SCALE + seq or queued != seq or live != seq:
             problem = "a waiting entry missing from its slot's sets"
         elif not mine:
             problem = "a waiting entry its user's index does not name"
@@ -1002,7 +1007,8 @@ def _check_fit(venue: _Venue, waitlist: _Waitlist, slot: str) -> list[Violation]
         entry = waitlist.entries.get(entry_id, {})
         need = int(entry.get("need", 0))
         if venue.fields.get("kind") == "event":
-            fits, units = _event_fits(venue, slot, need), need
+            section = entry.get("section") or None
+            fits, units = _event_fits(venue, waitlist, slot, need, section), need
         elif rules.rich:
             fits, units = _booking_fits(venue, waitlist, rules, slot, entry), 1
         else:
@@ -1035,9 +1041,15 @@ def _free_tables(venue: _Venue, slots: list[str]) -> set[str] | None:
     return free
 
 
-def _event_fits(venue: _Venue, slot: str, need: int) -> bool:
+def _event_fits(
+    venue: _Venue, waitlist: _Waitlist, slot: str, need: int, section: str | None
+) -> bool:
     free = _free_tables(venue, [slot])
-    return free is not None and len(free) >= need
+    if free is None:
+        return False
+    if waitlist.seat_map is not None:
+        return fits(waitlist.seat_map, set(venue.cells.get(slot, {})), section, need)
+    return len(free) >= need
 
 
 def _table_fits(venue: _Venue, slots: list[str], need: int) -> bool:

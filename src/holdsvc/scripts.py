@@ -431,8 +431,10 @@ class Scripts:
         user_id: str,
         need: int,
         fields: dict[str, str | None],
+        group: int | None = None,
     ) -> Joined:
-        """Add a waitlist entry to ``slot``; offered at once when what it asks is free."""
+        """Add a waitlist entry to ``slot``; offered at once when what it asks is free.
+        ``group``: entries of one group fit the same free cells (default: ``need``)."""
         # Older entries (their users at the cap, say) may head the walk: name them too.
         heads = await self.waitlist_heads(keys, [slot])
         reach = WaitlistReach(slots=[slot], cells=[slot], users=_union(heads, [user_id]), read=True)
@@ -443,6 +445,7 @@ class Scripts:
             need,
             json.dumps(fields, ensure_ascii=False),
             self._feed_maxlen,
+            need if group is None else group,
         ]
         reply = await self._with_waitlist(
             keys, reach, lambda block_keys, block: self._call("join", block_keys, [*args, block])

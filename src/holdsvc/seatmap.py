@@ -173,6 +173,25 @@ def index_fields(seats: SeatMap, taken: set[str] | frozenset[str] = frozenset())
     return out
 
 
+def fits(plan: SeatMap, taken: set[str], section: str | None, count: int) -> bool:
+    """Whether a best-available ask for ``count`` together (in ``section``, else in any
+    seated one) finds places with ``taken`` units taken (lua/include/seat_runs.lua)."""
+    chosen = plan.section(section) if section else None
+    sections = [chosen] if chosen else [s for s in plan.sections if s.kind == "seated"]
+    for place in sections:
+        if place.kind == "ga":
+            if sum(unit not in taken for unit in ga_units(place)) >= count:
+                return True
+            continue
+        for row, seats in place.rows:
+            bits = "".join(
+                "x" if f"{place.id}-{row}-{n}" in taken else "." for n in range(1, seats + 1)
+            )
+            if longest_run(bits) >= count:
+                return True
+    return False
+
+
 def place_section(unit: str) -> str:
     """The section of a seat id or a GA place id."""
     return unit.split("~", 1)[0].split("-", 1)[0]

@@ -136,7 +136,7 @@ class Services:
             tables=Tables(redis, keys, scripts, venues, sweeper),
             webhooks=Webhooks(redis, keys, venues, settings),
             mailer=Mailer(redis, keys, venues, reservations, settings, metrics, scripts),
-            waitlist=Waitlist(redis, keys, scripts, venues, holds),
+            waitlist=Waitlist(redis, keys, scripts, venues, holds, events),
         )
 
     async def ready(self) -> bool:

@@ -14,6 +14,7 @@ from typing import Any
 from holdsvc import slots as timegrid
 from holdsvc.clock import redis_now_ms
 from holdsvc.errors import Forbidden, NotFound, Stale, ValidationFailed
+from holdsvc.events import Events
 from holdsvc.holds import HOLD_FIELDS, Holds, hold_view
 from holdsvc.identifiers import digest, new_hold_id, new_secret, same_secret
 from holdsvc.keys import Keys, VenueKeys
@@ -22,15 +23,25 @@ from holdsvc.scripts import AnyRedis, Scripts
 from holdsvc.venues import VenueKind, VenueProfile, Venues, check_slot_id
 
 LIVE = ("waiting", "offered")
+# An event entry's group: its section's place in the map times this, plus its count (at most
+# 1000), so that one group is one count in one section (0: any seated section).
+GROUP_SECTION = 1024
 
 
 class Waitlist:
     """Waitlist entries of restaurant slots and events."""
 
     def __init__(
-        self, redis: AnyRedis, keys: Keys, scripts: Scripts, venues: Venues, holds: Holds
+        self,
+        redis: AnyRedis,
+        keys: Keys,
+        scripts: Scripts,
+        venues: Venues,
+        holds: Holds,
+        events: Events,
     ) -> None:
         self._redis = redis
+        self._events = events
         self._keys = keys
         self._scripts = scripts
         self._venues = venues
@@ -46,13 +57,10 @@ class Waitlist:
         if isinstance(body, WaitlistInput):
             check_slot_id(body.slot)
             slot, need, section = body.slot, body.party_size, None
+            group = need
         else:
             slot, need, section = str(profile.event_slot), body.count, body.section
-            if section is not None and not profile.seat_map:
-                raise NotFound(f"No such section: {section} (this event has no seat map)")
-            if section is not None:
-                # Offers take the best block in any seated section (as a hold without one).
-                raise ValidationFailed("A waitlist entry waits for any section; omit 'section'")
+            group = await self._group(venue_id, need, section)
         entry_id = new_hold_id()
         token = new_secret()
         keys = self._keys.of(venue_id)
@@ -63,6 +71,7 @@ class Waitlist:
             token_digest=digest(token),
             user_id=body.user_id,
             need=need,
+            group=group,
             fields={
                 "name": body.name,
                 "phone": self._venues.phone(body.phone),
@@ -73,6 +82,20 @@ class Waitlist:
         entry = await self._view(profile, keys, entry_id, await self._record(keys, entry_id))
         entry.token = token
         return entry
+
+    async def _group(self, event_id: str, count: int, section: str | None) -> int:
+        """The group an event entry waits in: entries of one group fit the same free places
+        (the same count, in the same section or in any), so an offer asks best available
+        once per group (lua/include/waitlist_offer.lua)."""
+        if section is None:
+            return count
+        plan = await self._events.seat_map(event_id)
+        if plan is None:
+            raise NotFound(f"No such section: {section} (this event has no seat map)")
+        ordinal = next((n for n, s in enumerate(plan.sections, 1) if s.id == section), None)
+        if ordinal is None:
+            raise NotFound(f"No such section: {section}")
+        return ordinal * GROUP_SECTION + count
 
     async def get(
         self, venue_id: str, kind: VenueKind, entry_id: str, token: str | None

@@ -420,12 +420,15 @@ async def waitlist_venue(services: Services, kind: str, venue_id: str) -> dict[s
         }
     if kind == VenueKind.EVENT:
         event = await services.events.get(venue_id)
+        plan = await services.events.seat_map(venue_id)
         return {
             "kind": kind,
             "venue_id": venue_id,
             "venue_name": event.name,
             "offer_seconds": event.offer_seconds,
             "step": 60,
+            # A seat-map event's entry may wait for one section (default: any seated one).
+            "sections": plan.sections if plan else [],
         }
     raise HTTPException(status_code=404, detail="No such page")
 

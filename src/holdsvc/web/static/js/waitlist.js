@@ -24,6 +24,7 @@ function mountJoin(root) {
     const body = { user_id: guestId(), name: $("w-name").value.trim(), phone: $("w-phone").value.trim() };
     if ($("w-email").value.trim()) body.email = $("w-email").value.trim();
     if (kind === "event") body.count = Number($("w-count").value);
+    if (kind === "event" && $("w-section") && $("w-section").value) body.section = $("w-section").value;
     else Object.assign(body, { slot: $("w-slot").value.slice(0, 16), party_size: Number($("w-party").value) });
     const result = await api(`${base(kind, venue)}/waitlist`, { method: "POST", body });
     if (!result.ok) {
