@@ -140,18 +140,20 @@ local function rich_hold()
   if one_booking and guest_overlap(KEYS[15], slot_start, booking_end, now, nil) then
     return {48, now}
   end
-  local combos_key, combos_fit_key = nil, nil
-  if ARGV[16] == '1' then combos_key, combos_fit_key = KEYS[12], KEYS[13] end
-  local chosen, lapsed, combo_id = choose_booking(slot_pairs, KEYS[9], KEYS[10], combos_key,
-    combos_fit_key, asked_units, party_size, now, nil)
-  if not chosen then return lapsed end
-  -- The cap counts held tables (a combination: each of its tables), whatever the span.
+  -- The cap counts held tables (a combination: each of its tables), whatever the span. A
+  -- user with no table left under it is refused first, as on the plain path.
   redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', now)
   local held_units = 0
   for _, member in ipairs(redis.call('ZRANGE', KEYS[6], 0, -1)) do
     held_units = held_units + tonumber(string.match(member, '|(%d+)$'))
   end
   local cap = tonumber(venue[5])
+  if held_units + 1 > cap then return {33, now, held_units, cap} end
+  local combos_key, combos_fit_key = nil, nil
+  if ARGV[16] == '1' then combos_key, combos_fit_key = KEYS[12], KEYS[13] end
+  local chosen, lapsed, combo_id = choose_booking(slot_pairs, KEYS[9], KEYS[10], combos_key,
+    combos_fit_key, asked_units, party_size, now, nil)
+  if not chosen then return lapsed end
   if held_units + #chosen > cap then return {33, now, held_units, cap} end
   if #lapsed > 0 then return sweep_reply(now, lapsed) end
 

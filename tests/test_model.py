@@ -357,10 +357,13 @@ class DurationsVersusModel(ScriptsVersusModel):
     def expected(
         self, user: str, span: tuple[str, ...], party: int, table: str | None
     ) -> tuple[type[HoldsvcError] | None, tuple[str, ...]]:
-        """What hold.lua's rich path answers, in its order: the span, the table, the cap."""
+        """What hold.lua's rich path answers, in its order: the span, the cap (no table left
+        under it), the table, the cap (the tables chosen)."""
         m = self.model
         if len(span) < SPAN[party]:
             return NoTableAvailable, ()
+        if m.held_units(user) + 1 > CAP:
+            return HoldLimitReached, ()
         options: list[tuple[str, ...]]
         if table is not None:
             tables = COMBOS.get(table, (table,))

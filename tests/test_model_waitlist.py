@@ -14,6 +14,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -127,27 +128,26 @@ class ScriptsVersusModel(RuleBasedStateMachine):
         self.model = Model()
         self.run(self.redis.flushall())
         self.run(self.services.scripts.load())
-        restaurant = self.run(
-            self.services.restaurants.create(
-                RestaurantInput(
-                    name="Model",
-                    phone="+12125550100",
-                    timezone="UTC",
-                    opens="18:00",
-                    closes="20:00",
-                    hold_seconds=HOLD_S,
-                    max_hold_seconds=MAX_S,
-                    max_holds_per_user=CAP,
-                    offer_seconds=OFFER_S,
-                )
-            )
-        )
+        restaurant = self.run(self.services.restaurants.create(self.venue_input()))
         self.rid = restaurant.id
         self.run(
             self.services.restaurants.add_tables(self.rid, [TableInput(capacity=2) for _ in TABLES])
         )
         self.run(self.services.restaurants.add_slots(self.rid, DAY, DAY))
         self.refs: dict[str, tuple[str, str]] = {}
+
+    def venue_input(self) -> RestaurantInput:
+        return RestaurantInput(
+            name="Model",
+            phone="+12125550100",
+            timezone="UTC",
+            opens="18:00",
+            closes="20:00",
+            hold_seconds=HOLD_S,
+            max_hold_seconds=MAX_S,
+            max_holds_per_user=CAP,
+            offer_seconds=OFFER_S,
+        )
 
     def run(self, awaitable: Any) -> Any:
         return self.loop.run_until_complete(awaitable)
@@ -439,6 +439,29 @@ def test_scripts_agree_with_the_model(redis_url: str) -> None:
     ScriptsVersusModel.redis_url = redis_url
     run_state_machine_as_test(
         ScriptsVersusModel,
+        settings=settings(
+            max_examples=30,
+            stateful_step_count=30,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow],
+        ),
+    )
+
+
+class RulesWaitlistVersusModel(ScriptsVersusModel):
+    """The same model at a restaurant with a booking rule that never bites (a covers cap no
+    three tables of two reach): every hold and every offer takes the rich path (DESIGN.md 8,
+    10) and the reach-checking waitlist block, and must behave exactly as the plain path."""
+
+    def venue_input(self) -> RestaurantInput:
+        plain = super().venue_input()
+        return msgspec.structs.replace(plain, max_covers_per_slot=100)
+
+
+def test_the_rich_path_agrees_with_the_same_model(redis_url: str) -> None:
+    RulesWaitlistVersusModel.redis_url = redis_url
+    run_state_machine_as_test(
+        RulesWaitlistVersusModel,
         settings=settings(
             max_examples=30,
             stateful_step_count=30,
