@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import tzinfo
 
 import msgspec
 
@@ -171,38 +173,41 @@ class Holds:
         restaurant = kind is VenueKind.RESTAURANT
         spanned = [request.slot]
 
+        # The new hold's token, computed once: its digest goes to the script, the token itself
+        # to the caller (a replay answers another hold's token, computed then).
+        token = self._token(venue_id, hold_id)
+        token_digest = digest(token)
+
         async def claim() -> HoldPlaced:
-            # The rules decide the keys; a script that finds them changed answers STALE.
+            # The rules decide the keys; a script that finds them changed answers STALE. (One
+            # coroutine, not a retry loop around another: this runs for every hold.)
             for _ in range(STALE_RETRIES):
+                rules = await self._venues.rules(venue_id) if restaurant else PLAIN_RULES
+                slot_ids = None
+                if rules.durations:
+                    count = rules.slot_count(request.party_size, venue.slot_minutes)
+                    slot_ids = span_slot_ids(request.slot, count, venue.slot_minutes, venue.tz)
+                    spanned[:] = slot_ids
                 try:
-                    return await claim_with_rules()
+                    return await self._scripts.hold(
+                        keys,
+                        hold_id=hold_id,
+                        token_digest=token_digest,
+                        user_id=request.user_id,
+                        slot=request.slot,
+                        party_size=request.party_size,
+                        units=request.units,
+                        count=request.count,
+                        idempotency_key=request.idempotency_key,
+                        fingerprint=fingerprint,
+                        pick=request.pick,
+                        rules=rules,
+                        slot_ids=slot_ids,
+                        slot_minutes=venue.slot_minutes,
+                    )
                 except Stale:
                     self._venues.forget_rules(venue_id)
             raise Stale()  # pragma: no cover - the rules changed five times in a row
-
-        async def claim_with_rules() -> HoldPlaced:
-            rules = await self._venues.rules(venue_id) if restaurant else PLAIN_RULES
-            slot_ids = None
-            if rules.durations:
-                count = rules.slot_count(request.party_size, venue.slot_minutes)
-                slot_ids = span_slot_ids(request.slot, count, venue.slot_minutes, venue.tz)
-                spanned[:] = slot_ids
-            return await self._scripts.hold(
-                keys,
-                hold_id=hold_id,
-                token_digest=digest(self._token(venue_id, hold_id)),
-                user_id=request.user_id,
-                slot=request.slot,
-                party_size=request.party_size,
-                units=request.units,
-                count=request.count,
-                idempotency_key=request.idempotency_key,
-                fingerprint=fingerprint,
-                pick=request.pick,
-                rules=rules,
-                slot_ids=slot_ids,
-                slot_minutes=venue.slot_minutes,
-            )
 
         try:
             placed = await after_sweeping(self._sweeper, venue_id, claim, slot=request.slot)
@@ -226,7 +231,7 @@ class Holds:
                 },
                 placed.now_ms,
             )
-        hold.token = self._token(venue_id, placed.hold_id)
+        hold.token = token if placed.hold_id == hold_id else self._token(venue_id, placed.hold_id)
         self._metrics.hold_placed(kind, replayed=placed.replayed)
         return hold, placed.replayed
 
@@ -394,9 +399,9 @@ def hold_view(venue: VenueProfile, hold_id: str, fields: dict[str, str], now_ms:
     else:
         hold.table_id = units[0]
         hold.table_ids = units
-        ends = _hold_ends_ms(venue, fields)
-        if ends is not None:
-            hold.ends_at = timegrid.rfc3339(ends, venue.tz)
+        ends_at = _hold_ends_at(venue, fields)
+        if ends_at is not None:
+            hold.ends_at = ends_at
     if fields.get("ref"):
         hold.reference = fields["ref"]
     return hold
@@ -419,11 +424,25 @@ def seat_pick(profile: VenueProfile, body: SeatHoldInput) -> SeatPick | None:
     return SeatPick(section=body.section or "", together=body.together is not False)
 
 
-def _hold_ends_ms(venue: VenueProfile, fields: dict[str, str]) -> int | None:
-    """When a restaurant hold's booking ends: the end of its last slot (None when its slot's
-    local time does not exist)."""
-    if fields.get("stops"):
-        return int(fields["stops"])
-    start = timegrid.slot_start_ms(fields["slot"], venue.tz)
-    slots = len(record_slots(fields))
-    return None if start is None else start + slots * venue.slot_minutes * 60_000
+def _hold_ends_at(venue: VenueProfile, fields: dict[str, str]) -> str | None:
+    """When a restaurant hold's booking ends: the end of its last slot, as local RFC 3339
+    text (None when its slot's local time does not exist)."""
+    stops = fields.get("stops")
+    if stops:
+        return _local_text(int(stops), venue.tz)
+    return _span_end_text(fields["slot"], len(record_slots(fields)), venue.slot_minutes, venue.tz)
+
+
+# Every placed hold's answer shows ``ends_at``: parsing the slot id and converting its local
+# time (regex, datetime.replace, zoneinfo, isoformat) was about a tenth of a hold's CPU
+# (bench/results/hold_ratelimit_fix.txt). The text depends only on the slot, its span and the
+# venue's zone and step, which a busy service repeats endlessly: cached per process.
+@functools.lru_cache(maxsize=4096)
+def _span_end_text(slot: str, slots: int, slot_minutes: int, tz: tzinfo) -> str | None:
+    start = timegrid.slot_start_ms(slot, tz)
+    return None if start is None else _local_text(start + slots * slot_minutes * 60_000, tz)
+
+
+@functools.lru_cache(maxsize=4096)
+def _local_text(epoch_ms: int, tz: tzinfo) -> str:
+    return timegrid.rfc3339(epoch_ms, tz)
