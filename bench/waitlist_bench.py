@@ -2,7 +2,8 @@
 
 A restaurant slot with a 2-seat table (reserved, then cancelled) and an 8-seat table (reserved
 throughout). Before each cancel the slot's waitlist holds W entries, in one of three shapes:
-  fit        W entries of party 2: the first one fits and gets the offer;
+  none       nobody waits at all: the cancel frees the table and offers nothing;
+  fit        W entries of party 2: the first one fits and gets the offer (W = 0: one entry);
   need       W entries of party 8 (nothing free seats them), then one of party 2: the walk
              asks best fit once for party 8 and moves on;
   cap        W entries of party 2 whose users are at the cap (marked when they joined), then
@@ -16,7 +17,7 @@ first call answers WAITLIST_KEYS, the read-only waitlist_heads.lua names the use
 second call does the work. The heads read is also measured alone.
 The offer is confirmed between runs, so every run cancels with the same W waiting.
 Usage: .venv/bin/python -m bench.waitlist_bench [--runs R] [--sizes 0,100,10000]
-       [--shapes fit,need,cap,span]
+       [--shapes none,fit,need,cap,span]
 """
 
 from __future__ import annotations
@@ -130,7 +131,7 @@ async def scenario(services: Services, shape: str, size: int, runs: int) -> dict
     calls: list[int] = []
     slot = entry_slot(shape)
     for run in range(runs):
-        if shape != "fit" or size == 0:
+        if shape != "none" and (shape != "fit" or size == 0):
             # The entry the cancel should serve, behind the W that it must pass.
             await join(services, rid, f"taker{run}", 2, slot)
         current = reference
@@ -147,8 +148,12 @@ async def scenario(services: Services, shape: str, size: int, runs: int) -> dict
         heads_us.append(heads_alone)
         cancel_us.append(whole)
         calls.append(count)
-        # The offer went out; confirming it re-fills the table for the next run.
-        reference = await confirm_offer(services, rid, slot)
+        # The offer went out; confirming it re-fills the table for the next run (with
+        # nobody waiting, a booking does).
+        if shape == "none":
+            reference = await book(services, rid, "T1")
+        else:
+            reference = await confirm_offer(services, rid, slot)
     return {
         "cancel": statistics.median(cancel_us),
         "heads": statistics.median(heads_us),
@@ -182,7 +187,7 @@ async def main(sizes: list[int], runs: int, shapes: list[str]) -> None:
         )
         for size in sizes:
             for shape in shapes:
-                if size == 0 and shape not in ("fit", "span"):
+                if (size == 0) != (shape == "none") and shape not in ("fit", "span"):
                     continue
                 found = await scenario(services, shape, size, runs)
                 print(
@@ -196,7 +201,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--sizes", default="0,100,10000")
-    parser.add_argument("--shapes", default="fit,need,cap,span")
+    parser.add_argument("--shapes", default="none,fit,need,cap,span")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     asyncio.run(main(sizes, args.runs, args.shapes.split(",")))

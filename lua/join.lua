@@ -39,7 +39,8 @@ Output: {code, now ms, ...}
   32 NOT_ENOUGH_SEATS        the event has fewer seats than asked for (-1)
   35 SLOT_IN_PAST
   70 ALREADY_WAITING         the user has a live entry for this slot: its id
-  57 WAITLIST_KEYS           the block lacks keys of the slot (its span's cells): slot ids
+  57 WAITLIST_KEYS           the block lacks keys of the slot (its span's cells), or what was
+                             asked is free now and the block's users were not read: slot ids
                              JSON, cell slot ids JSON; nothing changed
   71 WAITLIST_FULL           max_waitlist entries wait already: the limit
 ]]
@@ -78,6 +79,16 @@ end
 -- The offer made at once reads the cells of the slot's whole span: the block must have them.
 local ask = waitlist_missing(now, nil, nil, {slot})
 if ask then return ask end
+-- Joining frees nothing: only the new entry may fit now (every older one that fits was
+-- offered when its cells freed). When it does, the offer goes to the oldest fitting entry,
+-- so the block must name the users heading the slot's waitlist; else no read is needed.
+if not wl.spec.read then
+  local section = fields.section
+  if type(section) ~= 'string' then section = '' end
+  if waitlist_choice(wl, waitlist_rules(wl), slot, starts, need, section, now) then
+    return {57, now, cjson.encode({slot}), cjson.encode(wl.spec.cells)}
+  end
+end
 
 local existing = redis.call('HGET', keys.users, user_id)
 if existing then return {70, now, existing} end

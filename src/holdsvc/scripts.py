@@ -435,9 +435,9 @@ class Scripts:
     ) -> Joined:
         """Add a waitlist entry to ``slot``; offered at once when what it asks is free.
         ``group``: entries of one group fit the same free cells (default: ``need``)."""
-        # Older entries (their users at the cap, say) may head the walk: name them too.
-        heads = await self.waitlist_heads(keys, [slot])
-        reach = WaitlistReach(slots=[slot], cells=[slot], users=_union(heads, [user_id]), read=True)
+        # Who heads the waitlist is read only when the script says what was asked is free
+        # now (older entries, their users at the cap say, may head the offer's walk).
+        reach = WaitlistReach(slots=[slot], cells=[slot], users=[user_id])
         args: list[str | int] = [
             entry_id,
             token_digest,
