@@ -14,6 +14,13 @@ Input:
   KEYS[6..5+n] reservation hash  one per entry of ARGV[3].reservations, in that order
   KEYS[6+n..]  by-phone set      one per distinct phone; ARGV[3].reservations[i].phone is
                                  its index (1-based) among these
+  KEYS[last-7] waitlist hash     entry id -> JSON
+  KEYS[last-6] ended zset        ended entry id -> ended ms
+  KEYS[last-5] waitlist slots    zset: slot id -> start ms, for slots with waiting entries
+  KEYS[last-4] waiting zset      of the slot (the waitlist's keys of the slot, removed with it)
+  KEYS[last-3] queue zset        of the slot
+  KEYS[last-2] live zset         of the slot: its entries still waiting end ('expired')
+  KEYS[last-1] users hash        of the slot
   KEYS[last]   seat index hash   of a seat-map event (keys.seat_index; else absent)
   ARGV[1]  slot id
   ARGV[2]  cutoff ms           the slot must have ended by then (and by Redis TIME)
@@ -34,6 +41,7 @@ Output: {code, now ms, ...}
 --- @include "parse_cell"
 --- @include "seat_runs"
 --- @include "sweep_reply"
+--- @include "waitlist_ended"
 
 local slot = ARGV[1]
 local cutoff = tonumber(ARGV[2])
@@ -101,4 +109,19 @@ for i = 1, #cells, 2 do freed_units[#freed_units + 1] = cells[i] end
 seat_runs_freed(KEYS[#KEYS], freed_units)
 redis.call('DEL', KEYS[3], KEYS[4])
 redis.call('ZREM', KEYS[2], slot)
+-- Entries still waiting for the slot end with it (a slot with a live offer is never here:
+-- its hold keeps the slot), and the slot's waitlist keys go.
+local wl = #KEYS - 7
+for _, entry_id in ipairs(redis.call('ZRANGE', KEYS[wl + 5], 0, -1)) do
+  local text = redis.call('HGET', KEYS[wl], entry_id)
+  if text then
+    local entry = cjson.decode(text)
+    entry.status = 'expired'
+    entry.ended = now
+    redis.call('HSET', KEYS[wl], entry_id, cjson.encode(entry))
+    waitlist_ended(KEYS[wl + 1], KEYS[wl], entry_id, now)
+  end
+end
+redis.call('DEL', KEYS[wl + 3], KEYS[wl + 4], KEYS[wl + 5], KEYS[wl + 6])
+redis.call('ZREM', KEYS[wl + 2], slot)
 return {0, now, n}

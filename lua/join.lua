@@ -16,7 +16,8 @@ Input:
   KEYS[9]  combinations hash   combination id -> JSON {tables, capacity}
   KEYS[10] combinations-by-fit zset  id -> capacity * 2^20 + sequence
   KEYS[11] waitlist slots zset slot id -> start ms, for each slot with a waiting entry
-  KEYS[12], KEYS[13], ...      per slot of spec.slots (the joined one first): waiting zset,
+  KEYS[12] ended zset          ended entry id -> ended ms
+  KEYS[13], KEYS[14], ...      per slot of spec.slots (the joined one first): waiting zset,
                                queue zset, live zset, users hash, covers hash
   KEYS[..]                     per slot of spec.cells: cells hash, held zset
   KEYS[..]                     per offer id of spec.offers: hold hash

@@ -555,9 +555,15 @@ async def _left_still_listed(services: Services, rid: str, made: dict[str, Any])
     )
 
 
+async def _ended_unlisted(services: Services, rid: str, made: dict[str, Any]) -> None:
+    # An ended entry the list of ended ones lost would never be dropped.
+    await services.redis.zrem(V.of(rid).waitlist_ended, made["left"].id)
+
+
 @pytest.mark.parametrize(
     ("fault", "check"),
     [
+        (_ended_unlisted, "waitlist_state"),
         (_free_table_while_waiting, "waitlist_fit"),
         (_offer_without_hold, "waitlist_state"),
         (_left_still_listed, "waitlist_state"),

@@ -857,3 +857,34 @@ async def test_cli_export_import_archive(
     with pytest.raises(SystemExit) as usage:
         await holdsvc("archive", "--before", "2026-13-01")
     assert usage.value.code == 2
+
+
+async def test_archive_ends_the_entries_still_waiting_for_an_ended_slot(
+    client: Client, transfer: Transfer, services: Services, redis: Redis
+) -> None:
+    rid, _ = await past_and_future(client)
+    keys = V.of(rid)
+    # An entry that joined before PAST_SLOT started and was never served, as join.lua wrote it.
+    entry = {
+        **{"id": "E1", "slot": PAST_SLOT, "user": "w", "need": 2, "digest": "0" * 64},
+        **{"status": "waiting", "created": 1, "seq": 1, "name": "W", "phone": "+12125550199"},
+    }
+    await redis.hset(keys.waitlist, "E1", json.dumps(entry))
+    await redis.zadd(keys.waitlist_waiting(PAST_SLOT), {"E1": 2 * 2**32 + 1})
+    await redis.zadd(keys.waitlist_queue(PAST_SLOT), {"E1": 1})
+    await redis.zadd(keys.waitlist_live(PAST_SLOT), {"E1": 1})
+    await redis.hset(keys.waitlist_users(PAST_SLOT), "w", "E1")
+    await redis.zadd(keys.waitlist_slots, {PAST_SLOT: 1})
+    await transfer.archive_venue(rid, date.fromisoformat(RECENT), LineWriter(io.StringIO()))
+    ended = json.loads(await redis.hget(keys.waitlist, "E1"))
+    assert ended["status"] == "expired"
+    assert await redis.zscore(keys.waitlist_ended, "E1") == ended["ended"]
+    for key in (
+        keys.waitlist_waiting(PAST_SLOT),
+        keys.waitlist_queue(PAST_SLOT),
+        keys.waitlist_live(PAST_SLOT),
+        keys.waitlist_users(PAST_SLOT),
+    ):
+        assert not await redis.exists(key)
+    assert await redis.zscore(keys.waitlist_slots, PAST_SLOT) is None
+    assert (await services.auditor.audit(rid)).ok

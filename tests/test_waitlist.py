@@ -3,8 +3,10 @@ and the hand-off of freed cells inside the step that frees them."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from holdsvc.keys import Keys
 from holdsvc.services import Services
 from tests.cluster import both_backends
 from tests.helpers import (
@@ -25,6 +27,7 @@ DAY = day_after(1)
 SLOT = f"{DAY}T19:00"
 OTHER_SLOT = f"{DAY}T20:00"
 WAITER = {"name": "Grace Hopper", "phone": "+1 212 555 0199"}
+V = Keys("hs")
 
 
 async def join(
@@ -463,3 +466,30 @@ async def test_an_entry_naming_a_section_is_offered_places_there_only(
     assert standing_offer["hold"]["ga"] == {"section": "B", "count": 2}
     report = await services.auditor.audit(eid, "event")
     assert report.ok, report.violations
+
+
+async def test_entries_ended_a_week_ago_are_dropped_as_others_end(
+    client: Client, services: Services
+) -> None:
+    rid = await new_venue(client, capacities=(2,), first=DAY)
+    await new_reservation(client, rid, "guest", slot=SLOT)
+    old = await join(client, rid, "old")
+    url = f"/v1/restaurants/{rid}/waitlist"
+    left = await client.delete(f"{url}/{old['id']}", headers={"Waitlist-Token": old["token"]})
+    assert left.status_code == 200
+    # It ended eight days ago (its record and the list of ended entries agree).
+    keys = V.of(rid)
+    long_ago = int(await services.redis.zscore(keys.waitlist_ended, old["id"])) - 8 * 86_400_000
+    record = json.loads(await services.redis.hget(keys.waitlist, old["id"]))
+    await services.redis.hset(keys.waitlist, old["id"], json.dumps({**record, "ended": long_ago}))
+    await services.redis.zadd(keys.waitlist_ended, {old["id"]: long_ago})
+    assert (await entry_of(client, rid, old))["status"] == "left"
+    # The next entry that ends drops it; the new one stays readable.
+    new = await join(client, rid, "new")
+    left = await client.delete(f"{url}/{new['id']}", headers={"Waitlist-Token": new["token"]})
+    assert left.status_code == 200
+    gone = await client.get(f"{url}/{old['id']}", headers={"Waitlist-Token": old["token"]})
+    assert gone.status_code == 404
+    assert (await entry_of(client, rid, new))["status"] == "left"
+    assert await services.redis.zrange(keys.waitlist_ended, 0, -1) == [new["id"]]
+    assert (await services.auditor.audit(rid)).ok

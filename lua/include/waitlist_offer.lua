@@ -7,17 +7,18 @@
 --- @include "guest_overlap"
 --- @include "held_state"
 --- @include "seat_runs"
+--- @include "waitlist_ended"
 -- The waitlist (DESIGN.md invariant 9): a script that frees or ends cells hands them, in the
 -- same step, to the oldest waiting entry they can satisfy: at a restaurant with booking rules
 -- (DESIGN.md 8, 10) a table or combination for the entry's whole duration, within the covers
 -- cap and the guest's other bookings, as a hold would be.
 --
 -- The waitlist block: the LAST keys and the LAST ARGV of a script that includes this helper.
---   KEYS  11 fixed: venue hash, units hash, units-by-fit zset, slots zset, holds zset, feed
+--   KEYS  12 fixed: venue hash, units hash, units-by-fit zset, slots zset, holds zset, feed
 --         stream, waitlist hash (entry id -> JSON), seat index hash (of a seat-map event:
 --         offers take best-available blocks from it and keep it in step), combinations hash,
 --         combinations-by-fit zset, waitlist slots zset (slot id -> start ms, for each slot
---         with a waiting entry);
+--         with a waiting entry), ended zset (ended entry id -> ended ms);
 --         then per slot of spec.slots 5: waiting zset (entry id -> group * 2^32 + seq), queue
 --         zset (waiting entry id -> seq), live zset (waiting and offered entry id -> seq),
 --         users hash (user id -> live entry id), covers hash;
@@ -35,7 +36,7 @@
 -- need, or for an event entry naming a section, the section's place in the map * 1024 + its
 -- count: entries of one group of one slot fit the same free cells, so the walk asks best fit
 -- once per group.
-local WAITLIST_FIXED_KEYS = 11
+local WAITLIST_FIXED_KEYS = 12
 local WAITLIST_NEED_SCALE = 4294967296
 
 local function waitlist_block()
@@ -48,7 +49,7 @@ local function waitlist_block()
     venue = KEYS[first], units = KEYS[first + 1], fit = KEYS[first + 2],
     slots = KEYS[first + 3], holds = KEYS[first + 4], feed = KEYS[first + 5],
     entries = KEYS[first + 6], seat_index = KEYS[first + 7], combos = KEYS[first + 8],
-    combos_fit = KEYS[first + 9], waiting_slots = KEYS[first + 10],
+    combos_fit = KEYS[first + 9], waiting_slots = KEYS[first + 10], ended = KEYS[first + 11],
     slot = {}, cells = {}, offer_keys = {}, user_keys = {}, guest_keys = {},
   }
   local at = first + WAITLIST_FIXED_KEYS
@@ -193,6 +194,7 @@ local function waitlist_settle(wl, entry, status, now)
   entry.status = status
   entry.ended = now
   redis.call('HSET', wl.entries, entry.id, cjson.encode(entry))
+  waitlist_ended(wl.ended, wl.entries, entry.id, now)
   redis.call('ZREM', keys.waiting, entry.id)
   redis.call('ZREM', keys.queue, entry.id)
   redis.call('ZREM', keys.live, entry.id)

@@ -64,6 +64,8 @@ class _Waitlist:
     users: dict[str, dict[str, str]] = field(default_factory=dict)
     # The slots the scripts list as having waiting entries (slot -> start ms).
     waiting_slots: dict[str, int] = field(default_factory=dict)
+    # Ended entries -> when they ended (the oldest are dropped a week on).
+    ended: dict[str, int] = field(default_factory=dict)
     # Combination id -> its tables and capacity (a waiting party may fit one).
     combinations: dict[str, dict[str, Any]] = field(default_factory=dict)
     # An event's seat map (offers take blocks together), else None.
@@ -282,6 +284,8 @@ class Auditor:
             waitlist.users[slot] = users
         listed = await self._redis.zrange(keys.waitlist_slots, 0, -1, withscores=True)
         waitlist.waiting_slots = {slot: int(start) for slot, start in listed}
+        ended = await self._redis.zrange(keys.waitlist_ended, 0, -1, withscores=True)
+        waitlist.ended = {entry_id: int(at) for entry_id, at in ended}
         plan = await self._redis.hget(keys.seat_index, "map")
         waitlist.seat_map = SeatMap.from_json(plan) if plan else None
         combinations: dict[str, str] = await self._redis.hgetall(keys.combinations)
@@ -926,8 +930,35 @@ def check_waitlist(venue: _Venue, waitlist: _Waitlist) -> list[Violation]:
                     )
                 )
     found += _check_waiting_slots(venue, waitlist)
+    found += _check_ended(waitlist)
     for slot in waitlist.queue:
         found += _check_fit(venue, waitlist, slot)
+    return found
+
+
+def _check_ended(waitlist: _Waitlist) -> list[Violation]:
+    """Every ended entry is listed among the ended ones, when it ended (so that it is dropped
+    in time), and the list names no other."""
+    found: list[Violation] = []
+    for entry_id, entry in waitlist.entries.items():
+        ended = entry.get("status") not in LIVE_ENTRY
+        if ended and waitlist.ended.get(entry_id) != entry.get("ended"):
+            found.append(
+                Violation(
+                    check="waitlist_state",
+                    detail=f"ended entry {entry_id} is not listed as ended when it ended",
+                    slot=entry.get("slot"),
+                )
+            )
+    for entry_id in waitlist.ended:
+        if waitlist.entries.get(entry_id, {}).get("status") in LIVE_ENTRY:
+            found.append(
+                Violation(
+                    check="waitlist_state",
+                    detail=f"live entry {entry_id} is listed as ended",
+                    slot=waitlist.entries[entry_id].get("slot"),
+                )
+            )
     return found
 
 

@@ -197,6 +197,12 @@ class VenueKeys:
         the waitlists its freed cells may fit here, lua/include/waitlist_offer.lua)."""
         return f"{self.base}wl:slots"
 
+    @property
+    def waitlist_ended(self) -> str:
+        """Zset: ended entry id -> when it ended (ms). Entries stay readable for a while after
+        they end, then the scripts that end entries drop the oldest (bounded work each)."""
+        return f"{self.base}wl:ended"
+
     def waitlist_waiting(self, slot: str) -> str:
         """Zset: waiting entry id -> need * 2^32 + join sequence (a walk per need, oldest
         first: the offer's scan, lua/include/waitlist_offer.lua)."""

@@ -363,6 +363,7 @@ class Scripts:
             keys.combinations,
             keys.combinations_by_fit,
             keys.waitlist_slots,
+            keys.waitlist_ended,
             *(
                 key
                 for slot in reach.slots
@@ -1139,6 +1140,13 @@ class Scripts:
                 keys.reservations_by_start,
                 *(keys.reservation(r.reference) for r in reservations),
                 *(keys.reservations_by_phone(phone) for phone in phones),
+                keys.waitlist,
+                keys.waitlist_ended,
+                keys.waitlist_slots,
+                keys.waitlist_waiting(slot),
+                keys.waitlist_queue(slot),
+                keys.waitlist_live(slot),
+                keys.waitlist_users(slot),
                 keys.seat_index,
             ],
             [slot, cutoff_ms, json.dumps(expected, ensure_ascii=False)],
