@@ -7,7 +7,8 @@ throughout). Before each cancel the slot's waitlist holds W entries, in one of t
   need       W entries of party 8 (nothing free seats them), then one of party 2: the walk
              asks best fit once for party 8 and moves on;
   cap        W entries of party 2 whose users are at the cap (marked when they joined), then
-             one whose user is not: the walk passes every marked entry.
+             one whose user is not: the walk reads only the marked entries whose users
+             the heads read named (the first 64 of the group), not all W.
   span       the restaurant books 2 hours on 1-hour slots (durations): the cancelled booking
              spans 19:00-21:00 and W entries of party 2 wait for 18:00, an earlier slot of
              the cancel's reach; the first one gets 18:00-20:00.
@@ -107,6 +108,9 @@ async def fill(services: Services, rid: str, shape: str, size: int) -> None:
             await services.redis.zadd(keys.user(f"cap{n}"), {f"elsewhere{n}|1": 9_999_999_999_999})
             entry = json.loads(await services.redis.hget(keys.waitlist, entry_id))
             await services.redis.hset(keys.waitlist, entry_id, json.dumps({**entry, "capped": 1}))
+            score = await services.redis.zscore(keys.waitlist_waiting(SLOT), entry_id)
+            await services.redis.zrem(keys.waitlist_waiting(SLOT), entry_id)
+            await services.redis.zadd(keys.waitlist_capped(SLOT), {entry_id: score})
 
 
 async def evalsha_us(redis: Redis, action: Any) -> tuple[int, int]:

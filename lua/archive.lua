@@ -14,10 +14,11 @@ Input:
   KEYS[6..5+n] reservation hash  one per entry of ARGV[3].reservations, in that order
   KEYS[6+n..]  by-phone set      one per distinct phone; ARGV[3].reservations[i].phone is
                                  its index (1-based) among these
-  KEYS[last-7] waitlist hash     entry id -> JSON
-  KEYS[last-6] ended zset        ended entry id -> ended ms
-  KEYS[last-5] waitlist slots    zset: slot id -> start ms, for slots with waiting entries
-  KEYS[last-4] waiting zset      of the slot (the waitlist's keys of the slot, removed with it)
+  KEYS[last-8] waitlist hash     entry id -> JSON
+  KEYS[last-7] ended zset        ended entry id -> ended ms
+  KEYS[last-6] waitlist slots    zset: slot id -> start ms, for slots with waiting entries
+  KEYS[last-5] waiting zset      of the slot (the waitlist's keys of the slot, removed with it)
+  KEYS[last-4] capped zset       of the slot
   KEYS[last-3] queue zset        of the slot
   KEYS[last-2] live zset         of the slot: its entries still waiting end ('expired')
   KEYS[last-1] users hash        of the slot
@@ -111,8 +112,8 @@ redis.call('DEL', KEYS[3], KEYS[4])
 redis.call('ZREM', KEYS[2], slot)
 -- Entries still waiting for the slot end with it (a slot with a live offer is never here:
 -- its hold keeps the slot), and the slot's waitlist keys go.
-local wl = #KEYS - 7
-for _, entry_id in ipairs(redis.call('ZRANGE', KEYS[wl + 5], 0, -1)) do
+local wl = #KEYS - 8
+for _, entry_id in ipairs(redis.call('ZRANGE', KEYS[wl + 6], 0, -1)) do
   local text = redis.call('HGET', KEYS[wl], entry_id)
   if text then
     local entry = cjson.decode(text)
@@ -122,6 +123,6 @@ for _, entry_id in ipairs(redis.call('ZRANGE', KEYS[wl + 5], 0, -1)) do
     waitlist_ended(KEYS[wl + 1], KEYS[wl], entry_id, now)
   end
 end
-redis.call('DEL', KEYS[wl + 3], KEYS[wl + 4], KEYS[wl + 5], KEYS[wl + 6])
+redis.call('DEL', KEYS[wl + 3], KEYS[wl + 4], KEYS[wl + 5], KEYS[wl + 6], KEYS[wl + 7])
 redis.call('ZREM', KEYS[wl + 2], slot)
 return {0, now, n}

@@ -18,7 +18,7 @@ Input:
   KEYS[11] waitlist slots zset slot id -> start ms, for each slot with a waiting entry
   KEYS[12] ended zset          ended entry id -> ended ms
   KEYS[13], KEYS[14], ...      per slot of spec.slots (the joined one first): waiting zset,
-                               queue zset, live zset, users hash, covers hash
+                               capped zset, queue zset, live zset, users hash, covers hash
   KEYS[..]                     per slot of spec.cells: cells hash, held zset
   KEYS[..]                     per offer id of spec.offers: hold hash
   KEYS[..]                     per user of spec.users: user zset (the cap), guest hash
@@ -120,8 +120,7 @@ local units = 1
 if venue[1] == 'event' then units = need end
 if stored.status == 'waiting' and not stored.capped
     and waitlist_held_units(wl.user_keys[user_id], now) + units > cap then
-  stored.capped = now
-  redis.call('HSET', wl.entries, entry_id, cjson.encode(stored))
+  waitlist_pass_over(wl, keys, stored, group * WAITLIST_NEED_SCALE + seq, now)
 end
 if stored.status == 'offered' then return {0, now, seq, 0, stored.hold} end
 return {0, now, seq, redis.call('ZRANK', keys.queue, entry_id) + 1, ''}

@@ -876,7 +876,9 @@ async def test_archive_ends_the_entries_still_waiting_for_an_ended_slot(
     await redis.hset(keys.waitlist_users(PAST_SLOT), "w", "E1")
     await redis.zadd(keys.waitlist_slots, {PAST_SLOT: 1})
     await transfer.archive_venue(rid, date.fromisoformat(RECENT), LineWriter(io.StringIO()))
-    ended = json.loads(await redis.hget(keys.waitlist, "E1"))
+    raw = await redis.hget(keys.waitlist, "E1")
+    assert raw is not None
+    ended = json.loads(raw)
     assert ended["status"] == "expired"
     assert await redis.zscore(keys.waitlist_ended, "E1") == ended["ended"]
     for key in (

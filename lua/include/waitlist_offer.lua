@@ -19,8 +19,10 @@
 --         offers take best-available blocks from it and keep it in step), combinations hash,
 --         combinations-by-fit zset, waitlist slots zset (slot id -> start ms, for each slot
 --         with a waiting entry), ended zset (ended entry id -> ended ms);
---         then per slot of spec.slots 5: waiting zset (entry id -> group * 2^32 + seq), queue
---         zset (waiting entry id -> seq), live zset (waiting and offered entry id -> seq),
+--         then per slot of spec.slots 6: waiting zset (entry id -> group * 2^32 + seq, the
+--         entries not passed over), capped zset (the same for the waiting entries passed over
+--         at the cap: marked `capped`), queue zset (waiting entry id -> seq), live zset
+--         (waiting and offered entry id -> seq),
 --         users hash (user id -> live entry id), covers hash;
 --         then per slot of spec.cells 2: cells hash, held zset;
 --         then one hold hash per offer id; then per user of spec.users 2: user zset (the
@@ -41,7 +43,7 @@ local WAITLIST_NEED_SCALE = 4294967296
 
 local function waitlist_block()
   local spec = cjson.decode(ARGV[#ARGV])
-  local size = WAITLIST_FIXED_KEYS + 5 * #spec.slots + 2 * #spec.cells + #spec.offers
+  local size = WAITLIST_FIXED_KEYS + 6 * #spec.slots + 2 * #spec.cells + #spec.offers
     + 2 * #spec.users
   local first = #KEYS - size + 1
   local wl = {
@@ -54,9 +56,9 @@ local function waitlist_block()
   }
   local at = first + WAITLIST_FIXED_KEYS
   for _, slot in ipairs(spec.slots) do
-    wl.slot[slot] = {waiting = KEYS[at], queue = KEYS[at + 1], live = KEYS[at + 2],
-      users = KEYS[at + 3], covers = KEYS[at + 4]}
-    at = at + 5
+    wl.slot[slot] = {waiting = KEYS[at], capped = KEYS[at + 1], queue = KEYS[at + 2],
+      live = KEYS[at + 3], users = KEYS[at + 4], covers = KEYS[at + 5]}
+    at = at + 6
   end
   for _, slot in ipairs(spec.cells) do
     wl.cells[slot] = {KEYS[at], KEYS[at + 1]}
@@ -174,7 +176,7 @@ end
 -- The slot's waitlist keeps its place among the slots with waiting entries (or leaves it).
 local function waitlist_slot_sync(wl, slot)
   local keys = wl.slot[slot]
-  if redis.call('ZCARD', keys.waiting) == 0 then
+  if redis.call('ZCARD', keys.waiting) + redis.call('ZCARD', keys.capped) == 0 then
     redis.call('ZREM', wl.waiting_slots, slot)
     return
   end
@@ -196,6 +198,7 @@ local function waitlist_settle(wl, entry, status, now)
   redis.call('HSET', wl.entries, entry.id, cjson.encode(entry))
   waitlist_ended(wl.ended, wl.entries, entry.id, now)
   redis.call('ZREM', keys.waiting, entry.id)
+  redis.call('ZREM', keys.capped, entry.id)
   redis.call('ZREM', keys.queue, entry.id)
   redis.call('ZREM', keys.live, entry.id)
   if redis.call('HGET', keys.users, entry.user) == entry.id then
@@ -287,57 +290,112 @@ local function waitlist_user_may(wl, rules, entry, choice, now)
   return true
 end
 
+-- An entry passed over (its user at the cap, or booked elsewhere then) moves from the waiting
+-- zset to the capped one: later walks pass it without reading it, unless its user is named.
+local function waitlist_pass_over(wl, keys, entry, score, now)
+  entry.capped = now
+  redis.call('HSET', wl.entries, entry.id, cjson.encode(entry))
+  redis.call('ZREM', keys.waiting, entry.id)
+  redis.call('ZADD', keys.capped, score, entry.id)
+end
+
+-- The passed-over entries of the slot whose users the caller named, by group, oldest first:
+-- the only ones of the capped zset a walk looks at (so it costs the users named, not the
+-- entries passed over).
+local function waitlist_named_capped(wl, keys)
+  local by_group = {}
+  for _, user in ipairs(wl.spec.users) do
+    local entry_id = redis.call('HGET', keys.users, user)
+    local score = entry_id and redis.call('ZSCORE', keys.capped, entry_id)
+    if score then
+      score = tonumber(score)
+      local group = math.floor(score / WAITLIST_NEED_SCALE)
+      by_group[group] = by_group[group] or {}
+      table.insert(by_group[group], {id = entry_id, score = score})
+    end
+  end
+  for _, list in pairs(by_group) do
+    table.sort(list, function(x, y) return x.score < y.score end)
+  end
+  return by_group
+end
+
+-- What the head entry of a group asks: every entry of the group asks the same.
+local function waitlist_group_choice(wl, rules, slot, start, entry_id, now)
+  local first = waitlist_entry(wl, entry_id)
+  if not first then return nil end
+  -- A section JSON null (cjson.null) or absent: any seated section.
+  local section = first.section
+  if type(section) ~= 'string' then section = '' end
+  return waitlist_choice(wl, rules, slot, start, first.need, section, now)
+end
+
 -- The oldest waiting entry of one slot the free cells satisfy, with what it would get.
 local function waitlist_pick(wl, rules, slot, start, now)
   local keys = wl.slot[slot]
-  local best = nil
+  local named = waitlist_named_capped(wl, keys)
+  -- The groups present: those of the waiting zset, and those of named passed-over entries.
+  local groups, seen = {}, {}
   local floor = 0
   while true do
     local head = redis.call('ZRANGEBYSCORE', keys.waiting, floor, '+inf', 'WITHSCORES',
       'LIMIT', 0, 1)
     if #head == 0 then break end
     local group = math.floor(tonumber(head[2]) / WAITLIST_NEED_SCALE)
-    local base = group * WAITLIST_NEED_SCALE
-    floor = base + WAITLIST_NEED_SCALE
-    -- Every entry of the group asks what its head asks.
-    local first = waitlist_entry(wl, head[1])
-    local choice = nil
-    if first then
-      -- A section JSON null (cjson.null) or absent: any seated section.
-      local section = first.section
-      if type(section) ~= 'string' then section = '' end
-      choice = waitlist_choice(wl, rules, slot, start, first.need, section, now)
-    end
+    floor = (group + 1) * WAITLIST_NEED_SCALE
+    groups[#groups + 1] = {group = group, head = head[1]}
+    seen[group] = true
+  end
+  for group, list in pairs(named) do
+    if not seen[group] then groups[#groups + 1] = {group = group, head = list[1].id} end
+  end
+  local best = nil
+  for _, found in ipairs(groups) do
+    local choice = waitlist_group_choice(wl, rules, slot, start, found.head, now)
     if choice then
+      local base = found.group * WAITLIST_NEED_SCALE
+      local ceiling = base + WAITLIST_NEED_SCALE - 1
+      local capped = named[found.group] or {}
+      local next_capped = 1
       -- Paged by score (not offset), so each page costs the same however deep the walk.
       local from = base
+      local page, at = {}, 1
       local done = false
       while not done do
-        local batch = redis.call('ZRANGEBYSCORE', keys.waiting, from, floor - 1, 'WITHSCORES',
-          'LIMIT', 0, 64)
-        if #batch == 0 then break end
-        from = '(' .. batch[#batch]
-        for i = 1, #batch, 2 do
-          local seq = tonumber(batch[i + 1]) - base
-          -- Older entries of another group already won: none of this group can beat them.
-          if best and seq > best.seq then done = true break end
-          local entry = waitlist_entry(wl, batch[i])
-          local may = entry and waitlist_user_may(wl, rules, entry, choice, now)
-          -- A user the caller did not name: one passed over already stays passed over; any
-          -- other joined since the caller read, and this need waits for the next step.
-          if may == nil and not (entry and entry.capped) then done = true break end
-          if may then
-            best = {entry = entry, choice = choice, seq = seq}
-            done = true
-            break
-          end
-          -- At the user cap (or booked elsewhere then): skipped, not blocking the entries
-          -- behind it. The mark says so (the audit's invariant 9): the next freeing step of
-          -- the slot asks again.
-          if may == false and not entry.capped then
-            entry.capped = now
-            redis.call('HSET', wl.entries, entry.id, cjson.encode(entry))
-          end
+        if at > #page then
+          page = redis.call('ZRANGEBYSCORE', keys.waiting, from, ceiling, 'WITHSCORES',
+            'LIMIT', 0, 64)
+          at = 1
+          if #page > 0 then from = '(' .. page[#page] end
+        end
+        -- The older of the next waiting entry and the next named passed-over one.
+        local entry_id, score, was_capped
+        local waiting_score = page[at + 1] and tonumber(page[at + 1])
+        local capped_next = capped[next_capped]
+        if capped_next and (not waiting_score or capped_next.score < waiting_score) then
+          entry_id, score, was_capped = capped_next.id, capped_next.score, true
+          next_capped = next_capped + 1
+        elseif waiting_score then
+          entry_id, score, was_capped = page[at], waiting_score, false
+          at = at + 2
+        else
+          break
+        end
+        local seq = score - base
+        -- Older entries of another group already won: none of this group can beat them.
+        if best and seq > best.seq then break end
+        local entry = waitlist_entry(wl, entry_id)
+        local may = entry and waitlist_user_may(wl, rules, entry, choice, now)
+        -- A user of the waiting zset the caller did not name joined since it read: this
+        -- group waits for the next step.
+        if may == nil and not was_capped then done = true
+        elseif may then
+          best = {entry = entry, choice = choice, seq = seq}
+          done = true
+        elseif may == false and not was_capped then
+          -- At the user cap (or booked elsewhere then): passed over, not blocking the entries
+          -- behind it; the next freeing step of the slot asks again if its user is named.
+          waitlist_pass_over(wl, keys, entry, score, now)
         end
       end
     end
@@ -394,6 +452,7 @@ local function waitlist_give(wl, rules, slot, best, offer, hold_key, now, feed_m
   entry.offered = now
   redis.call('HSET', wl.entries, entry.id, cjson.encode(entry))
   redis.call('ZREM', keys.waiting, entry.id)
+  redis.call('ZREM', keys.capped, entry.id)
   redis.call('ZREM', keys.queue, entry.id)
   waitlist_slot_sync(wl, slot)
   redis.call('XADD', wl.feed, 'MAXLEN', '~', feed_maxlen, '*',
@@ -409,7 +468,8 @@ local function waitlist_offer(wl, now, feed_maxlen, actor)
   local rules = nil
   local open = {}
   for _, slot in ipairs(wl.spec.slots) do
-    if redis.call('ZCARD', wl.slot[slot].waiting) > 0 then
+    local keys = wl.slot[slot]
+    if redis.call('ZCARD', keys.waiting) + redis.call('ZCARD', keys.capped) > 0 then
       local start = tonumber(redis.call('ZSCORE', wl.slots, slot))
       if start and start > now then
         open[#open + 1] = {slot = slot, start = start}

@@ -59,6 +59,8 @@ class _Waitlist:
 
     entries: dict[str, dict[str, Any]] = field(default_factory=dict)
     waiting: dict[str, dict[str, int]] = field(default_factory=dict)
+    # The waiting entries passed over at the cap (marked `capped`), per slot.
+    capped: dict[str, dict[str, int]] = field(default_factory=dict)
     queue: dict[str, dict[str, int]] = field(default_factory=dict)
     live: dict[str, dict[str, int]] = field(default_factory=dict)
     users: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -274,11 +276,13 @@ class Auditor:
         for slot in sorted(slots):
             pipe = self._redis.pipeline(transaction=True)
             pipe.zrange(keys.waitlist_waiting(slot), 0, -1, withscores=True)
+            pipe.zrange(keys.waitlist_capped(slot), 0, -1, withscores=True)
             pipe.zrange(keys.waitlist_queue(slot), 0, -1, withscores=True)
             pipe.zrange(keys.waitlist_live(slot), 0, -1, withscores=True)
             pipe.hgetall(keys.waitlist_users(slot))
-            waiting, queue, live, users = await pipe.execute()
+            waiting, capped, queue, live, users = await pipe.execute()
             waitlist.waiting[slot] = {e: int(s) for e, s in waiting}
+            waitlist.capped[slot] = {e: int(s) for e, s in capped}
             waitlist.queue[slot] = {e: int(s) for e, s in queue}
             waitlist.live[slot] = {e: int(s) for e, s in live}
             waitlist.users[slot] = users
@@ -966,11 +970,11 @@ def _check_waiting_slots(venue: _Venue, waitlist: _Waitlist) -> list[Violation]:
     """The list of slots with waiting entries (where a freeing step looks for the waitlists
     its cells may fit) names exactly the slots still to come that have waiting entries."""
     found: list[Violation] = []
-    for slot in sorted(set(waitlist.waiting) | set(waitlist.waiting_slots)):
+    for slot in sorted(set(waitlist.waiting) | set(waitlist.capped) | set(waitlist.waiting_slots)):
         starts = venue.slots.get(slot)
         if starts is None or starts <= venue.now:
             continue
-        has_waiting = bool(waitlist.waiting.get(slot))
+        has_waiting = bool(waitlist.waiting.get(slot) or waitlist.capped.get(slot))
         if has_waiting != (slot in waitlist.waiting_slots):
             wrong = "is not listed" if has_waiting else "is listed, with no waiting entry"
             found.append(
@@ -989,23 +993,29 @@ def _check_entry(
     """One entry against its slot's sets and, when offered, its offer's hold."""
     slot, status, seq = str(entry.get("slot")), entry.get("status"), int(entry.get("seq", 0))
     waiting = waitlist.waiting.get(slot, {}).get(entry_id)
+    capped = waitlist.capped.get(slot, {}).get(entry_id)
+    # A waiting entry is in one of the two: the capped zset once passed over at the cap.
+    placed, other = (capped, waiting) if entry.get("capped") else (waiting, capped)
     queued = waitlist.queue.get(slot, {}).get(entry_id)
     live = waitlist.live.get(slot, {}).get(entry_id)
     mine = waitlist.users.get(slot, {}).get(str(entry.get("user"))) == entry_id
     problem = None
     if status == "waiting":
         group = int(entry.get("group") or entry["need"])
-        if waiting != group * NEED_SCALE + seq or queued != seq or live != seq:
+        in_sets = placed == group * NEED_SCALE + seq and other is None
+        if not in_sets or queued != seq or live != seq:
             problem = "a waiting entry missing from its slot's sets"
         elif not mine:
             problem = "a waiting entry its user's index does not name"
     elif status == "offered":
         hold = venue.holds.get(str(entry.get("hold")), {})
-        if waiting is not None or queued is not None or live != seq or not mine:
+        if placed is not None or other is not None or queued is not None or live != seq:
             problem = "an offered entry in the wrong sets"
+        elif not mine:
+            problem = "an offered entry its user's index does not name"
         elif hold.get("wl") != entry_id or hold.get("status") != "held":
             problem = f"an offered entry whose offer is {hold.get('status', 'missing')}"
-    elif waiting is not None or queued is not None or live is not None or mine:
+    elif any(found is not None for found in (waiting, capped, queued, live)) or mine:
         problem = f"a {status} entry still in its slot's sets"
     if problem is None:
         return []

@@ -208,6 +208,11 @@ class VenueKeys:
         first: the offer's scan, lua/include/waitlist_offer.lua)."""
         return f"{self.base}wl:wait:{slot}"
 
+    def waitlist_capped(self, slot: str) -> str:
+        """Zset: the slot's waiting entries passed over at the cap, scored as in
+        ``waitlist_waiting`` (a walk reads only those whose users it was told about)."""
+        return f"{self.base}wl:capped:{slot}"
+
     def waitlist_queue(self, slot: str) -> str:
         """Zset: waiting entry id -> join sequence (positions)."""
         return f"{self.base}wl:queue:{slot}"

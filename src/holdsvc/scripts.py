@@ -338,7 +338,14 @@ class Scripts:
         """The users heading each need of the slots' waitlists (waitlist_heads.lua)."""
         reply = await self._call(
             "waitlist_heads",
-            [keys.waitlist, *(keys.waitlist_waiting(slot) for slot in slots)],
+            [
+                keys.waitlist,
+                *(
+                    key
+                    for slot in slots
+                    for key in (keys.waitlist_waiting(slot), keys.waitlist_capped(slot))
+                ),
+            ],
             [WAITLIST_USERS_PER_NEED, WAITLIST_MAX_NEEDS, WAITLIST_MARKED_NAMED],
         )
         return [_text(user) for user in reply[2:]]
@@ -369,6 +376,7 @@ class Scripts:
                 for slot in reach.slots
                 for key in (
                     keys.waitlist_waiting(slot),
+                    keys.waitlist_capped(slot),
                     keys.waitlist_queue(slot),
                     keys.waitlist_live(slot),
                     keys.waitlist_users(slot),
@@ -1144,6 +1152,7 @@ class Scripts:
                 keys.waitlist_ended,
                 keys.waitlist_slots,
                 keys.waitlist_waiting(slot),
+                keys.waitlist_capped(slot),
                 keys.waitlist_queue(slot),
                 keys.waitlist_live(slot),
                 keys.waitlist_users(slot),
