@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from holdsvc.keys import Keys
 from holdsvc.services import Services
 from tests.cluster import both_backends
@@ -240,4 +242,32 @@ async def test_the_waiting_slots_list_follows_the_entries(
     assert await redis.zrange(keys.waitlist_slots, 0, -1) == []
     stored = json.loads(await redis.hget(keys.waitlist, entry["id"]))
     assert stored["status"] == "left"
+    await audit_ok(client, rid)
+
+
+async def test_a_cancel_with_nobody_waiting_in_reach_is_one_script_call(
+    client: Client, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rid = await rich_venue(client)
+    made = await reserve(client, rid, "booked", at("19:00"))
+    # An entry outside the cancel's reach (21:00 starts after 19:00-20:30 ends).
+    await join(client, rid, "later", at("21:00"))
+    called: list[str] = []
+    evalsha = services.scripts._evalsha
+
+    async def counting(name: str, keys: list[str], args: list[str | int]) -> Any:
+        called.append(name)
+        return await evalsha(name, keys, args)
+
+    monkeypatch.setattr(services.scripts, "_evalsha", counting)
+    await services.reservations.cancel(made["reference"], admin=True)
+    assert called == ["cancel"]
+    # With an entry in reach the first call asks for its keys, changing nothing, and the
+    # second, told who heads that waitlist, frees and offers.
+    again = await reserve(client, rid, "again", at("19:00"))
+    entry = await join(client, rid, "waiter", at("18:30"))
+    called.clear()
+    await services.reservations.cancel(again["reference"], admin=True)
+    assert called == ["cancel", "waitlist_heads", "cancel"]
+    assert (await seen(client, rid, entry))["status"] == "offered"
     await audit_ok(client, rid)

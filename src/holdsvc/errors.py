@@ -468,7 +468,9 @@ def _signal(status: Status, extra: list[object]) -> Exception | None:
     if status is Status.LEASE_LOST:
         return LeaseLost()
     if status is Status.WAITLIST_KEYS:
-        return WaitlistKeysNeeded(json.loads(_as_str(extra[0])), json.loads(_as_str(extra[1])))
+        # Lua's cjson writes an empty list as {}: either way, no ids.
+        slots, cells = (json.loads(_as_str(listed)) or [] for listed in extra[:2])
+        return WaitlistKeysNeeded(list(slots), list(cells))
     return None
 
 
