@@ -148,6 +148,24 @@ class ScriptsVersusModel(RuleBasedStateMachine):
     def run(self, awaitable: Any) -> Any:
         return self.loop.run_until_complete(awaitable)
 
+    # -- what a subclass may add (tests/test_model_waitlist.py: the waitlist) -------------------
+
+    parties: tuple[int, ...] = (2,)
+
+    def claim_options(self, slot: str, party: int) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+        """The slots a claim of ``party`` at ``slot`` spans (none: the grid ends before its
+        duration does) and the tables it may take, in best-fit order."""
+        return (slot,), [(t,) for t in TABLES]
+
+    def before_claim(self) -> None:
+        """Called before a hold is placed."""
+
+    def after_claim(self) -> None:
+        """Called after a hold was placed or refused."""
+
+    def after_change(self) -> None:
+        """Called after a release, confirm, cancel or sweep."""
+
     def teardown(self) -> None:
         self.run(self.redis.aclose())
         self.loop.close()
@@ -161,6 +179,13 @@ class ScriptsVersusModel(RuleBasedStateMachine):
         table=st.sampled_from((None, *TABLES)),
     )
     def hold(self, user: str, slot: str, table: str | None) -> str:
+        self.before_claim()
+        try:
+            return self.claim(user, slot, table)
+        finally:
+            self.after_claim()
+
+    def claim(self, user: str, slot: str, table: str | None) -> str:
         m = self.model
         wanted = table or next((t for t in TABLES if m.free(slot, t)), None)
         expected: type[HoldsvcError] | None = None
@@ -221,6 +246,7 @@ class ScriptsVersusModel(RuleBasedStateMachine):
             return
         if hold.status == "held":
             hold.status = "released" if self.model.live(hold) else "expired"
+        self.after_change()
 
     @rule(target=references, hold_id=holds)
     def confirm(self, hold_id: str) -> str:
@@ -244,6 +270,7 @@ class ScriptsVersusModel(RuleBasedStateMachine):
             for cell in hold.cells:
                 self.model.reserved[cell] = reservation.reference
             self.refs[reservation.reference] = hold.cells
+        self.after_change()
         return str(reservation.reference)
 
     @rule(reference=references)
@@ -254,6 +281,7 @@ class ScriptsVersusModel(RuleBasedStateMachine):
         for cell in self.refs[reference]:
             if self.model.reserved.get(cell) == reference:
                 del self.model.reserved[cell]
+        self.after_change()
 
     @rule()
     def sweep(self) -> None:
@@ -261,6 +289,7 @@ class ScriptsVersusModel(RuleBasedStateMachine):
         for hold in self.model.holds.values():
             if hold.status == "held" and not self.model.live(hold):
                 hold.status = "expired"
+        self.after_change()
 
     @rule(seconds=st.sampled_from((10, 30, 50, 100)))
     def time_passes(self, seconds: int) -> None:
@@ -354,6 +383,14 @@ class DurationsVersusModel(ScriptsVersusModel):
         ]
         return base
 
+    parties = (2, 4)
+
+    def claim_options(self, slot: str, party: int) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+        start = HALF_HOURS.index(slot)
+        span = HALF_HOURS[start : start + SPAN[party]]
+        singles = [(t,) for t in TABLES] if party <= 2 else []
+        return span if len(span) == SPAN[party] else (), [*singles, *COMBOS.values()]
+
     def expected(
         self, user: str, span: tuple[str, ...], party: int, table: str | None
     ) -> tuple[type[HoldsvcError] | None, tuple[str, ...]]:
@@ -373,10 +410,9 @@ class DurationsVersusModel(ScriptsVersusModel):
                 return UnitUnavailable, ()
             options = [tables]
         else:
-            singles = [(t,) for t in TABLES] if party <= 2 else []
             options = [
                 o
-                for o in [*singles, *COMBOS.values()]
+                for o in self.claim_options(span[0], party)[1]
                 if all(m.free(s, t) for s in span for t in o)
             ][:1]
             if not options:
@@ -393,6 +429,13 @@ class DurationsVersusModel(ScriptsVersusModel):
         table=st.sampled_from((None, *TABLES, "C1")),
     )
     def hold(self, user: str, slot: str, party: int, table: str | None) -> str:
+        self.before_claim()
+        try:
+            return self.claim_span(user, slot, party, table)
+        finally:
+            self.after_claim()
+
+    def claim_span(self, user: str, slot: str, party: int, table: str | None) -> str:
         m = self.model
         start = HALF_HOURS.index(slot)
         span = HALF_HOURS[start : start + SPAN[party]]
