@@ -38,9 +38,11 @@ WAITLIST_USERS_PER_NEED = 16
 WAITLIST_MAX_NEEDS = 64
 WAITLIST_MARKED_NAMED = 64
 WAITLIST_OFFERS_PER_STEP = 4
-# How often a freeing step is called again with the waitlist keys it asked for (each round
-# reads the waitlists it named; a new one only appears when a guest joins in between).
-WAITLIST_KEY_ROUNDS = 5
+# How often a freeing step is called again with the waitlist keys it asked for. Each round
+# keeps every slot it was told about, so a round is only needed again when a guest joined a
+# slot of the reach that had nobody waiting: at most once per slot of the reach (a reach is
+# at most twice the longest duration, in slots), so this bound is never the one that stops.
+WAITLIST_KEY_ROUNDS = 64
 _Reply = TypeVar("_Reply")
 INCLUDE = re.compile(r'^--- @include "([a-z_]+)"[ \t]*$', re.MULTILINE)
 
