@@ -39,9 +39,8 @@ WAITLIST_MAX_NEEDS = 64
 WAITLIST_MARKED_NAMED = 64
 WAITLIST_OFFERS_PER_STEP = 4
 # How often a freeing step is called again with the waitlist keys it asked for. Each round
-# keeps every slot it was told about, so a round is only needed again when a guest joined a
-# slot of the reach that had nobody waiting: at most once per slot of the reach (a reach is
-# at most twice the longest duration, in slots), so this bound is never the one that stops.
+# keeps every slot it was told about, so another is needed only when, between its read and
+# its call (a millisecond), a guest joined a slot of the reach where nobody waited before.
 WAITLIST_KEY_ROUNDS = 64
 _Reply = TypeVar("_Reply")
 INCLUDE = re.compile(r'^--- @include "([a-z_]+)"[ \t]*$', re.MULTILINE)
