@@ -271,3 +271,28 @@ async def test_a_cancel_with_nobody_waiting_in_reach_is_one_script_call(
     assert called == ["cancel", "waitlist_heads", "cancel"]
     assert (await seen(client, rid, entry))["status"] == "offered"
     await audit_ok(client, rid)
+
+
+async def test_capacity_that_grows_is_offered_to_the_waitlist(client: Client) -> None:
+    rid = await rich_venue(client, capacities=(2, 4))
+    await reserve(client, rid, "booked", at("19:00"), table="T1")
+    await reserve(client, rid, "booked4", at("19:00"), party=4, table="T2")
+    pair = await join(client, rid, "pair", at("19:00"))
+    four = await join(client, rid, "four", at("19:00"), party=4)
+    tables = f"/v1/restaurants/{rid}/tables"
+    # A new table of two: the waiting pair gets it, in the step after the table is added.
+    added = await client.post(tables, json={"tables": [{"capacity": 2}]}, headers=ADMIN)
+    assert added.status_code == 201, added.text
+    offered = await seen(client, rid, pair)
+    assert offered["status"] == "offered" and offered["hold"]["table_id"] == "T3"
+    assert (await seen(client, rid, four))["status"] == "waiting"
+    await audit_ok(client, rid)
+    # Another table of two seats nobody waiting; made larger, it seats the party of four.
+    added = await client.post(tables, json={"tables": [{"capacity": 2}]}, headers=ADMIN)
+    assert added.status_code == 201
+    assert (await seen(client, rid, four))["status"] == "waiting"
+    grown = await client.patch(f"{tables}/T4", json={"capacity": 4}, headers=ADMIN)
+    assert grown.status_code == 200, grown.text
+    offered = await seen(client, rid, four)
+    assert offered["status"] == "offered" and offered["hold"]["table_id"] == "T4"
+    await audit_ok(client, rid)

@@ -156,6 +156,9 @@ class Restaurants:
             patch.one_booking_per_guest is True
         ):
             await self._index_bookings(venue_id)
+        if rules_change:
+            # Rules relaxed (shorter durations, a higher cap) may let waiting parties in.
+            await self._scripts.offer_waiting(self._keys.of(venue_id))
         return await self.get(venue_id)
 
     async def _index_bookings(self, venue_id: str) -> None:
@@ -230,6 +233,8 @@ class Restaurants:
                     pipe.hincrby(keys.venue, "rules_version", 1)
                     await pipe.execute()
                     self._venues.forget_rules(venue_id)
+                    # A combination may seat a party on the waitlist: offered now.
+                    await self._scripts.offer_waiting(keys)
                     return combo
                 except WatchError:
                     continue
@@ -315,6 +320,8 @@ class Restaurants:
                         answer = msgspec.json.encode(created).decode()
                         pipe.set(request_key, f"{fingerprint}|{answer}", ex=TABLE_REQUEST_SECONDS)
                     await pipe.execute()
+                    # New tables may seat parties on the waitlist: offered now (invariant 9).
+                    await self._scripts.offer_waiting(keys)
                     return created, False
                 except WatchError:
                     continue

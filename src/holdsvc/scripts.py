@@ -431,6 +431,22 @@ class Scripts:
             offers=reach.offers,
         )
 
+    async def offer_waiting(self, keys: VenueKeys) -> int:
+        """Offer free cells to the waitlists of every slot with waiting entries (offer.lua
+        per slot): capacity grew without a cell being freed (a table added or enlarged, a
+        combination made, rules relaxed). Returns how many offers were made."""
+        made = 0
+        for listed in await self._redis.zrange(keys.waitlist_slots, 0, -1):
+            reply = await self._with_waitlist(
+                keys,
+                WaitlistReach.own(_text(listed)),
+                lambda block_keys, block: self._call(
+                    "offer", block_keys, [self._feed_maxlen, block]
+                ),
+            )
+            made += int(reply[2])
+        return made
+
     async def join(
         self,
         keys: VenueKeys,

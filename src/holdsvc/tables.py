@@ -61,6 +61,9 @@ class Tables:
                 break
             except Stale:
                 continue
+        if capacity is not None:
+            # A larger table may seat a party on the waitlist: offered now (invariant 9).
+            await self._scripts.offer_waiting(keys)
         return await self.one(venue_id, table_id)
 
     async def remove(self, venue_id: str, table_id: str) -> None:
