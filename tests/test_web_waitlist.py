@@ -5,7 +5,9 @@ the offer (countdown and confirm form) and books it."""
 from __future__ import annotations
 
 import contextlib
+import os
 import re
+from pathlib import Path
 
 import httpx
 import pytest
@@ -20,6 +22,7 @@ from tests.test_web_browser import (  # noqa: F401 - fixtures
     page,
     reserve,
     server,
+    shoot,
     slot,
 )
 
@@ -89,6 +92,7 @@ async def test_a_cancel_on_the_staff_screen_offers_the_table_to_the_waiting_gues
 async def test_a_guest_waits_for_one_section_of_a_sold_out_event(
     page: Page,  # noqa: F811 - the fixture
     http: httpx.AsyncClient,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     made = await http.post(
         "/v1/events",
@@ -107,9 +111,14 @@ async def test_a_guest_waits_for_one_section_of_a_sold_out_event(
     stalls = await http.post(holds, json={"user_id": "g1", "count": 6, "section": "A"})
     standing = await http.post(holds, json={"user_id": "g2", "count": 4, "section": "B"})
     assert stalls.status_code == standing.status_code == 201
+    await page.set_viewport_size({"width": 375, "height": 800})
     await page.goto(f"/e/{eid}/waitlist")
     await page.get_by_label("Seats").fill("2")
     await page.get_by_label("Section").select_option(label="Standing")
+    # On a phone: axe-clean, no wider than the screen (and a picture when asked for one).
+    await shoot(
+        page, Path(os.environ.get("HOLDSVC_SCREENSHOTS_DIR") or tmp_path), "waitlist-section-mobile"
+    )
     await page.get_by_label("Name").fill("Ada Lovelace")
     await page.get_by_label("Phone").fill("+1 212 555 0100")
     await page.get_by_role("button", name="Join the waitlist").click()
