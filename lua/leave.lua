@@ -8,7 +8,17 @@ Input:
   KEYS[2]  user zset           of the entry's user (the offer's cap)
   KEYS[3..]  the waitlist block (lua/include/waitlist_offer.lua): spec.slots[1] is the
              entry's slot, spec.users names the entry's user (its guest hash: the offer's
-             rule indexes)
+             rule indexes). Here:
+  KEYS[3]  venue hash          KEYS[4]  units hash          KEYS[5]  units-by-fit zset
+  KEYS[6]  slots zset          KEYS[7]  holds zset          KEYS[8]  feed stream
+  KEYS[9]  waitlist hash       KEYS[10] seat index hash     KEYS[11] combinations hash
+  KEYS[12] combinations-by-fit zset                         KEYS[13] waitlist slots zset
+  KEYS[14] ended zset
+  KEYS[15], KEYS[16], ...      per slot of spec.slots (the entry's first): waiting zset,
+                               capped zset, queue zset, live zset, users hash, covers hash
+  KEYS[..]                     per slot of spec.cells: cells hash, held zset
+  KEYS[..]                     per offer id of spec.offers: hold hash
+  KEYS[..]                     per user of spec.users: user zset (the cap), guest hash
   ARGV[1]  entry id
   ARGV[2]  token digest        sha256 hex of the presented Waitlist-Token
   ARGV[3]  offer hold id       as the caller read it ('' = none)
