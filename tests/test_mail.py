@@ -163,6 +163,27 @@ async def test_change_and_cancel_notices(client: Any, smtp: tuple[Inbox, int]) -
     assert len(inbox.messages) == 3  # each once
 
 
+async def test_a_mailer_behind_the_changes_mails_the_cancel_once(
+    client: Any, smtp: tuple[Inbox, int]
+) -> None:
+    inbox, _ = smtp
+    gate = {"open": False}
+    # The SMTP server refuses until every change is made: the mailer (retrying after 5 s)
+    # then reads each entry's reservation as it is now, cancelled.
+    inbox.before_accept = lambda session: gate["open"]
+    rid = await new_venue(client)
+    made = await new_reservation(client, rid, slot=HOURS[0])
+    token = {"Manage-Token": made["manage_token"]}
+    path = f"/v1/reservations/{made['reference']}"
+    assert (await client.patch(path, json={"tags": ["vip"]}, headers=ADMIN)).status_code == 200
+    assert (await client.patch(path, json={"party_size": 1}, headers=token)).status_code == 200
+    assert (await client.delete(path, headers=token)).status_code == 200
+    gate["open"] = True
+    await until(lambda: len(inbox.messages) == 1, what="the cancel notice")
+    await asyncio.sleep(0.5)
+    assert [("cancelled" in m["Subject"]) for m in inbox.messages] == [True]  # once
+
+
 async def test_no_address_no_mail(client: Any, smtp: tuple[Inbox, int]) -> None:
     inbox, _ = smtp
     rid = await new_venue(client)

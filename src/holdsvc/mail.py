@@ -211,10 +211,10 @@ class Mailer:
                 return Done()
             log.warning("mail: %s for %s failed (%s); retrying", kind, reservation.reference, error)
             return Retry(RETRY_DELAYS[attempt - 1])
-        if kind == "cancel":
-            await self._redis.hdel(told_key, reservation.reference)  # the last word
-        else:
-            await self._redis.hset(told_key, reservation.reference, summary)
+        # What the guest was told, a cancellation too: a mailer that runs behind reads the
+        # reservation as it is now, so the entries still to come after a cancel notice must
+        # find it told (it was mailed twice when this was deleted after the cancel).
+        await self._redis.hset(told_key, reservation.reference, summary)
         return Done()
 
     async def _schedule_reminder(self, reservation: Reservation) -> None:
