@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 
 from holdsvc import errors
 from holdsvc.holds import HoldRequest
-from holdsvc.identifiers import digest
+from holdsvc.identifiers import digest, new_staff_token_id
 from holdsvc.keys import Keys
 from holdsvc.models import ConfirmInput, EventInput
 from holdsvc.services import Services
@@ -226,3 +226,10 @@ async def place_seats(services: Services, event_id: str, seats: list[str]) -> di
         ),
     )
     return {"id": hold.id, "token": str(hold.token)}
+
+
+def test_staff_token_ids_are_letters_and_digits_so_the_command_line_takes_them() -> None:
+    # A leading '-' made `holdsvc staff-token revoke <venue> <id>` read the id as an option
+    # (token_urlsafe ids did that one time in 64).
+    ids = {new_staff_token_id() for _ in range(2000)}
+    assert len(ids) == 2000 and all(len(i) == 16 and i.isalnum() and i.isascii() for i in ids)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import string
 
 import phonenumbers
 
@@ -30,6 +31,15 @@ def new_venue_id() -> str:
 def new_hold_id() -> str:
     """A hold id: 128 random bits, URL-safe."""
     return secrets.token_urlsafe(16)
+
+
+def new_staff_token_id() -> str:
+    """A staff token's id: 16 letters and digits (about 95 random bits). Never a leading '-',
+    which the command line would read as an option (``holdsvc staff-token revoke``)."""
+    return "".join(secrets.choice(_ALPHANUMERIC) for _ in range(16))
+
+
+_ALPHANUMERIC = string.ascii_letters + string.digits
 
 
 def new_reference(venue_id: str) -> str:

@@ -17,7 +17,7 @@ from enum import StrEnum
 
 from holdsvc.clock import redis_now_ms
 from holdsvc.errors import NotFound
-from holdsvc.identifiers import UNAMBIGUOUS, VENUE_ID_LENGTH, digest, new_hold_id
+from holdsvc.identifiers import UNAMBIGUOUS, VENUE_ID_LENGTH, digest, new_staff_token_id
 from holdsvc.keys import Keys
 from holdsvc.scripts import AnyRedis
 from holdsvc.venues import Venues
@@ -98,7 +98,7 @@ class StaffTokens:
         """A new token for a venue: (its listing, the token itself, shown only now)."""
         await self._venues.profile(venue_id)
         token = f"{TOKEN_PREFIX}.{venue_id}.{secrets.token_urlsafe(32)}"
-        token_id = new_hold_id()[:16]
+        token_id = new_staff_token_id()
         created = await redis_now_ms(self._redis)
         record = {"id": token_id, "name": name, "role": role.value, "created": created}
         keys = self._keys.of(venue_id)
