@@ -36,7 +36,13 @@ Input:
   KEYS[19], ...                cells hash, held zset of each following slot it spans now,
                                then of each following slot of the target        (rich only)
   KEYS[n..]                    the waitlist block of the slot the caller read
-                               (lua/include/waitlist_offer.lua), last
+                               (lua/include/waitlist_offer.lua), last: venue hash, units
+                               hash, units-by-fit zset, slots zset, holds zset, feed stream,
+                               waitlist hash, seat index hash, combinations hash,
+                               combinations-by-fit zset, waitlist slots zset, ended zset;
+                               per slot of its spec: waiting, capped, queue, live zsets,
+                               users hash, covers hash; per cell slot: cells hash, held
+                               zset; per offer: hold hash; per user: user zset, guest hash
   ARGV[1]  reference
   ARGV[2]  expected slot       what the caller read (KEYS[2], and KEYS[3] when no target slot)
   ARGV[3]  expected phone      what the caller read (KEYS[8])

@@ -130,6 +130,10 @@ end
 -- cells it needs whatever waits (join's and leave's own slot).
 local function waitlist_missing(now, first, last, also)
   local wl = waitlist_block()
+  -- Nobody waits anywhere in the venue (the usual freeing step): nothing more to read.
+  if (not also or #also == 0) and redis.call('ZCARD', wl.waiting_slots) == 0 then
+    return nil
+  end
   local rules = waitlist_rules(wl)
   local wanted, start_of = {}, {}
   local function want(slot, start)
